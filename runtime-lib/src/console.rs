@@ -1,0 +1,89 @@
+//! process.terminal: a pty created inside the container, master sent over --console-socket.
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("console socket {path}: connect: {errno}")]
+    Connect { path: PathBuf, errno: Errno },
+    #[error("console: {op}: {errno}")]
+    Pty { op: &'static str, errno: Errno },
+    #[error("cannot allocate tty if the runtime will detach without setting console socket")]
+    NoSocket,
+}
+
+/// Connects to the console socket in the runtime, before any namespace is entered: the
+/// socket path is a host path.
+pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let err = |errno| ConsoleError::Connect {
+        path: path.to_path_buf(),
+        errno,
+    };
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err)?;
+    let addr = UnixAddr::new(path).map_err(err)?;
+    connect(fd.as_raw_fd(), &addr).map_err(err)?;
+    Ok(fd)
+}
+
+/// In init, after pivot_root: opens a pty from the container's devpts, makes the slave the
+/// controlling terminal and stdio, and hands the master to whoever listens on `socket`.
+pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+    let pty = |op| move |errno| ConsoleError::Pty { op, errno };
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(pty("open /dev/ptmx"))?;
+    nix::pty::grantpt(&master).map_err(pty("grantpt"))?;
+    nix::pty::unlockpt(&master).map_err(pty("unlockpt"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(pty("ptsname"))?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+        let _ = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(pty("open pty slave"))?;
+    let fds = [master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let payload = name.as_bytes();
+    sendmsg::<()>(
+        socket,
+        &[IoSlice::new(payload)],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(pty("send pty master"))?;
+    drop(master);
+    nix::unistd::setsid().map_err(pty("setsid"))?;
+    // SAFETY: TIOCSCTTY takes an int argument; no memory is passed.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(pty("TIOCSCTTY")(Errno::last()));
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard fds; both fds are valid.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(pty("dup2 pty slave")(Errno::last()));
+        }
+    }
+    Ok(())
+}

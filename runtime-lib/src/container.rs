@@ -1,0 +1,496 @@
+//! The lifecycle API: create, start, state, kill, delete, list, run. The CLI is a thin layer
+//! over these functions; a Rust program can call them directly.
+
+use crate::cgroups;
+use crate::channel::{self, FromInit, ToInit};
+use crate::hooks;
+use crate::namespaces::Namespaces;
+use crate::process::{spawn::spawn, InitConfig};
+use crate::spec::Bundle;
+use crate::state::{self, OciState, Persisted, StateDir, Status, OCI_VERSION};
+use crate::Error;
+use nix::errno::Errno;
+use nix::sys::signal::{kill as send_signal, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Options of `create` (and `run`), as runc's flags.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A handle on a container in a runtime root.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub root: PathBuf,
+    pub id: String,
+}
+
+const DEFAULT_ROOT: &str = "/run/ongi";
+
+pub fn default_root() -> PathBuf {
+    PathBuf::from(DEFAULT_ROOT)
+}
+
+fn status_of(sd: &StateDir, st: &Persisted) -> Status {
+    if st.pid <= 0 {
+        return Status::Creating;
+    }
+    if !state::process_alive(st.pid, st.pid_start) {
+        return Status::Stopped;
+    }
+    if cgroups::frozen(&st.cgroup_dirs) {
+        return Status::Paused;
+    }
+    if sd.fifo().exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+fn oci_state(sd: &StateDir, st: &Persisted) -> OciState {
+    let status = status_of(sd, st);
+    OciState {
+        oci_version: OCI_VERSION.to_string(),
+        id: st.id.clone(),
+        pid: if status == Status::Stopped { 0 } else { st.pid },
+        status,
+        bundle: st.bundle.clone(),
+        rootfs: st.rootfs.clone(),
+        created: st.created.clone(),
+        owner: String::new(),
+        annotations: st.annotations.clone(),
+    }
+}
+
+impl Container {
+    pub fn new(root: impl Into<PathBuf>, id: impl Into<String>) -> Self {
+        Container {
+            root: root.into(),
+            id: id.into(),
+        }
+    }
+
+    /// Sets up the container and leaves init waiting for `start`. On any error nothing is
+    /// left behind: no process, cgroup or state directory.
+    pub fn create(&self, opts: &CreateOptions) -> Result<OciState, Error> {
+        let bundle = Bundle::load(&opts.bundle)?;
+        let linux = bundle.spec.linux().clone().unwrap_or_default();
+        let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?;
+        let terminal = bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        let console = match (&opts.console_socket, terminal) {
+            (Some(p), true) => Some(crate::console::connect(p)?),
+            (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
+            _ => None,
+        };
+        let sd = StateDir::create(&self.root, &self.id)?;
+        let cg_rel = cgroups::container_path(linux.cgroups_path().as_deref(), &self.id);
+        let mut st = Persisted {
+            id: self.id.clone(),
+            pid: 0,
+            pid_start: 0,
+            bundle: bundle.path.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: state::rfc3339_now(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            cgroup_dirs: cgroups::dirs_for(&cg_rel),
+            hooks: bundle.spec.hooks().clone(),
+        };
+        let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
+        match r {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                // Best effort: the original error is what the user needs to see.
+                if st.pid > 0 {
+                    let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(st.pid), None);
+                }
+                let _ = cgroups::remove(&st.cgroup_dirs);
+                let _ = sd.remove();
+                Err(e)
+            }
+        }
+    }
+
+    fn create_in(
+        &self,
+        sd: &StateDir,
+        st: &mut Persisted,
+        bundle: Bundle,
+        namespaces: Namespaces,
+        console: Option<std::os::fd::OwnedFd>,
+        opts: &CreateOptions,
+    ) -> Result<OciState, Error> {
+        // Written before anything else exists, so `delete --force` can find the cgroups of
+        // a create that was killed half-way.
+        sd.save(st)?;
+        sd.make_fifo()?;
+        cgroups::create_dirs(&st.cgroup_dirs)?;
+        let state_dir = nix::fcntl::open(
+            &sd.dir,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|errno| crate::state::StateError::Sys {
+            path: sd.dir.clone(),
+            op: "open",
+            errno,
+        })?;
+        let mut creating = OciState {
+            status: Status::Creating,
+            ..oci_state(sd, st)
+        };
+        let cfg = InitConfig {
+            hook_state: serde_json::to_vec(&creating).unwrap_or_default(),
+            spec: bundle.spec,
+            bundle: bundle.path,
+            rootfs: bundle.rootfs,
+            namespaces,
+            state_dir,
+            console,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+        };
+        let (parent, child) = channel::pair()?;
+        let pid = spawn(&cfg, &parent, child)?;
+        st.pid = pid.as_raw();
+        st.pid_start = state::proc_stat(st.pid).map(|s| s.1).unwrap_or(0);
+        sd.save(st)?;
+        creating.pid = st.pid;
+
+        if let Some(linux) = cfg.spec.linux() {
+            if cfg
+                .namespaces
+                .new
+                .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
+            {
+                write_id_map(st.pid, "uid_map", linux.uid_mappings().as_deref())?;
+                write_id_map(st.pid, "gid_map", linux.gid_mappings().as_deref())?;
+            }
+        }
+        cgroups::add_pid(&st.cgroup_dirs, st.pid)?;
+        parent.send(ToInit::Go)?;
+        loop {
+            match parent.recv() {
+                Ok(FromInit::Hooks) => {
+                    let h = cfg.spec.hooks().clone().unwrap_or_default();
+                    hooks::run_all(
+                        "prestart",
+                        h.prestart().as_deref().unwrap_or_default(),
+                        &creating,
+                    )?;
+                    hooks::run_all(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or_default(),
+                        &creating,
+                    )?;
+                    parent.send(ToInit::HooksDone)?;
+                }
+                Ok(FromInit::Ready) => break,
+                Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
+                Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
+                Err(channel::ChannelError::Closed) => {
+                    return Err(Error::Init("init exited during setup".into()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(pf) = &opts.pid_file {
+            write_pid_file(pf, st.pid)?;
+        }
+        Ok(oci_state(sd, st))
+    }
+
+    /// Lets init exec the user program (opens the exec fifo), then runs poststart hooks.
+    pub fn start(&self) -> Result<(), Error> {
+        let sd = StateDir::open(&self.root, &self.id)?;
+        let st = sd
+            .load()?
+            .ok_or_else(|| Error::NotCreated(self.id.clone()))?;
+        match status_of(&sd, &st) {
+            Status::Created => {}
+            Status::Stopped => {
+                return Err(Error::BadStatus(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+            Status::Running | Status::Paused => {
+                return Err(Error::BadStatus(
+                    "cannot start an already running container".into(),
+                ))
+            }
+            Status::Creating => return Err(Error::NotCreated(self.id.clone())),
+        }
+        let fifo = sd.fifo();
+        let f = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|errno| Error::Fifo {
+            path: fifo.clone(),
+            errno,
+        })?;
+        loop {
+            let mut fds = [nix::poll::PollFd::new(
+                f.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)) {
+                Ok(0) => {
+                    if !state::process_alive(st.pid, st.pid_start) {
+                        return Err(Error::BadStatus(
+                            "cannot start a container that has stopped".into(),
+                        ));
+                    }
+                }
+                Ok(_) => {
+                    let mut b = [0u8; 1];
+                    match nix::unistd::read(&f, &mut b) {
+                        Ok(1) => break,
+                        Ok(_) | Err(Errno::EAGAIN) => {
+                            if !state::process_alive(st.pid, st.pid_start) {
+                                return Err(Error::BadStatus(
+                                    "cannot start a container that has stopped".into(),
+                                ));
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Err(errno) => {
+                            return Err(Error::Fifo {
+                                path: fifo.clone(),
+                                errno,
+                            })
+                        }
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    return Err(Error::Fifo {
+                        path: fifo.clone(),
+                        errno,
+                    })
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&fifo);
+        if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+            let s = oci_state(&sd, &st);
+            hooks::run_all("poststart", &h, &s)?;
+        }
+        Ok(())
+    }
+
+    pub fn state(&self) -> Result<OciState, Error> {
+        let sd = StateDir::open(&self.root, &self.id)?;
+        match sd.load()? {
+            Some(st) => Ok(oci_state(&sd, &st)),
+            None => Err(Error::NotCreated(self.id.clone())),
+        }
+    }
+
+    /// Sends `sig` to init, or with `all` to every process in the container's cgroup.
+    pub fn kill(&self, sig: Signal, all: bool) -> Result<(), Error> {
+        let sd = StateDir::open(&self.root, &self.id)?;
+        let st = sd
+            .load()?
+            .ok_or_else(|| Error::NotCreated(self.id.clone()))?;
+        let status = status_of(&sd, &st);
+        if all {
+            let mut pids = cgroups::pids(&st.cgroup_dirs).unwrap_or_default();
+            if status != Status::Stopped && !pids.contains(&st.pid) {
+                pids.push(st.pid);
+            }
+            // A frozen process only acts on the signal once thawed; SIGKILL still works.
+            for p in pids {
+                let _ = send_signal(Pid::from_raw(p), sig);
+            }
+            return Ok(());
+        }
+        if status == Status::Stopped || status == Status::Creating {
+            return Err(Error::NotRunning);
+        }
+        send_signal(Pid::from_raw(st.pid), sig).map_err(|errno| match errno {
+            Errno::ESRCH => Error::NotRunning,
+            e => Error::Signal {
+                pid: st.pid,
+                errno: e,
+            },
+        })
+    }
+
+    /// Removes the container. A running one needs `force` (it is then SIGKILLed); a created
+    /// one is killed as in runc. With `force` a missing container is not an error.
+    pub fn delete(&self, force: bool) -> Result<(), Error> {
+        let sd = match StateDir::open(&self.root, &self.id) {
+            Ok(sd) => sd,
+            Err(crate::state::StateError::NotExist(_)) if force => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(st) = sd.load()? else {
+            sd.remove()?;
+            return Ok(());
+        };
+        let status = status_of(&sd, &st);
+        match status {
+            Status::Stopped => {}
+            Status::Created | Status::Creating => kill_and_wait(&st)?,
+            Status::Running | Status::Paused if force => kill_and_wait(&st)?,
+            Status::Running | Status::Paused => {
+                return Err(Error::BadStatus(format!(
+                    "cannot delete container {} that is not stopped: {status}",
+                    self.id
+                )))
+            }
+        }
+        // Stray processes (e.g. from a forked daemon) would keep the cgroup busy.
+        if let Ok(pids) = cgroups::pids(&st.cgroup_dirs) {
+            for p in pids {
+                let _ = send_signal(Pid::from_raw(p), Signal::SIGKILL);
+            }
+        }
+        cgroups::thaw(&st.cgroup_dirs);
+        let cg = cgroups::remove(&st.cgroup_dirs);
+        let poststop = st
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .map(|h| {
+                let mut s = oci_state(&sd, &st);
+                s.status = Status::Stopped;
+                hooks::run_all("poststop", &h, &s)
+            });
+        sd.remove()?;
+        cg?;
+        // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
+        if let Some(Err(e)) = poststop {
+            return Err(Error::Warning(e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+fn kill_and_wait(st: &Persisted) -> Result<(), Error> {
+    if st.pid <= 0 || !state::process_alive(st.pid, st.pid_start) {
+        return Ok(());
+    }
+    let pidfd = crate::sys::pidfd_open(st.pid).ok();
+    let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    if let Some(fd) = pidfd {
+        let mut fds = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16));
+    }
+    while state::process_alive(st.pid, st.pid_start) {
+        if Instant::now() > deadline {
+            return Err(Error::Signal {
+                pid: st.pid,
+                errno: Errno::ETIMEDOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+fn write_id_map(
+    pid: i32,
+    file: &'static str,
+    maps: Option<&[oci_spec::runtime::LinuxIdMapping]>,
+) -> Result<(), Error> {
+    let text: String = maps
+        .unwrap_or_default()
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+    std::fs::write(&path, text)
+        .map_err(|source| crate::process::ProcessError::IdMap { path, source }.into())
+}
+
+/// Atomic, like runc: a reader never sees an empty pid file.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let io = |source| Error::PidFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// States of all containers under `root`, sorted by id.
+pub fn list(root: &Path) -> Result<Vec<OciState>, Error> {
+    let mut out = Vec::new();
+    for id in state::list_ids(root)? {
+        if let Ok(s) = Container::new(root, &id).state() {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// How `run` ended.
+pub enum RunOutcome {
+    /// Detached: the container keeps running.
+    Detached(OciState),
+    /// Exit status as a shell reports it: the code, or 128 + signal.
+    Exited(i32),
+}
+
+impl Container {
+    /// create + start, and without `detach` wait for the process and delete the container.
+    pub fn run(&self, opts: &CreateOptions, detach: bool) -> Result<RunOutcome, Error> {
+        let st = self.create(opts)?;
+        if let Err(e) = self.start() {
+            let _ = self.delete(true);
+            return Err(e);
+        }
+        if detach {
+            return Ok(RunOutcome::Detached(st));
+        }
+        let code = wait_exit(st.pid);
+        self.delete(true)?;
+        Ok(RunOutcome::Exited(code))
+    }
+}
+
+/// Waits for our child `pid` (init is the runtime's child on both clone paths).
+fn wait_exit(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Running OCI hooks: the state JSON on stdin, the hook's own argv and env, a timeout.
+
+use crate::state::OciState;
+use oci_spec::runtime::Hook;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{phase} hook {path}: start: {source}")]
+    Start {
+        phase: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{phase} hook {path}: exited with {status}; stderr: {stderr}")]
+    Failed {
+        phase: &'static str,
+        path: PathBuf,
+        status: String,
+        stderr: String,
+    },
+    #[error("{phase} hook {path}: timed out after {secs} s")]
+    Timeout {
+        phase: &'static str,
+        path: PathBuf,
+        secs: i64,
+    },
+}
+
+pub fn run_all(phase: &'static str, hooks: &[Hook], state: &OciState) -> Result<(), HookError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    for h in hooks {
+        run(phase, h, &json)?;
+    }
+    Ok(())
+}
+
+fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
+    let path = h.path().clone();
+    let mut cmd = Command::new(&path);
+    if let Some(args) = h.args() {
+        if let Some((argv0, rest)) = args.split_first() {
+            cmd.arg0(argv0).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for kv in h.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| HookError::Start {
+        phase,
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that ignores its stdin may close it early; that is not an error.
+        let _ = stdin.write_all(state);
+    }
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(source) => {
+                return Err(HookError::Start {
+                    phase,
+                    path,
+                    source,
+                })
+            }
+        }
+        if let Some((secs, d)) = deadline {
+            if Instant::now() >= d {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HookError::Timeout { phase, path, secs });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    Err(HookError::Failed {
+        phase,
+        path,
+        status: status.to_string(),
+        stderr: stderr.trim().to_string(),
+    })
+}
+
+/// Same as `run_all` with the state already serialised (init has no `OciState` to hand).
+pub fn run_all_raw(phase: &'static str, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> {
+    for h in hooks {
+        run(phase, h, state)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! # ongi: an embeddable OCI container runtime
+//!
+//! `ongi` runs OCI runtime bundles (a `config.json` plus a root filesystem) the way runc
+//! does: [`Container::create`] sets the container up and leaves its init waiting,
+//! [`Container::start`] runs the user process, and [`Container::delete`] removes
+//! everything again. State lives under a root directory (default `/run/ongi`) and is
+//! shared with the `ongi` command line.
+//!
+//! The calling process must be single-threaded when it creates a container: init is
+//! cloned from it directly (no re-exec), exactly like fork.
+//!
+//! ```no_run
+//! use ongi::{Container, CreateOptions};
+//!
+//! # fn main() -> Result<(), ongi::Error> {
+//! let c = Container::new("/run/ongi", "demo");
+//! let opts = CreateOptions { bundle: "/path/to/bundle".into(), ..Default::default() };
+//! let st = c.create(&opts)?;
+//! assert_eq!(st.status, ongi::Status::Created);
+//! c.start()?;
+//! println!("{}", c.state()?.status); // running
+//! c.kill(ongi::Signal::SIGKILL, false)?;
+//! c.delete(true)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod cgroups;
+pub mod channel;
+pub mod console;
+pub mod container;
+pub mod hooks;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod state;
+mod sys;
+
+pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
+pub use nix::sys::signal::Signal;
+pub use state::{OciState, Status};
+
+use std::path::PathBuf;
+
+/// Every error the lifecycle API returns; each module's own error carries the path,
+/// field or syscall that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Namespace(#[from] namespaces::NamespaceError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+    #[error(transparent)]
+    Channel(#[from] channel::ChannelError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    /// init reported a setup failure (text from init's own typed error).
+    #[error("{0}")]
+    Init(String),
+    #[error("container {0} is still being created or its creation failed")]
+    NotCreated(String),
+    #[error("{0}")]
+    BadStatus(String),
+    #[error("container not running")]
+    NotRunning,
+    #[error("kill {pid}: {errno}")]
+    Signal { pid: i32, errno: nix::errno::Errno },
+    #[error("exec fifo {path}: {errno}")]
+    Fifo {
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
+    #[error("pid file {path}: {source}")]
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The operation completed, but something worth reporting happened (e.g. a poststop hook failed).
+    #[error("{0}")]
+    Warning(String),
+}

@@ -1,0 +1,149 @@
+//! Which namespaces a container gets: created fresh (clone/unshare flags) or joined by path.
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("namespace {typ} path {path}: open: {errno}")]
+    Open {
+        typ: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("namespace {typ} path {path}: setns: {errno}")]
+    Setns {
+        typ: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("unshare {flags:?}: {errno}")]
+    Unshare { flags: CloneFlags, errno: Errno },
+    #[error("namespace type {0} is not supported by this runtime")]
+    Unsupported(String),
+}
+
+/// One namespace to join: its type and an fd opened in the runtime, before any fork, so a
+/// path that vanishes or is wrong is reported at once.
+pub struct Join {
+    pub typ: LinuxNamespaceType,
+    pub flag: CloneFlags,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+pub struct Namespaces {
+    /// Namespaces to create, except cgroup (unshared late, see `new_cgroup`).
+    pub new: CloneFlags,
+    /// The cgroup namespace is created by init after it is placed in its cgroup, so that the
+    /// namespace root is the container's cgroup.
+    pub new_cgroup: bool,
+    pub joins: Vec<Join>,
+}
+
+pub fn flag(typ: LinuxNamespaceType) -> Result<CloneFlags, NamespaceError> {
+    Ok(match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        #[allow(unreachable_patterns)]
+        other => return Err(NamespaceError::Unsupported(other.to_string())),
+    })
+}
+
+pub fn type_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+        #[allow(unreachable_patterns)]
+        _ => "unknown",
+    }
+}
+
+impl Namespaces {
+    pub fn from_spec(list: &[LinuxNamespace]) -> Result<Self, NamespaceError> {
+        let mut new = CloneFlags::empty();
+        let mut new_cgroup = false;
+        let mut joins = Vec::new();
+        for ns in list {
+            let f = flag(ns.typ())?;
+            match ns.path() {
+                Some(p) if !p.as_os_str().is_empty() => {
+                    let fd = open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(
+                        |errno| NamespaceError::Open {
+                            typ: type_name(ns.typ()),
+                            path: p.clone(),
+                            errno,
+                        },
+                    )?;
+                    joins.push(Join {
+                        typ: ns.typ(),
+                        flag: f,
+                        path: p.clone(),
+                        fd,
+                    });
+                }
+                _ if f == CloneFlags::CLONE_NEWCGROUP => new_cgroup = true,
+                _ => new |= f,
+            }
+        }
+        // The user namespace must be joined first: the others are then entered with the
+        // credentials it grants.
+        joins.sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
+        Ok(Namespaces {
+            new,
+            new_cgroup,
+            joins,
+        })
+    }
+
+    pub fn has(&self, f: CloneFlags) -> bool {
+        self.new.contains(f) || self.joins.iter().any(|j| j.flag == f)
+    }
+
+    /// One clone with all flags works unless a pid or user namespace must be joined, or a
+    /// new user namespace must own namespaces that are joined: those need setns before the
+    /// namespaces are created, i.e. an intermediate process.
+    pub fn needs_intermediate(&self) -> bool {
+        self.joins.iter().any(|j| {
+            j.flag == CloneFlags::CLONE_NEWPID
+                || j.flag == CloneFlags::CLONE_NEWUSER
+                || j.flag.bits() == libc::CLONE_NEWTIME
+        }) || (!self.joins.is_empty() && self.new.contains(CloneFlags::CLONE_NEWUSER))
+    }
+
+    /// setns into every joined namespace, user first.
+    pub fn join_all(&self) -> Result<(), NamespaceError> {
+        for j in &self.joins {
+            nix::sched::setns(j.fd.as_fd(), j.flag).map_err(|errno| NamespaceError::Setns {
+                typ: type_name(j.typ),
+                path: j.path.clone(),
+                errno,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+pub fn unshare(flags: CloneFlags) -> Result<(), NamespaceError> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    nix::sched::unshare(flags).map_err(|errno| NamespaceError::Unshare { flags, errno })
+}

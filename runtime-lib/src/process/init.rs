@@ -1,0 +1,246 @@
+//! Container side of the clone sequence: init sets up the container and execs the user
+//! program once `start` opens the exec fifo. Errors go back to the runtime over the channel.
+
+use super::InitConfig;
+use crate::channel::{FromInit, InitEnd, ToInit};
+use crate::namespaces;
+use crate::rootfs;
+use crate::security::{self, caps::Sets};
+use crate::state::EXEC_FIFO;
+use nix::sched::CloneFlags;
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("{what} {path}: {errno}")]
+    Sys {
+        what: &'static str,
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
+    #[error("sysctl {key}: {source}")]
+    Sysctl { key: String, source: std::io::Error },
+    #[error("exec: {arg0:?}: {reason}")]
+    Exec { arg0: String, reason: String },
+    #[error("a mount namespace is required (linux.namespaces has no \"mount\")")]
+    NoMountNs,
+}
+
+fn sys(
+    what: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(nix::errno::Errno) -> InitError {
+    let path = path.into();
+    move |errno| InitError::Sys { what, path, errno }
+}
+
+/// Entry point in the cloned child; never returns.
+pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
+    let err = match run(cfg, &chan, joined) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(FromInit::Error(err.to_string()));
+    // SAFETY: leave without running the runtime's exit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, InitError> {
+    chan.expect(ToInit::Go)?;
+    let ns = &cfg.namespaces;
+    if !joined {
+        ns.join_all()?;
+    }
+    if ns.has(CloneFlags::CLONE_NEWUSER) {
+        // Become root of the user namespace (mapped by the runtime meanwhile).
+        let z = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(z, z, z).map_err(sys("setresgid", "0"))?;
+        let z = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(z, z, z).map_err(sys("setresuid", "0"))?;
+    }
+    if ns.new_cgroup {
+        namespaces::unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    if !ns.has(CloneFlags::CLONE_NEWNS) {
+        return Err(InitError::NoMountNs);
+    }
+    let spec = &cfg.spec;
+    let linux = spec.linux().as_ref();
+    for (k, v) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|source| InitError::Sysctl {
+            key: k.clone(),
+            source,
+        })?;
+    }
+    // Device nodes and created dirs must get exactly the modes we ask for.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    rootfs::prepare(&rootfs::Context {
+        spec,
+        rootfs: &cfg.rootfs,
+        bundle: &cfg.bundle,
+        new_cgroupns: ns.new_cgroup,
+    })?;
+    let hooks = spec.hooks().as_ref();
+    let runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if runtime_hooks {
+        chan.send(FromInit::Hooks)?;
+        chan.expect(ToInit::HooksDone)?;
+    }
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        crate::hooks::run_all_raw("createContainer", h, &cfg.hook_state)?;
+    }
+    rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
+    rootfs::finish(spec)?;
+
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(sys("sethostname", h.as_str()))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: pointer and length describe the live string `d`.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        nix::errno::Errno::result(r).map_err(sys("setdomainname", d.as_str()))?;
+    }
+
+    let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
+        arg0: String::new(),
+        reason: "no process".into(),
+    })?;
+    if let Some(sock) = &cfg.console {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        crate::console::setup(sock.as_raw_fd(), size)?;
+    } else if process.terminal().unwrap_or(false) {
+        return Err(crate::console::ConsoleError::NoSocket.into());
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
+    if let Some(r) = process.rlimits() {
+        security::rlimits::apply(r)?;
+    }
+    let caps = Sets::from_spec(process.capabilities().as_ref())?;
+    caps.drop_bounding()?;
+    let user = process.user();
+    let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    security::user::switch(user, setgroups_ok)?;
+    caps.apply()?;
+    if process.no_new_privileges().unwrap_or(false) {
+        security::set_no_new_privs()?;
+    }
+    nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        user.umask().unwrap_or(0o022),
+    ));
+
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", security::user::home_dir(user.uid())));
+    }
+    let args = process.args().as_deref().unwrap_or_default();
+    let arg0 = args.first().cloned().unwrap_or_default();
+    let exe = find_executable(&arg0, &env).map_err(|reason| InitError::Exec {
+        arg0: arg0.clone(),
+        reason,
+    })?;
+    let cstrings = |v: &[String]| -> Result<Vec<CString>, InitError> {
+        v.iter()
+            .map(|s| {
+                CString::new(s.as_str()).map_err(|_| InitError::Exec {
+                    arg0: arg0.clone(),
+                    reason: format!("NUL byte in {s:?}"),
+                })
+            })
+            .collect()
+    };
+    let c_args = cstrings(args)?;
+    let c_env = cstrings(&env)?;
+    let c_exe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| InitError::Exec {
+        arg0: arg0.clone(),
+        reason: "NUL byte in path".into(),
+    })?;
+    // Only stdio and --preserve-fds may reach the user program.
+    crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
+
+    chan.send(FromInit::Ready)?;
+    // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
+    // the fifo's path is outside our root now.
+    let fifo = nix::fcntl::openat(
+        &cfg.state_dir,
+        EXEC_FIFO,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open exec fifo", EXEC_FIFO))?;
+    nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
+    drop(fifo);
+    if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
+        crate::hooks::run_all_raw("startContainer", h, &cfg.hook_state)?;
+    }
+    let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
+    // Nobody listens on the channel any more; stderr is the container's.
+    eprintln!("exec {}: {e}", exe.display());
+    // SAFETY: leave without running the runtime's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+/// PATH lookup with the container's environment, checking executability as the container
+/// user, so a missing binary fails `create` (as in runc) instead of the started container.
+fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+    use nix::unistd::{access, AccessFlags};
+    let check = |p: &Path| -> Result<(), String> {
+        let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if md.is_dir() {
+            return Err(format!("{}: is a directory", p.display()));
+        }
+        access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    if arg0.is_empty() {
+        return Err("empty process.args[0]".into());
+    }
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return check(&p).map(|()| p);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut last = format!("executable file not found in $PATH");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(arg0);
+        match check(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if p.exists() => last = e,
+            Err(_) => {}
+        }
+    }
+    Err(last)
+}

@@ -1,0 +1,237 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! Everything that can be checked before any process or directory exists is checked here,
+//! so that bad input fails before anything needs to be cleaned up.
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("bundle {path}: {source}")]
+    Bundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid config: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: field {field}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("rootfs {path}: {source}")]
+    Rootfs {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A loaded bundle: its absolute path, the parsed spec and the resolved rootfs.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub path: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json`, resolves the rootfs and validates what runc validates.
+    pub fn load(dir: &Path) -> Result<Self, SpecError> {
+        let path = std::fs::canonicalize(dir).map_err(|source| SpecError::Bundle {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let cfg = path.join("config.json");
+        let text = std::fs::read(&cfg).map_err(|source| SpecError::Read {
+            path: cfg.clone(),
+            source,
+        })?;
+        let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
+            path: cfg.clone(),
+            source,
+        })?;
+        let invalid = |field, reason: String| SpecError::Invalid {
+            path: cfg.clone(),
+            field,
+            reason,
+        };
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| invalid("root", "missing".into()))?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            path.join(root.path())
+        };
+        let meta = std::fs::metadata(&rootfs).map_err(|source| SpecError::Rootfs {
+            path: rootfs.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(SpecError::Rootfs {
+                path: rootfs,
+                source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            });
+        }
+        let rootfs = std::fs::canonicalize(&rootfs).map_err(|source| SpecError::Rootfs {
+            path: rootfs.clone(),
+            source,
+        })?;
+        validate(&spec, &invalid)?;
+        Ok(Bundle { path, spec, rootfs })
+    }
+}
+
+/// Checks that depend only on the spec's own content.
+pub fn validate(
+    spec: &Spec,
+    invalid: &dyn Fn(&'static str, String) -> SpecError,
+) -> Result<(), SpecError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing".into()))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args", "must not be empty".into()));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{} is not an absolute path", process.cwd().display()),
+        ));
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let mut seen = HashSet::new();
+    let mut has_userns = false;
+    let mut has_uts = false;
+    for ns in linux.namespaces().iter().flatten() {
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(
+                "linux.namespaces",
+                format!("namespace type {} listed twice", ns.typ()),
+            ));
+        }
+        if ns.typ() == LinuxNamespaceType::User {
+            has_userns = true;
+        }
+        if ns.typ() == LinuxNamespaceType::Uts {
+            has_uts = true;
+        }
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_userns
+        && linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        && !maps
+    {
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings".into(),
+        ));
+    }
+    if !has_userns && maps {
+        return Err(invalid(
+            "linux.uidMappings",
+            "id mappings given without a user namespace".into(),
+        ));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_uts {
+        return Err(invalid(
+            "hostname",
+            "unable to set hostname without a private UTS namespace".into(),
+        ));
+    }
+    for m in spec.mounts().iter().flatten() {
+        if !m.destination().is_absolute() {
+            return Err(invalid(
+                "mounts.destination",
+                format!("{} is not an absolute path", m.destination().display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The config.json `spec` writes: runc's default (terminal, sh, the minimal capability set,
+/// masked and readonly paths), with hostname "ongi". `rootless` maps the caller's ids into a
+/// user namespace and drops what an unprivileged user cannot set up.
+pub fn default_spec(rootless: bool) -> serde_json::Value {
+    let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut v = serde_json::json!({
+        "ociVersion": state_oci_version(),
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "ongi",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    if rootless {
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        let linux = &mut v["linux"];
+        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+        linux.as_object_mut().map(|o| o.remove("resources"));
+        if let Some(mounts) = v["mounts"].as_array_mut() {
+            mounts.retain(|m| m["type"] != "mqueue" && m["type"] != "cgroup");
+            for m in mounts.iter_mut() {
+                if m["type"] == "sysfs" {
+                    *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+                }
+                if m["type"] == "devpts" {
+                    if let Some(o) = m["options"].as_array_mut() {
+                        o.retain(|x| x != "gid=5");
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn state_oci_version() -> &'static str {
+    crate::state::OCI_VERSION
+}

@@ -1,0 +1,340 @@
+//! Container state persisted under the runtime root: `<root>/<id>/state.json` plus the
+//! exec fifo, and the runtime-spec view of it (`status` is derived, never stored).
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+pub const OCI_VERSION: &str = "1.0.2";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid container id {0:?}: only letters, digits, '_', '+', '-' and '.' are allowed")]
+    InvalidId(String),
+    #[error("container does not exist: {0}")]
+    NotExist(String),
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    #[error("{path}: {op}: {errno}")]
+    Sys {
+        path: PathBuf,
+        op: &'static str,
+        errno: Errno,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt state: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What the runtime remembers about a container between invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Persisted {
+    pub id: String,
+    /// Host pid of init; 0 while creating.
+    pub pid: i32,
+    /// Start time of init in clock ticks since boot (/proc/<pid>/stat field 22), so a
+    /// recycled pid is never mistaken for the container.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Absolute cgroup directories this container owns (one per hierarchy).
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// The spec's hooks, kept for poststop at delete time when the bundle may be gone.
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+/// The runtime-spec state, as printed by `state` (runc's field set and order).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty", default)]
+    pub annotations: HashMap<String, String>,
+}
+
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_string()))
+    }
+}
+
+/// One container's directory, held under an exclusive flock for as long as this value lives:
+/// that serialises concurrent commands on the same id.
+pub struct StateDir {
+    pub dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+fn sys<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> StateError + 'a {
+    move |errno| StateError::Sys {
+        path: path.to_path_buf(),
+        op,
+        errno,
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<Flock<File>, StateError> {
+    let f = File::open(dir).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StateError::NotExist(
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
+        } else {
+            StateError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Sys {
+        path: dir.to_path_buf(),
+        op: "flock",
+        errno,
+    })
+}
+
+impl StateDir {
+    /// Creates `<root>/<id>` exclusively; an existing directory means the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<Self, StateError> {
+        validate_id(id)?;
+        std::fs::create_dir_all(root).map_err(|source| StateError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let dir = root.join(id);
+        match nix::unistd::mkdir(&dir, nix::sys::stat::Mode::from_bits_truncate(0o711)) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return Err(StateError::Exists(id.to_string())),
+            Err(e) => return Err(sys(&dir, "mkdir")(e)),
+        }
+        let lock = lock_dir(&dir)?;
+        Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<Self, StateError> {
+        validate_id(id)?;
+        let dir = root.join(id);
+        let lock = lock_dir(&dir)?;
+        // The holder we waited for may have deleted it.
+        if !dir.exists() {
+            return Err(StateError::NotExist(id.to_string()));
+        }
+        Ok(StateDir { dir, _lock: lock })
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join(EXEC_FIFO)
+    }
+
+    pub fn make_fifo(&self) -> Result<(), StateError> {
+        let p = self.fifo();
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(sys(&p, "mkfifo"))
+    }
+
+    /// Atomic replace, so a reader never sees half a file even if we are killed mid-write.
+    pub fn save(&self, st: &Persisted) -> Result<(), StateError> {
+        let tmp = self.dir.join(".state.json.tmp");
+        let path = self.dir.join(STATE_FILE);
+        let data = serde_json::to_vec(st).map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        let io = |source| StateError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut f = File::create(&tmp).map_err(io)?;
+        f.write_all(&data).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// None when create was interrupted before it wrote any state.
+    pub fn load(&self) -> Result<Option<Persisted>, StateError> {
+        let path = self.dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| StateError::Corrupt { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
+    }
+
+    /// Removes the directory; the lock fd stays valid until this value drops.
+    pub fn remove(&self) -> Result<(), StateError> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                path: self.dir.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Ids of every container directory under `root` (a missing root means none).
+pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(StateError::Io {
+                path: root.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| validate_id(n).is_ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Liveness of a pid as the container's init: alive, not a zombie, and the same process
+/// (start time) that we recorded.
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match proc_stat(pid) {
+        Some((state, st)) => !matches!(state, 'Z' | 'X' | 'x') && (start == 0 || st == start),
+        None => false,
+    }
+}
+
+/// (state char, start time) from /proc/<pid>/stat.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parens: fields resume after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    // starttime is field 22 overall, the 20th after the state field.
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// RFC 3339 UTC timestamp with nanoseconds, as runc writes `created`.
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1_2.3+x").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "ä"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_000_000, 5), "2026-11-18T11:06:40.000000005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn own_process_is_alive_and_start_time_matters() {
+        let me = std::process::id() as i32;
+        let (_, start) = proc_stat(me).expect("own stat");
+        assert!(process_alive(me, start));
+        assert!(!process_alive(me, start + 1));
+        assert!(!process_alive(0, 0));
+    }
+}

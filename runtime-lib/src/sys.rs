@@ -1,0 +1,62 @@
+//! Thin wrappers over syscalls that nix does not cover (openat2, close_range, pidfd).
+//! Each returns `nix::Result` so callers attach their own path/context.
+
+use nix::errno::Errno;
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub(crate) fn cstr(p: &Path) -> Result<CString, Errno> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `dirfd` were `/`, so
+/// neither `..` nor absolute symlinks can leave the tree below `dirfd`.
+pub(crate) fn openat_in_root(dirfd: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+    let c = cstr(path)?;
+    // SAFETY: open_how is plain data; all-zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `c` is a valid NUL-terminated string and `how` a properly sized open_how
+    // that outlive the call; the returned fd is owned by nobody else.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Marks every fd >= `first` close-on-exec, so nothing the caller leaked reaches the container.
+pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes fd flags; it touches no memory.
+    let r = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    Errno::result(r).map(drop)
+}
+
+/// pidfd_open(2): a handle that becomes readable when `pid` exits, for any process, child or not.
+pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Path through which a syscall taking a path reaches exactly the object behind `fd`
+/// (mount(2) has no fd form we can rely on for every case).
+pub(crate) fn fd_path(fd: RawFd) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
