@@ -24,6 +24,8 @@ pub enum NamespaceError {
     },
     #[error("unshare {flags:?}: {errno}")]
     Unshare { flags: CloneFlags, errno: Errno },
+    #[error("bring up loopback in the new network namespace: {op}: {errno}")]
+    Loopback { op: &'static str, errno: Errno },
     #[error("namespace type {0} is not supported by this runtime")]
     Unsupported(String),
 }
@@ -146,4 +148,34 @@ pub fn unshare(flags: CloneFlags) -> Result<(), NamespaceError> {
         return Ok(());
     }
     nix::sched::unshare(flags).map_err(|errno| NamespaceError::Unshare { flags, errno })
+}
+
+/// A new network namespace has `lo` down; runc brings it up, so do we.
+pub fn loopback_up() -> Result<(), NamespaceError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let err = |op| move |errno| NamespaceError::Loopback { op, errno };
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err("socket"))?;
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(err("SIOCGIFFLAGS")(Errno::last()));
+    }
+    // SAFETY: ifru_flags is the active member after SIOCGIFFLAGS.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(err("SIOCSIFFLAGS")(Errno::last()));
+    }
+    Ok(())
 }

@@ -186,8 +186,17 @@ impl StateDir {
 
     pub fn make_fifo(&self) -> Result<(), StateError> {
         let p = self.fifo();
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .map_err(sys(&p, "mkfifo"))
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o622);
+        nix::unistd::mkfifo(&p, mode).map_err(sys(&p, "mkfifo"))?;
+        // The umask cut the mode; init may run as a non-root (or remapped) user and must
+        // still be able to open it for writing.
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            &p,
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(sys(&p, "chmod"))
     }
 
     /// Atomic replace, so a reader never sees half a file even if we are killed mid-write.

@@ -78,7 +78,7 @@ pub fn container_path(spec_path: Option<&Path>, id: &str) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => {
             PathBuf::from("/").join(p.strip_prefix("/").unwrap_or(p))
         }
-        _ => PathBuf::from("/ongi").join(id),
+        _ => PathBuf::from("/").join(DEFAULT_PARENT).join(id),
     }
 }
 
@@ -97,7 +97,9 @@ pub fn create_dirs(dirs: &[PathBuf]) -> Result<(), CgroupError> {
         return Err(CgroupError::NoHierarchy);
     }
     for (i, d) in dirs.iter().enumerate() {
-        if let Err(source) = std::fs::create_dir_all(d) {
+        // A concurrent delete may remove the shared default parent between our mkdirs.
+        let made = std::fs::create_dir_all(d).or_else(|_| std::fs::create_dir_all(d));
+        if let Err(source) = made {
             let _ = remove(&dirs[..i]);
             return Err(CgroupError::Io {
                 path: d.clone(),
@@ -184,6 +186,9 @@ pub fn pids(dirs: &[PathBuf]) -> Result<Vec<i32>, CgroupError> {
     Ok(Vec::new())
 }
 
+/// The parent every default cgroup path shares; removed with its last container.
+pub const DEFAULT_PARENT: &str = "ongi";
+
 /// Removes the directories. Dying processes can keep a cgroup busy for a moment, so EBUSY
 /// is retried briefly.
 pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
@@ -203,6 +208,13 @@ pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
                     })
                 }
             }
+        }
+        // Other containers may still use the default parent: then rmdir just fails.
+        if let Some(p) = d
+            .parent()
+            .filter(|p| p.file_name() == Some(DEFAULT_PARENT.as_ref()))
+        {
+            let _ = rmdir(p);
         }
     }
     Ok(())

@@ -56,7 +56,10 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = chan.send(FromInit::Error(err.to_string()));
+    if chan.send(FromInit::Error(err.to_string())).is_err() {
+        // After Ready the runtime is gone: the container's stderr is the only witness.
+        eprintln!("ongi init: {err}");
+    }
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(1) }
 }
@@ -79,6 +82,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     }
     if !ns.has(CloneFlags::CLONE_NEWNS) {
         return Err(InitError::NoMountNs);
+    }
+    if ns.new.contains(CloneFlags::CLONE_NEWNET) {
+        namespaces::loopback_up()?;
     }
     let spec = &cfg.spec;
     let linux = spec.linux().as_ref();
@@ -233,7 +239,7 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let mut last = format!("executable file not found in $PATH");
+    let mut last = "executable file not found in $PATH".to_string();
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let p = Path::new(dir).join(arg0);
         match check(&p) {

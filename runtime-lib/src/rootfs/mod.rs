@@ -95,6 +95,11 @@ pub fn prepare(cx: &Context) -> Result<(), RootfsError> {
         devices::create_defaults(&root, linux.and_then(|l| l.devices().as_deref()))?;
         devices::symlinks(&root)?;
     }
+    // runc creates a missing cwd (as root, before the user switch); so do we.
+    if let Some(cwd) = cx.spec.process().as_ref().map(|p| p.cwd()) {
+        resolve::open_or_create(root.as_raw_fd(), cwd, Kind::Dir)
+            .map_err(perr(cwd, "create cwd"))?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 use crate::sys::openat_in_root;
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
+use std::ffi::OsStr;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
@@ -17,48 +18,83 @@ pub enum Kind {
     File,
 }
 
+/// The kernel's own limit on symlinks followed in one lookup.
+const MAX_LINKS: u32 = 40;
+
 /// Opens `path` (absolute, taken as relative to the rootfs) as O_PATH, creating missing
 /// directories, and the last component as `kind` if it is missing.
+///
+/// A dangling symlink on the way is followed the way the kernel would follow it, but inside
+/// the rootfs, and its target is created there (as runc's MkdirAllInRoot does).
 pub fn open_or_create(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd, Errno> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match walk(root, &path, kind)? {
+            Walk::Done(fd) => return Ok(fd),
+            Walk::Relink(next) => path = next,
+        }
+    }
+    Err(Errno::ELOOP)
+}
+
+enum Walk {
+    Done(OwnedFd),
+    /// A dangling symlink was met: resolve this path instead.
+    Relink(PathBuf),
+}
+
+fn walk(root: RawFd, path: &Path, kind: Kind) -> Result<Walk, Errno> {
     match openat_in_root(root, path, libc::O_PATH) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok(Walk::Done(fd)),
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let comps: Vec<_> = path
+    // `..` stays in the path: the kernel resolves it (clamped at the rootfs) after any
+    // symlink before it, which a lexical clean-up would get wrong.
+    let comps: Vec<&OsStr> = path
         .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            Component::ParentDir => Some(OsStr::new("..")),
+            _ => None,
+        })
         .collect();
     let mut cur = PathBuf::from("/");
     let mut parent = openat_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
-    for (i, c) in comps.iter().enumerate() {
+    for (i, name) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
-        cur.push(c);
+        let prefix = cur.clone();
+        cur.push(name);
         let fd = match openat_in_root(root, &cur, libc::O_PATH) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => {
-                let name = c.as_os_str();
-                if last && kind == Kind::File {
+                let made = if last && kind == Kind::File {
                     // O_NOFOLLOW|O_EXCL: a racing symlink makes this fail rather than be followed.
-                    let f = nix::fcntl::openat(
+                    nix::fcntl::openat(
                         &parent,
-                        name,
+                        *name,
                         nix::fcntl::OFlag::O_CREAT
                             | nix::fcntl::OFlag::O_EXCL
                             | nix::fcntl::OFlag::O_NOFOLLOW
                             | nix::fcntl::OFlag::O_CLOEXEC
                             | nix::fcntl::OFlag::O_WRONLY,
                         Mode::from_bits_truncate(0o644),
-                    );
-                    match f {
-                        Ok(_) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
-                    }
+                    )
+                    .map(drop)
                 } else {
-                    match nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
+                    nix::sys::stat::mkdirat(&parent, *name, Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) => {}
+                    Err(Errno::EEXIST) => {
+                        // Exists yet cannot be opened: a dangling symlink.
+                        if let Ok(target) = nix::fcntl::readlinkat(&parent, *name) {
+                            let mut next = prefix.join(target);
+                            next.extend(&comps[i + 1..]);
+                            return Ok(Walk::Relink(next));
+                        }
                     }
+                    Err(e) => return Err(e),
                 }
                 openat_in_root(root, &cur, libc::O_PATH)?
             }
@@ -66,5 +102,5 @@ pub fn open_or_create(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd, E
         };
         parent = fd;
     }
-    Ok(parent)
+    Ok(Walk::Done(parent))
 }

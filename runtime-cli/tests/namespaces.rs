@@ -1,0 +1,158 @@
+//! Namespaces: creation, hostname, user namespace mappings, joining by path.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// Namespace kinds as named in /proc/<pid>/ns, paired with the spec name.
+const KINDS: [(&str, &str); 6] = [
+    ("pid", "pid"),
+    ("net", "network"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("mnt", "mount"),
+    ("cgroup", "cgroup"),
+];
+
+/// Prints `KIND LINK` for every namespace in [`KINDS`].
+fn ns_script() -> String {
+    KINDS
+        .iter()
+        .map(|(kind, _)| format!("echo {kind} $(readlink /proc/self/ns/{kind})"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+fn pid_namespace_makes_process_pid_1() {
+    let h = Harness::new("pid_ns");
+    assert_eq!(h.run_ok(&Spec::new().sh("echo $$")), "1\n");
+    let out = h.run_ok(&Spec::new().without_namespace("pid").sh("echo $$"));
+    assert_ne!(out, "1\n", "without a PID namespace the shell is not PID 1");
+}
+
+#[test]
+fn configured_namespaces_are_new_others_shared() {
+    // The default spec has pid, network, ipc, uts and mount; ipc is dropped
+    // here and cgroup is never configured, so those two must be the host's.
+    let h = Harness::new("ns_inodes");
+    let out = h.run_ok(&Spec::new().without_namespace("ipc").sh(&ns_script()));
+    for line in out.lines() {
+        let (kind, inside) = line.split_once(' ').expect("KIND LINK");
+        let host = ns_link("self", kind);
+        let spec_name = KINDS.iter().find(|(k, _)| *k == kind).unwrap().1;
+        if ["ipc", "cgroup"].contains(&spec_name) {
+            assert_eq!(inside, host, "{kind} namespace should be shared");
+        } else {
+            assert_ne!(inside, host, "{kind} namespace should be new");
+        }
+    }
+    assert_eq!(out.lines().count(), KINDS.len(), "{out}");
+}
+
+#[test]
+fn hostname_is_set_in_uts_namespace() {
+    let h = Harness::new("hostname");
+    let host_before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/hostname", json!("box-1"))
+            .args(&["hostname"]),
+    );
+    assert_eq!(out, "box-1\n");
+    let host_after = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(host_before, host_after, "the host's hostname changed");
+}
+
+#[test]
+fn domainname_is_set_in_uts_namespace() {
+    if skip_on_runc("runc 1.1.5 ignores the `domainname` field (added in runc 1.2)") {
+        return;
+    }
+    let h = Harness::new("domainname");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/domainname", json!("example.org"))
+            .args(&["cat", "/proc/sys/kernel/domainname"]),
+    );
+    assert_eq!(out, "example.org\n");
+}
+
+#[test]
+fn network_namespace_has_only_loopback_and_it_is_up() {
+    let h = Harness::new("net_ns");
+    let out = h.run_ok(&Spec::new().sh("ls /sys/class/net; cat /sys/class/net/lo/flags"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "lo", "{out}");
+    assert_eq!(lines.len(), 2, "only lo expected:\n{out}");
+    let flags = u32::from_str_radix(lines[1].trim_start_matches("0x"), 16).expect("hex flags");
+    assert_ne!(flags & libc::IFF_UP as u32, 0, "lo is down:\n{out}");
+}
+
+#[test]
+fn user_namespace_mappings() {
+    // The rootfs stays owned by host root (unmapped, so it shows up as
+    // nobody inside); it is world-readable and -executable, which suffices.
+    let h = Harness::new("user_ns");
+    let spec = Spec::new()
+        .user_namespace(100_000, 65_536)
+        .sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g");
+    let out = h.run_ok(&spec);
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        ["0 100000 65536", "0 100000 65536", "0", "0"],
+        "{out}"
+    );
+}
+
+#[test]
+fn user_namespace_process_runs_as_mapped_host_ids() {
+    let h = Harness::new("user_ns_host");
+    let spec = Spec::new()
+        .user_namespace(100_000, 65_536)
+        .set("/process/user", json!({ "uid": 1000, "gid": 1000 }))
+        .args(&["sleep", "100"]);
+    let ctr = h.start(&spec);
+    let pid = h.pid(&ctr.id);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert_eq!(status_field(&status, "Uid"), "101000 101000 101000 101000");
+    assert_eq!(status_field(&status, "Gid"), "101000 101000 101000 101000");
+    assert_ne!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"));
+}
+
+#[test]
+fn join_existing_network_namespace_by_path() {
+    let h = Harness::new("join_netns");
+    let a = h.start(&Spec::new().args(&["sleep", "100"]));
+    let a_pid = h.pid(&a.id).to_string();
+    let a_net = ns_link(&a_pid, "net");
+    assert_ne!(a_net, ns_link("self", "net"));
+
+    let path = format!("/proc/{a_pid}/ns/net");
+    let b = Spec::new()
+        .namespace("network", Some(&path))
+        .args(&["readlink", "/proc/self/ns/net"]);
+    assert_eq!(h.run_ok(&b), format!("{a_net}\n"));
+}
+
+#[test]
+fn join_existing_uts_namespace_sees_its_hostname() {
+    let h = Harness::new("join_utsns");
+    let a = h.start(
+        &Spec::new()
+            .set("/hostname", json!("container-a"))
+            .args(&["sleep", "100"]),
+    );
+    let path = format!("/proc/{}/ns/uts", h.pid(&a.id));
+    // B must not set a hostname: that would change A's too.
+    let b = Spec::new()
+        .remove("/hostname")
+        .namespace("uts", Some(&path))
+        .args(&["hostname"]);
+    assert_eq!(h.run_ok(&b), "container-a\n");
+}

@@ -1,0 +1,255 @@
+//! The container process: args, env, cwd, user, umask, capabilities,
+//! no_new_privs, rlimits, OOM score, sysctls.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// Capability numbers (linux/capability.h).
+const CAP_CHOWN: u32 = 0;
+const CAP_KILL: u32 = 5;
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_RAW: u32 = 13;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_AUDIT_WRITE: u32 = 29;
+
+/// `/proc/self/status` of a process running with `spec`.
+fn proc_status(h: &Harness, spec: Spec) -> String {
+    h.run_ok(&spec.args(&["cat", "/proc/self/status"]))
+}
+
+fn user_json(uid: u32, gid: u32) -> serde_json::Value {
+    json!({ "uid": uid, "gid": gid })
+}
+
+#[test]
+fn env_is_set_from_config() {
+    let h = Harness::new("env");
+    let out = h.run_ok(&Spec::new().env("FOO=bar baz").env("EMPTY=").args(&["env"]));
+    let vars: Vec<&str> = out.lines().collect();
+    for want in [
+        "FOO=bar baz",
+        "EMPTY=",
+        "TERM=xterm",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ] {
+        assert!(vars.contains(&want), "{want:?} missing from:\n{out}");
+    }
+    // The runtime's own environment must not leak in.
+    assert!(
+        !vars.iter().any(|v| v.starts_with("CARGO")),
+        "host environment leaked:\n{out}"
+    );
+}
+
+#[test]
+fn cwd_is_set_from_config() {
+    let h = Harness::new("cwd");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/cwd", json!("/etc"))
+            .args(&["pwd"]),
+    );
+    assert_eq!(out, "/etc\n");
+}
+
+#[test]
+fn missing_cwd_is_created() {
+    // runc creates process.cwd inside the rootfs when it does not exist.
+    let h = Harness::new("cwd_created");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/cwd", json!("/does/not/exist"))
+            .args(&["pwd"]),
+    );
+    assert_eq!(out, "/does/not/exist\n");
+}
+
+#[test]
+fn user_uid_gid_and_additional_gids() {
+    let h = Harness::new("user_ids");
+    let user = json!({ "uid": 1000, "gid": 1000, "additionalGids": [10, 20] });
+    let status = proc_status(&h, Spec::new().set("/process/user", user));
+    assert_eq!(status_field(&status, "Uid"), "1000 1000 1000 1000");
+    assert_eq!(status_field(&status, "Gid"), "1000 1000 1000 1000");
+    // The supplementary groups are exactly additionalGids (the primary gid
+    // is not added).
+    assert_eq!(status_field(&status, "Groups"), "10 20");
+
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/user", user_json(1000, 1000))
+            .args(&["id"]),
+    );
+    assert_eq!(out, "uid=1000(user) gid=1000(user)\n");
+}
+
+#[test]
+fn group_file_membership_is_not_added() {
+    // Only additionalGids become supplementary groups; memberships listed
+    // in the image's /etc/group are not looked up.
+    let h = Harness::new("group_membership");
+    for uid in [0, 1000] {
+        let spec = Spec::new()
+            .set("/process/user", user_json(uid, uid))
+            .args(&["cat", "/proc/self/status"]);
+        let bundle = h.bundle(&spec);
+        write_file(
+            &bundle.join("rootfs/etc/group"),
+            "root:x:0:\nwheel:x:10:root,user\nuser:x:1000:\n",
+        );
+        let status = h.run_bundle(&bundle).expect_ok().stdout;
+        assert_eq!(
+            status_field(&status, "Uid"),
+            format!("{uid} {uid} {uid} {uid}")
+        );
+        assert_eq!(status_field(&status, "Groups"), "", "uid {uid}");
+    }
+}
+
+#[test]
+fn umask_is_applied() {
+    let h = Harness::new("umask");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/user/umask", json!(0o077))
+            .sh("umask"),
+    );
+    assert_eq!(out, "0077\n");
+    // The umask also governs files the process creates.
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/user/umask", json!(0o027))
+            .sh("touch /dev/shm/f && stat -c %a /dev/shm/f"),
+    );
+    assert_eq!(out, "640\n");
+}
+
+#[test]
+fn default_capabilities() {
+    // runc's default spec lists the caps in ambient but not inheritable;
+    // raising an ambient cap requires it to be inheritable, so CapAmb ends
+    // up empty.
+    let h = Harness::new("default_caps");
+    let status = proc_status(&h, Spec::new());
+    let want = cap_mask(&[CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE]);
+    assert_eq!(want, "0000000020000420");
+    assert_eq!(status_field(&status, "CapBnd"), want);
+    assert_eq!(status_field(&status, "CapPrm"), want);
+    assert_eq!(status_field(&status, "CapEff"), want);
+    assert_eq!(status_field(&status, "CapInh"), cap_mask(&[]));
+    assert_eq!(status_field(&status, "CapAmb"), cap_mask(&[]));
+}
+
+#[test]
+fn custom_capability_sets() {
+    let h = Harness::new("custom_caps");
+    let caps = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_SYS_ADMIN"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+        "effective": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+        "inheritable": ["CAP_NET_RAW"],
+        "ambient": ["CAP_NET_RAW"]
+    });
+    let status = proc_status(&h, Spec::new().set("/process/capabilities", caps));
+    let bnd = cap_mask(&[CAP_CHOWN, CAP_KILL, CAP_NET_RAW, CAP_SYS_ADMIN]);
+    let prm = cap_mask(&[CAP_CHOWN, CAP_KILL, CAP_NET_RAW]);
+    assert_eq!(status_field(&status, "CapBnd"), bnd);
+    assert_eq!(status_field(&status, "CapPrm"), prm);
+    assert_eq!(status_field(&status, "CapEff"), prm);
+    assert_eq!(status_field(&status, "CapInh"), cap_mask(&[CAP_NET_RAW]));
+    assert_eq!(status_field(&status, "CapAmb"), cap_mask(&[CAP_NET_RAW]));
+}
+
+#[test]
+fn capabilities_of_non_root_user() {
+    // A non-root process keeps only its ambient caps across execve.
+    let h = Harness::new("nonroot_caps");
+    let caps = json!({
+        "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "inheritable": ["CAP_NET_BIND_SERVICE"],
+        "ambient": ["CAP_NET_BIND_SERVICE"]
+    });
+    let spec = Spec::new()
+        .set("/process/capabilities", caps)
+        .set("/process/user", user_json(1000, 1000));
+    let status = proc_status(&h, spec);
+    let amb = cap_mask(&[CAP_NET_BIND_SERVICE]);
+    assert_eq!(
+        status_field(&status, "CapBnd"),
+        cap_mask(&[CAP_KILL, CAP_NET_BIND_SERVICE])
+    );
+    assert_eq!(status_field(&status, "CapPrm"), amb);
+    assert_eq!(status_field(&status, "CapEff"), amb);
+    assert_eq!(status_field(&status, "CapAmb"), amb);
+}
+
+#[test]
+fn no_new_privileges_flag() {
+    let h = Harness::new("no_new_privs");
+    for (flag, want) in [(true, "1"), (false, "0")] {
+        let status = proc_status(&h, Spec::new().set("/process/noNewPrivileges", json!(flag)));
+        assert_eq!(
+            status_field(&status, "NoNewPrivs"),
+            want,
+            "noNewPrivileges {flag}"
+        );
+    }
+}
+
+#[test]
+fn rlimits_are_applied() {
+    // Values below the test's own limits: raising a hard limit would need
+    // CAP_SYS_RESOURCE, which this machine's bounding set lacks.
+    let h = Harness::new("rlimits");
+    let rlimits = json!([
+        { "type": "RLIMIT_NOFILE", "soft": 321, "hard": 654 },
+        { "type": "RLIMIT_CORE", "soft": 0, "hard": 4096 }
+    ]);
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/rlimits", rlimits)
+            .sh("ulimit -n; ulimit -Hn; cat /proc/self/limits"),
+    );
+    let lines = out.lines().collect::<Vec<_>>();
+    assert_eq!(lines[..2], ["321", "654"], "{out}");
+    let limit = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(limit("Max open files")[3..5], ["321", "654"], "{out}");
+    assert_eq!(limit("Max core file size")[4..6], ["0", "4096"], "{out}");
+}
+
+#[test]
+fn oom_score_adj_is_applied() {
+    let h = Harness::new("oom_score_adj");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/process/oomScoreAdj", json!(100))
+            .args(&["cat", "/proc/self/oom_score_adj"]),
+    );
+    assert_eq!(out, "100\n");
+}
+
+#[test]
+fn sysctl_is_applied_in_container_namespace() {
+    let h = Harness::new("sysctl");
+    let path = "/proc/sys/net/ipv4/ip_forward";
+    let read = |spec: Spec| h.run_ok(&spec.args(&["cat", path])).trim().to_string();
+    let host_before = std::fs::read_to_string(path).expect("read host sysctl");
+    // Whatever a fresh network namespace starts with, ask for the opposite.
+    let initial = read(Spec::new());
+    let want = if initial == "1" { "0" } else { "1" };
+    let got = read(Spec::new().set("/linux/sysctl", json!({ "net.ipv4.ip_forward": want })));
+    assert_eq!(got, want);
+    let host_after = std::fs::read_to_string(path).expect("read host sysctl");
+    assert_eq!(host_before, host_after, "the host's sysctl was changed");
+}

@@ -1,0 +1,110 @@
+//! The `spec` subcommand.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::path::Path;
+
+fn read_config(dir: &Path) -> Value {
+    let text = fs::read_to_string(dir.join("config.json")).expect("config.json written");
+    serde_json::from_str(&text).expect("config.json is JSON")
+}
+
+fn namespace_types(config: &Value) -> Vec<&str> {
+    config["linux"]["namespaces"]
+        .as_array()
+        .expect("namespaces array")
+        .iter()
+        .map(|ns| ns["type"].as_str().expect("type"))
+        .collect()
+}
+
+#[test]
+fn spec_writes_default_config_in_cwd() {
+    let h = Harness::new("spec_default");
+    let dir = h.dir("spec");
+    h.rt_in(Some(&dir), &["spec"]).expect_ok();
+    let config = read_config(&dir);
+    assert!(config["ociVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("1.")));
+    assert_eq!(config["process"]["terminal"], json!(true));
+    assert_eq!(config["process"]["args"], json!(["sh"]));
+    assert_eq!(config["process"]["user"], json!({ "uid": 0, "gid": 0 }));
+    assert_eq!(
+        config["root"],
+        json!({ "path": "rootfs", "readonly": true })
+    );
+    assert_eq!(
+        namespace_types(&config),
+        ["pid", "network", "ipc", "uts", "mount"]
+    );
+    // Apart from ociVersion, terminal and hostname, it is exactly runc's
+    // default, which the suite uses as its base spec.
+    let mut base = Spec::new().0;
+    base["ociVersion"] = config["ociVersion"].clone();
+    base["process"]["terminal"] = json!(true);
+    base["hostname"] = config["hostname"].clone();
+    assert_eq!(config, base);
+}
+
+#[test]
+fn spec_refuses_to_overwrite() {
+    let h = Harness::new("spec_exists");
+    let dir = h.dir("spec");
+    write_file(&dir.join("config.json"), "keep me");
+    let out = h.rt_in(Some(&dir), &["spec"]).expect_fail();
+    assert!(out.stderr.contains("exists"), "{out}");
+    assert_eq!(
+        fs::read_to_string(dir.join("config.json")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn spec_bundle_flag() {
+    let h = Harness::new("spec_bundle");
+    let cwd = h.dir("cwd");
+    let bundle = h.dir("bundle");
+    h.rt_in(Some(&cwd), &["spec", "--bundle", path_str(&bundle)])
+        .expect_ok();
+    assert!(!cwd.join("config.json").exists());
+    read_config(&bundle);
+}
+
+#[test]
+fn spec_rootless() {
+    let h = Harness::new("spec_rootless");
+    let dir = h.dir("spec");
+    h.rt_in(Some(&dir), &["spec", "--rootless"]).expect_ok();
+    let config = read_config(&dir);
+    let types = namespace_types(&config);
+    assert!(types.contains(&"user"), "{types:?}");
+    assert!(!types.contains(&"network"), "{types:?}");
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    assert_eq!(
+        config["linux"]["uidMappings"],
+        json!([{ "containerID": 0, "hostID": uid, "size": 1 }])
+    );
+    assert_eq!(
+        config["linux"]["gidMappings"],
+        json!([{ "containerID": 0, "hostID": gid, "size": 1 }])
+    );
+}
+
+#[test]
+fn generated_spec_runs() {
+    // The spec output, with only terminal turned off, must be runnable.
+    let h = Harness::new("spec_runs");
+    let bundle = h.bare_bundle();
+    h.rt_in(Some(&bundle), &["spec"]).expect_ok();
+    let mut config = read_config(&bundle);
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(["echo", "from-generated-spec"]);
+    h.write_config(&bundle, &Spec(config));
+    let out = h.run_bundle(&bundle).expect_ok();
+    assert_eq!(out.stdout, "from-generated-spec\n");
+}
