@@ -1,0 +1,102 @@
+//! The library API used directly, without the CLI: create, state, start, kill, delete of a
+//! real container from a busybox bundle. Runs as root. Its own `main` keeps the process
+//! single-threaded, as `Container::create` requires.
+
+use ongi::{Container, CreateOptions, Signal, Status};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn bundle(dir: &Path, args: &[&str]) {
+    let rootfs = dir.join("rootfs");
+    for d in ["bin", "proc", "dev", "sys", "tmp"] {
+        fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dirs");
+    }
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy /bin/busybox (busybox-static)");
+    for a in ["sh", "sleep", "echo", "cat"] {
+        symlink("busybox", rootfs.join("bin").join(a)).expect("applet link");
+    }
+    let config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": { "path": "rootfs" },
+        "process": { "args": args, "cwd": "/", "user": { "uid": 0, "gid": 0 },
+                     "env": ["PATH=/bin"] },
+        "mounts": [ { "destination": "/proc", "type": "proc", "source": "proc" } ],
+        "linux": { "namespaces": [ { "type": "pid" }, { "type": "mount" }, { "type": "uts" } ] },
+        "hostname": "api"
+    });
+    fs::write(dir.join("config.json"), config.to_string()).expect("write config.json");
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lifecycle(work: &Path) {
+    let b = work.join("bundle");
+    bundle(&b, &["sh", "-c", "echo $$ > /tmp/started; exec sleep 100"]);
+    let root = work.join("state");
+    let c = Container::new(&root, "api-lifecycle");
+    let opts = CreateOptions {
+        bundle: b.clone(),
+        ..Default::default()
+    };
+    let st = c.create(&opts).expect("create");
+    assert_eq!(st.status, Status::Created);
+    assert!(st.pid > 0);
+    assert_eq!(c.state().expect("state").status, Status::Created);
+    // The user process has not run yet.
+    assert!(!b.join("rootfs/tmp/started").exists());
+
+    c.start().expect("start");
+    wait_for("the user process", || b.join("rootfs/tmp/started").exists());
+    let started = fs::read_to_string(b.join("rootfs/tmp/started")).expect("read marker");
+    assert_eq!(started.trim(), "1", "the user process is pid 1 of its namespace");
+    assert_eq!(c.state().expect("state").status, Status::Running);
+    assert_eq!(ongi::list(&root).expect("list").len(), 1);
+
+    c.kill(Signal::SIGKILL, false).expect("kill");
+    // The caller is init's parent and reaps it (as a shim would).
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(st.pid), None);
+    wait_for("stopped", || {
+        c.state().map(|s| s.status == Status::Stopped).unwrap_or(false)
+    });
+    c.delete(false).expect("delete");
+    assert!(c.state().is_err(), "state of a deleted container must fail");
+    assert!(!root.join("api-lifecycle").exists(), "state dir left behind");
+}
+
+fn bad_bundle(work: &Path) {
+    let root = work.join("state");
+    let c = Container::new(&root, "api-bad");
+    let err = c
+        .create(&CreateOptions {
+            bundle: work.join("no-such-bundle"),
+            ..Default::default()
+        })
+        .expect_err("create from a missing bundle must fail");
+    assert!(err.to_string().contains("no-such-bundle"), "error names the path: {err}");
+    assert!(!root.join("api-bad").exists(), "nothing left behind");
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("api: skipped, needs root");
+        return;
+    }
+    let work = PathBuf::from(format!("/tmp/ongi-api-test-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).expect("mkdir work");
+    let tests: [(&str, fn(&Path)); 2] = [("lifecycle", lifecycle), ("bad_bundle", bad_bundle)];
+    for (name, t) in tests {
+        t(&work);
+        println!("test {name} ... ok");
+    }
+    let _ = fs::remove_dir_all(&work);
+    println!("test result: ok. {} passed", tests.len());
+}

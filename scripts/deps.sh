@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs the Debian packages the build and the tests need (idempotent; quiet when present).
+set -eu
+need=""
+for p in busybox-static libseccomp-dev pkg-config runc; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+  echo "installing:$need" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
