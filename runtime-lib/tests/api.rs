@@ -13,7 +13,8 @@ fn bundle(dir: &Path, args: &[&str]) {
     for d in ["bin", "proc", "dev", "sys", "tmp"] {
         fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dirs");
     }
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy /bin/busybox (busybox-static)");
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .expect("copy /bin/busybox (busybox-static)");
     for a in ["sh", "sleep", "echo", "cat"] {
         symlink("busybox", rootfs.join("bin").join(a)).expect("applet link");
     }
@@ -32,7 +33,10 @@ fn bundle(dir: &Path, args: &[&str]) {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -56,7 +60,11 @@ fn lifecycle(work: &Path) {
     c.start().expect("start");
     wait_for("the user process", || b.join("rootfs/tmp/started").exists());
     let started = fs::read_to_string(b.join("rootfs/tmp/started")).expect("read marker");
-    assert_eq!(started.trim(), "1", "the user process is pid 1 of its namespace");
+    assert_eq!(
+        started.trim(),
+        "1",
+        "the user process is pid 1 of its namespace"
+    );
     assert_eq!(c.state().expect("state").status, Status::Running);
     assert_eq!(ongi::list(&root).expect("list").len(), 1);
 
@@ -64,11 +72,16 @@ fn lifecycle(work: &Path) {
     // The caller is init's parent and reaps it (as a shim would).
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(st.pid), None);
     wait_for("stopped", || {
-        c.state().map(|s| s.status == Status::Stopped).unwrap_or(false)
+        c.state()
+            .map(|s| s.status == Status::Stopped)
+            .unwrap_or(false)
     });
     c.delete(false).expect("delete");
     assert!(c.state().is_err(), "state of a deleted container must fail");
-    assert!(!root.join("api-lifecycle").exists(), "state dir left behind");
+    assert!(
+        !root.join("api-lifecycle").exists(),
+        "state dir left behind"
+    );
 }
 
 fn bad_bundle(work: &Path) {
@@ -80,7 +93,10 @@ fn bad_bundle(work: &Path) {
             ..Default::default()
         })
         .expect_err("create from a missing bundle must fail");
-    assert!(err.to_string().contains("no-such-bundle"), "error names the path: {err}");
+    assert!(
+        err.to_string().contains("no-such-bundle"),
+        "error names the path: {err}"
+    );
     assert!(!root.join("api-bad").exists(), "nothing left behind");
 }
 
@@ -92,7 +108,8 @@ fn main() {
     let work = PathBuf::from(format!("/tmp/ongi-api-test-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).expect("mkdir work");
-    let tests: [(&str, fn(&Path)); 2] = [("lifecycle", lifecycle), ("bad_bundle", bad_bundle)];
+    type Test = (&'static str, fn(&Path));
+    let tests: [Test; 2] = [("lifecycle", lifecycle), ("bad_bundle", bad_bundle)];
     for (name, t) in tests {
         t(&work);
         println!("test {name} ... ok");

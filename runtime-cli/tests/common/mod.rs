@@ -944,3 +944,32 @@ pub fn read_opt(path: &Path) -> Option<String> {
         Err(e) => panic!("read {}: {e}", path.display()),
     }
 }
+
+/// Directories named `id` in any cgroup hierarchy, up to three levels below each mount
+/// (covers `/ID`, `/ongi/ID`, `/a/b/ID`).
+pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            if !e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            let p = e.path();
+            if e.file_name().to_str() == Some(id) {
+                out.push(p.clone());
+            }
+            if depth > 1 {
+                walk(&p, id, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        walk(&e.path(), id, 3, &mut out);
+    }
+    walk(Path::new("/sys/fs/cgroup"), id, 1, &mut out);
+    out
+}

@@ -1,0 +1,84 @@
+//! process.terminal: the pty master arrives over --console-socket and the container's
+//! stdio is the pty slave.
+
+mod common;
+
+use common::*;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+/// Accepts one connection and returns the fd it carried (SCM_RIGHTS).
+fn receive_fd(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().expect("accept console connection");
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel just installed this fd in our table; we own it.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received over the console socket");
+}
+
+#[test]
+fn terminal_master_is_sent_over_console_socket() {
+    let h = Harness::new("console");
+    let sock = h.work().join("console.sock");
+    let listener = UnixListener::bind(&sock).expect("bind console socket");
+    let spec = Spec::new()
+        .set("/process/terminal", serde_json::json!(true))
+        .sh("[ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; tty; echo done");
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let ctr = h.create_with(&spec, &["--console-socket", path_str(&sock)]);
+    let master = receiver.join().expect("receiver thread");
+    h.rt(&["start", &ctr.id]).expect_ok();
+    let mut out = String::new();
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 1024];
+    let got_all = wait_until(Duration::from_secs(10), || {
+        // EIO once the slave side is closed by the exiting container.
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => true,
+            Ok(n) => {
+                out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                out.contains("done")
+            }
+        }
+    });
+    assert!(got_all, "no output on the pty master: {out:?}");
+    assert!(
+        out.contains("stdio-is-a-tty"),
+        "stdio is not the pty: {out:?}"
+    );
+    assert!(out.contains("/dev/pts/"), "tty name: {out:?}");
+    // A pty turns \n into \r\n: the line discipline is live.
+    assert!(out.contains("\r\n"), "no onlcr translation: {out:?}");
+    h.wait_status(&ctr.id, "stopped");
+}
+
+#[test]
+fn terminal_without_console_socket_is_an_error() {
+    let h = Harness::new("console_missing");
+    let bundle = h.bundle(&Spec::new().set("/process/terminal", serde_json::json!(true)));
+    let id = h.new_id();
+    let out = h
+        .rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_fail();
+    assert!(
+        out.stderr.contains("console"),
+        "error should mention the console socket:\n{out}"
+    );
+    h.assert_no_trace(&id);
+}
