@@ -1,0 +1,11 @@
+#!/bin/sh
+# One command for the lifecycle benchmark: ongi vs crun vs runc from Debian, same run.
+# usage: benches/run.sh [lifecycle args, e.g. -n 50]
+set -eu
+cd "$(dirname "$0")/.."
+for p in runc crun busybox-static; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || {
+    apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun busybox-static >/dev/null; break; }
+done
+cargo build --release -q -p ongi-cli -p ongi-benches
+exec target/release/lifecycle "$@" ongi=target/release/ongi crun=/usr/bin/crun runc=/usr/sbin/runc
