@@ -369,7 +369,14 @@ impl Container {
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => kill_and_wait(&st)?,
-            Status::Running | Status::Paused if force => kill_and_wait(&st)?,
+            Status::Running if force => kill_and_wait(&st)?,
+            Status::Paused if force => {
+                // A v1-frozen task does not die of SIGKILL until thawed: signal first (so
+                // nothing runs user code after the thaw), then thaw, then wait.
+                let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
+                cgroups::thaw(&st.cgroup_dirs);
+                kill_and_wait(&st)?
+            }
             Status::Running | Status::Paused => {
                 return Err(Error::BadStatus(format!(
                     "cannot delete container {} that is not stopped: {status}",

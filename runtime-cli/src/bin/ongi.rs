@@ -100,6 +100,22 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Change the resource limits of a running container.
+    Update(UpdateArgs),
+    /// Print resource usage (and OOM) events as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events (Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json.
     Spec {
         #[arg(long)]
@@ -107,6 +123,194 @@ enum Cmd {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+}
+
+/// `update`'s flags (runc's names; memory sizes take suffixes like 10m, 1g).
+#[derive(Args)]
+struct UpdateArgs {
+    /// A linux.resources JSON file, or - for stdin; the other flags are then ignored.
+    #[arg(short, long)]
+    resources: Option<String>,
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    id: String,
+}
+
+/// docker/go-units RAMInBytes (what runc uses): binary multipliers, `b`/`ib` optional,
+/// case-insensitive; `-1` means unlimited.
+fn parse_size(flag: &str, s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid value for {flag}: invalid size: '{s}'");
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| bad())?;
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    Ok((num * mult) as i64)
+}
+
+/// Go's time.ParseDuration for the units `events --interval` needs.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid value {s:?} for flag -interval: parse error");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+impl UpdateArgs {
+    fn resources(&self) -> Result<ongi::LinuxResources, String> {
+        if let Some(src) = &self.resources {
+            let text = if src == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .map_err(|e| format!("read stdin: {e}"))?;
+                t
+            } else {
+                std::fs::read_to_string(src).map_err(|e| format!("open {src}: {e}"))?
+            };
+            return serde_json::from_str(&text).map_err(|e| format!("{src}: {e}"));
+        }
+        let mut v = serde_json::json!({});
+        let mem = [
+            ("memory", "limit", &self.memory),
+            ("memory-reservation", "reservation", &self.memory_reservation),
+            ("memory-swap", "swap", &self.memory_swap),
+            ("kernel-memory", "kernel", &self.kernel_memory),
+            ("kernel-memory-tcp", "kernelTCP", &self.kernel_memory_tcp),
+        ];
+        for (flag, key, val) in mem {
+            if let Some(val) = val {
+                v["memory"][key] = parse_size(flag, val)?.into();
+            }
+        }
+        let cpu: [(&str, Option<serde_json::Value>); 5] = [
+            ("shares", self.cpu_share.map(Into::into)),
+            ("quota", self.cpu_quota.map(Into::into)),
+            ("period", self.cpu_period.map(Into::into)),
+            ("realtimePeriod", self.cpu_rt_period.map(Into::into)),
+            ("realtimeRuntime", self.cpu_rt_runtime.map(Into::into)),
+        ];
+        for (key, val) in cpu {
+            if let Some(val) = val {
+                v["cpu"][key] = val;
+            }
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            v["cpu"]["cpus"] = c.as_str().into();
+        }
+        if let Some(m) = &self.cpuset_mems {
+            v["cpu"]["mems"] = m.as_str().into();
+        }
+        if let Some(l) = self.pids_limit {
+            v["pids"]["limit"] = l.into();
+        }
+        if let Some(w) = self.blkio_weight {
+            v["blockIO"]["weight"] = w.into();
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+}
+
+fn events(root: &std::path::Path, id: &str, stats: bool, interval: &str) -> Result<(), String> {
+    let c = Container::new(root, id);
+    let interval = parse_duration(interval)?;
+    if interval.is_zero() {
+        return Err("duration interval must be greater than 0".into());
+    }
+    let st = c.state().map_err(|e| e.to_string())?;
+    if st.status == ongi::Status::Stopped {
+        return Err(format!("container with id {id} is not running"));
+    }
+    let emit = |kind: &str, data: Option<&ongi::Stats>| {
+        let mut ev = serde_json::json!({"type": kind, "id": id});
+        if let Some(d) = data {
+            ev["data"] = serde_json::to_value(d).unwrap_or_default();
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{ev}");
+        let _ = out.flush();
+    };
+    if stats {
+        let s = c.stats().map_err(|e| e.to_string())?;
+        emit("stats", Some(&s));
+        return Ok(());
+    }
+    // OOM kills are noticed by polling the kill counter: no thread, no eventfd to leak.
+    let mut ooms = c.oom_kills().unwrap_or(0);
+    let tick = std::time::Duration::from_millis(100).min(interval);
+    let mut next = std::time::Instant::now() + interval;
+    loop {
+        std::thread::sleep(tick);
+        match c.oom_kills() {
+            Ok(n) if n > ooms => {
+                ooms = n;
+                emit("oom", None);
+            }
+            Ok(_) => {}
+            // The container is gone: as runc, events ends.
+            Err(_) => return Ok(()),
+        }
+        if std::time::Instant::now() >= next {
+            next += interval;
+            match c.stats() {
+                Ok(s) => emit("stats", Some(&s)),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
 }
 
 /// Error log lines in runc's (logrus) shapes, so shims and podman can show them.
@@ -245,6 +449,17 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
         Cmd::List { format, quiet } => {
             print_list(&cli.root, format, *quiet).map(|_| ExitCode::SUCCESS)
         }
+        Cmd::Pause { id } => c(id).pause().map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Resume { id } => c(id).resume().map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Update(a) => {
+            let r = a.resources()?;
+            c(&a.id).update(&r).map(|_| ExitCode::SUCCESS).map_err(e)
+        }
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => events(&cli.root, id, *stats, interval).map(|_| ExitCode::SUCCESS),
         Cmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
