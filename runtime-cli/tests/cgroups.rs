@@ -111,7 +111,11 @@ fn blkio_weight_is_written_or_named_when_unsupported() {
         let out = h
             .rt(&["create", "--bundle", path_str(&bundle), &id])
             .expect_fail();
-        assert!(out.stderr.contains("blkio.weight"), "{out}");
+        // blkio.weight, or runc's BFQ fallback name blkio.bfq.weight.
+        assert!(
+            out.stderr.contains("blkio.") && out.stderr.contains("weight"),
+            "{out}"
+        );
         h.assert_no_trace(&id);
         assert!(cgroup_dirs_named(&id).is_empty());
     }
@@ -168,24 +172,27 @@ fn memory_limit_triggers_the_oom_killer() {
 #[test]
 fn denied_device_cannot_be_opened() {
     let h = Harness::new("cg_devices");
-    // Listing /dev/null in linux.devices drops runc's default allow rule for it, so the
-    // spec's deny is what counts (as in runc).
+    // Listing /dev/zero in linux.devices drops runc's default allow rule for it, so the
+    // spec's deny is what counts (as in runc). (Not /dev/null: runc reopens it during
+    // init when stdio is /dev/null, so denying it breaks the container under runc.)
     let spec = Spec::new()
-        .sh("echo x > /dev/zero && echo zero-ok; echo x > /dev/null && echo null-ok; true")
+        .sh("echo x > /dev/null && echo null-ok; echo x > /dev/zero && echo zero-ok; \
+             head -c 1 /dev/zero > /dev/null && echo zero-read-ok; true")
         .set(
             "/linux/devices",
-            json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]),
+            json!([{"path": "/dev/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 438}]),
         )
         .set(
             "/linux/resources/devices",
             json!([
                 {"allow": false, "access": "rwm"},
-                {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+                {"allow": false, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
             ]),
         );
     let out = h.run(&spec).expect_ok();
-    assert!(out.stdout.contains("zero-ok"), "{out}");
-    assert!(!out.stdout.contains("null-ok"), "{out}");
+    assert!(out.stdout.contains("null-ok"), "{out}");
+    assert!(!out.stdout.contains("zero-ok"), "{out}");
+    assert!(!out.stdout.contains("zero-read-ok"), "{out}");
     assert!(out.stderr.contains("Operation not permitted"), "{out}");
 }
 
@@ -460,7 +467,12 @@ fn unified_key_without_v2_file_is_named() {
     let h = Harness::new("cg_unified");
     // memory is a v1 controller here: the unified tree has no memory.max.
     let spec = sleeper().set("/linux/resources/unified", json!({"memory.max": "67108864"}));
-    create_fails_naming(&h, &spec, "memory.max");
+    // runc 1.1.5 refuses unified on any non-pure-v2 host; ongi writes unified keys to the
+    // hybrid v2 tree and names the missing file.
+    let out = create_fails_naming(&h, &spec, "unified");
+    if !is_runc() {
+        assert!(out.stderr.contains("memory.max"), "{out}");
+    }
 }
 
 #[test]
