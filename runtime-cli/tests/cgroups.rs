@@ -29,7 +29,10 @@ fn cgroup_dir(pid: i32, ctrl: &str) -> PathBuf {
         .find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            ctrls.split(',').any(|c| c == ctrl).then(|| path.to_string())
+            ctrls
+                .split(',')
+                .any(|c| c == ctrl)
+                .then(|| path.to_string())
         })
         .unwrap_or_else(|| panic!("{pid} has no {ctrl} cgroup:\n{text}"));
     mount.join(rel.trim_start_matches('/'))
@@ -51,7 +54,10 @@ fn own_cgroup(ctrl: &str) -> String {
         .find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            ctrls.split(',').any(|c| c == ctrl).then(|| path.to_string())
+            ctrls
+                .split(',')
+                .any(|c| c == ctrl)
+                .then(|| path.to_string())
         })
         .unwrap_or_else(|| "/".into())
 }
@@ -76,19 +82,31 @@ fn limits_are_written_to_the_host_cgroup() {
     let pid = h.pid(&ctr.id);
     let mem = cgroup_dir(pid, "memory");
     assert_eq!(read_trim(&mem.join("memory.limit_in_bytes")), "67108864");
-    assert_eq!(read_trim(&mem.join("memory.soft_limit_in_bytes")), "33554432");
+    assert_eq!(
+        read_trim(&mem.join("memory.soft_limit_in_bytes")),
+        "33554432"
+    );
     assert_eq!(read_trim(&mem.join("memory.swappiness")), "10");
     let cpu = cgroup_dir(pid, "cpu");
     assert_eq!(read_trim(&cpu.join("cpu.shares")), "512");
     assert_eq!(read_trim(&cpu.join("cpu.cfs_quota_us")), "50000");
     assert_eq!(read_trim(&cpu.join("cpu.cfs_period_us")), "100000");
     assert_eq!(read_trim(&cgroup_dir(pid, "pids").join("pids.max")), "20");
-    assert_eq!(read_trim(&cgroup_dir(pid, "cpuset").join("cpuset.cpus")), "0");
+    assert_eq!(
+        read_trim(&cgroup_dir(pid, "cpuset").join("cpuset.cpus")),
+        "0"
+    );
     let list = read_trim(&cgroup_dir(pid, "devices").join("devices.list"));
     let lines: Vec<&str> = list.lines().collect();
     // Deny-all plus runc's default allow list: no "a *:* rwm", the defaults present.
     assert!(!lines.contains(&"a *:* rwm"), "devices.list: {list}");
-    for want in ["c 1:3 rwm", "c 1:5 rwm", "c *:* m", "b *:* m", "c 136:* rwm"] {
+    for want in [
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c *:* m",
+        "b *:* m",
+        "c 136:* rwm",
+    ] {
         assert!(lines.contains(&want), "{want} not in devices.list:\n{list}");
     }
     h.rt(&["delete", "--force", &ctr.id]).expect_ok();
@@ -129,7 +147,8 @@ fn pids_limit_stops_a_fork_bomb() {
         .set("/linux/resources/pids", json!({"limit": 10}));
     let out = h.run(&spec);
     assert!(
-        out.stderr.contains("can't fork") || out.stderr.contains("Resource temporarily unavailable"),
+        out.stderr.contains("can't fork")
+            || out.stderr.contains("Resource temporarily unavailable"),
         "no fork failure under pids.limit 10:\n{out}"
     );
 }
@@ -139,15 +158,20 @@ fn memory_limit_triggers_the_oom_killer() {
     let h = Harness::new("cg_oom");
     // dd reads /dev/zero into one 64M buffer: every page of it is touched and charged.
     let spec = Spec::new()
-        .sh("dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?; \
+        .sh(
+            "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?; \
              cat /sys/fs/cgroup/memory/memory.oom_control; \
-             echo peak=$(cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes)")
+             echo peak=$(cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes)",
+        )
         .set(
             "/linux/resources/memory",
             json!({"limit": 33554432, "swap": 33554432}),
         );
     let out = h.run(&spec).expect_ok();
-    assert!(out.stdout.contains("rc=137"), "dd was not SIGKILLed:\n{out}");
+    assert!(
+        out.stdout.contains("rc=137"),
+        "dd was not SIGKILLed:\n{out}"
+    );
     let kills = out
         .stdout
         .lines()
@@ -165,7 +189,9 @@ fn memory_limit_triggers_the_oom_killer() {
         "peak usage not at the limit:\n{out}"
     );
     // Control: the same dd without a limit succeeds.
-    let free = h.run(&Spec::new().sh("dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?"));
+    let free = h.run(
+        &Spec::new().sh("dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; echo rc=$?"),
+    );
     assert!(free.stdout.contains("rc=0"), "{free}");
 }
 
@@ -176,8 +202,10 @@ fn denied_device_cannot_be_opened() {
     // spec's deny is what counts (as in runc). (Not /dev/null: runc reopens it during
     // init when stdio is /dev/null, so denying it breaks the container under runc.)
     let spec = Spec::new()
-        .sh("echo x > /dev/null && echo null-ok; echo x > /dev/zero && echo zero-ok; \
-             head -c 1 /dev/zero > /dev/null && echo zero-read-ok; true")
+        .sh(
+            "echo x > /dev/null && echo null-ok; echo x > /dev/zero && echo zero-ok; \
+             head -c 1 /dev/zero > /dev/null && echo zero-read-ok; true",
+        )
         .set(
             "/linux/devices",
             json!([{"path": "/dev/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 438}]),
@@ -210,7 +238,10 @@ fn absolute_and_relative_cgroups_path() {
         assert!(read_trim(&want.join("cgroup.procs")).contains(&pid.to_string()));
     }
     h.rt(&["delete", "--force", &ctr.id]).expect_ok();
-    assert!(!v1_mount("memory").unwrap().join(abs.trim_start_matches('/')).exists());
+    assert!(!v1_mount("memory")
+        .unwrap()
+        .join(abs.trim_start_matches('/'))
+        .exists());
 
     // Relative: under the runtime's own cgroup in each hierarchy (which differ here:
     // memory is /process_api/<hash> for this sandbox, cpu is /).
@@ -245,7 +276,9 @@ fn joining_a_cgroup_that_has_processes() {
         .arg("1000")
         .spawn()
         .expect("spawn sleep");
-    let ctrls = ["memory", "cpu", "pids", "devices", "freezer", "cpuset", "blkio"];
+    let ctrls = [
+        "memory", "cpu", "pids", "devices", "freezer", "cpuset", "blkio",
+    ];
     for ctrl in ctrls {
         let d = v1_mount(ctrl).unwrap().join(&pod);
         fs::create_dir_all(&d).unwrap();
@@ -261,7 +294,10 @@ fn joining_a_cgroup_that_has_processes() {
     let pid = h.pid(&ctr.id);
     let mem = v1_mount("memory").unwrap().join(&pod);
     let procs = read_trim(&mem.join("cgroup.procs"));
-    assert!(procs.contains(&pid.to_string()) && procs.contains(&other.id().to_string()), "{procs}");
+    assert!(
+        procs.contains(&pid.to_string()) && procs.contains(&other.id().to_string()),
+        "{procs}"
+    );
     let del = h.rt(&["delete", "--force", &ctr.id]);
     let other_alive = pid_alive(other.id() as i32);
     let _ = other.kill();
@@ -273,7 +309,10 @@ fn joining_a_cgroup_that_has_processes() {
         return;
     }
     del.expect_ok();
-    assert!(other_alive, "delete killed a process that is not the container's");
+    assert!(
+        other_alive,
+        "delete killed a process that is not the container's"
+    );
     assert!(wait_pid_gone(pid));
 }
 
@@ -286,12 +325,19 @@ fn pause_and_resume() {
         .bind(&out, "/out", &[]);
     let ctr = h.start(&spec);
     let n = out.join("n");
-    let count = || fs::read_to_string(&n).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let count = || {
+        fs::read_to_string(&n)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
     assert!(wait_until(STATE_TIMEOUT, || count().is_some_and(|c| c > 2)));
     h.rt(&["pause", &ctr.id]).expect_ok();
     assert_eq!(h.status(&ctr.id), "paused");
     let pid = h.pid(&ctr.id);
-    assert_eq!(read_trim(&cgroup_dir(pid, "freezer").join("freezer.state")), "FROZEN");
+    assert_eq!(
+        read_trim(&cgroup_dir(pid, "freezer").join("freezer.state")),
+        "FROZEN"
+    );
     let before = count();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(count(), before, "a paused container made progress");
@@ -303,12 +349,18 @@ fn pause_and_resume() {
     let resumed = before.unwrap_or(0);
     assert!(wait_until(STATE_TIMEOUT, || count().is_some_and(|c| c > resumed + 2)));
     let not_paused = h.rt(&["resume", &ctr.id]).expect_fail();
-    assert!(not_paused.stderr.contains("container not paused"), "{not_paused}");
+    assert!(
+        not_paused.stderr.contains("container not paused"),
+        "{not_paused}"
+    );
     // Stopped containers cannot be paused.
     h.rt(&["kill", &ctr.id, "KILL"]).expect_ok();
     h.wait_status(&ctr.id, "stopped");
     let stopped = h.rt(&["pause", &ctr.id]).expect_fail();
-    assert!(stopped.stderr.contains("container not running"), "{stopped}");
+    assert!(
+        stopped.stderr.contains("container not running"),
+        "{stopped}"
+    );
 }
 
 #[test]
@@ -351,12 +403,18 @@ fn update_changes_limits_of_a_running_container() {
     assert_eq!(read_trim(&cpu.join("cpu.cfs_quota_us")), "20000");
     // --resources FILE takes a linux.resources object.
     let file = h.work().join("res.json");
-    write_file(&file, r#"{"memory": {"limit": 100663296}, "pids": {"limit": 30}}"#);
-    h.rt(&["update", "--resources", path_str(&file), &ctr.id]).expect_ok();
+    write_file(
+        &file,
+        r#"{"memory": {"limit": 100663296}, "pids": {"limit": 30}}"#,
+    );
+    h.rt(&["update", "--resources", path_str(&file), &ctr.id])
+        .expect_ok();
     assert_eq!(read_trim(&mem.join("memory.limit_in_bytes")), "100663296");
     assert_eq!(read_trim(&cgroup_dir(pid, "pids").join("pids.max")), "30");
     // A bad value names the file and changes nothing.
-    let bad = h.rt(&["update", "--cpuset-cpus", "999999", &ctr.id]).expect_fail();
+    let bad = h
+        .rt(&["update", "--cpuset-cpus", "999999", &ctr.id])
+        .expect_fail();
     assert!(bad.stderr.contains("cpuset.cpus"), "{bad}");
     assert_eq!(h.status(&ctr.id), "running");
 }
@@ -383,10 +441,18 @@ fn events_stats_prints_runc_shaped_json() {
     assert_eq!(v["type"], "stats");
     assert_eq!(v["id"], json!(ctr.id));
     let d = &v["data"];
-    assert!(d["memory"]["usage"]["usage"].as_u64().is_some_and(|u| u > 0), "{v:#}");
+    assert!(
+        d["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0),
+        "{v:#}"
+    );
     assert!(d["memory"]["usage"]["limit"].as_u64().is_some(), "{v:#}");
     assert!(d["memory"]["raw"].is_object(), "{v:#}");
-    assert!(d["cpu"]["usage"]["total"].as_u64().is_some_and(|u| u > 0), "{v:#}");
+    assert!(
+        d["cpu"]["usage"]["total"].as_u64().is_some_and(|u| u > 0),
+        "{v:#}"
+    );
     assert_eq!(d["pids"]["current"], json!(1), "{v:#}");
     assert_eq!(d["pids"]["limit"], json!(42), "{v:#}");
     // Stopped: an error, as runc.
@@ -403,7 +469,9 @@ fn events_streams_stats_at_the_interval() {
     let h = Harness::new("cg_events_stream");
     let ctr = h.start(&Spec::new().args(&["sleep", "1"]));
     // ongi ends the stream once the container is gone.
-    let out = h.rt(&["events", "--interval", "200ms", &ctr.id]).expect_ok();
+    let out = h
+        .rt(&["events", "--interval", "200ms", &ctr.id])
+        .expect_ok();
     let stats: Vec<Value> = out
         .lines()
         .iter()
@@ -421,7 +489,10 @@ fn create_fails_naming(h: &Harness, spec: &Spec, needle: &str) -> Output {
     let out = h
         .rt(&["create", "--bundle", path_str(&bundle), &id])
         .expect_fail();
-    assert!(out.stderr.contains(needle), "error does not name {needle}:\n{out}");
+    assert!(
+        out.stderr.contains(needle),
+        "error does not name {needle}:\n{out}"
+    );
     h.assert_no_trace(&id);
     let left = cgroup_dirs_named(&id);
     assert!(left.is_empty(), "cgroup left behind: {left:?}");
@@ -466,7 +537,10 @@ fn absent_net_cls_is_named() {
 fn unified_key_without_v2_file_is_named() {
     let h = Harness::new("cg_unified");
     // memory is a v1 controller here: the unified tree has no memory.max.
-    let spec = sleeper().set("/linux/resources/unified", json!({"memory.max": "67108864"}));
+    let spec = sleeper().set(
+        "/linux/resources/unified",
+        json!({"memory.max": "67108864"}),
+    );
     // runc 1.1.5 refuses unified on any non-pure-v2 host; ongi writes unified keys to the
     // hybrid v2 tree and names the missing file.
     let out = create_fails_naming(&h, &spec, "unified");

@@ -226,7 +226,11 @@ impl UpdateArgs {
         let mut v = serde_json::json!({});
         let mem = [
             ("memory", "limit", &self.memory),
-            ("memory-reservation", "reservation", &self.memory_reservation),
+            (
+                "memory-reservation",
+                "reservation",
+                &self.memory_reservation,
+            ),
             ("memory-swap", "swap", &self.memory_swap),
             ("kernel-memory", "kernel", &self.kernel_memory),
             ("kernel-memory-tcp", "kernelTCP", &self.kernel_memory_tcp),

@@ -307,21 +307,21 @@ struct ProgAttachAttr {
     attach_flags: u32,
 }
 
-/// Loads the program and attaches it to the cgroup directory `dir`. The cgroup keeps the
-/// program alive after our fd is closed. Used at create time, on a cgroup with no process
-/// yet and no program of ours, so nothing has to be replaced.
-pub fn attach_v2(dir: &Path, rules: &[Rule]) -> Result<()> {
-    let prog = program(rules);
+/// bpf(BPF_PROG_LOAD) of a cgroup device program; with `log`, the verifier's log goes there.
+fn prog_load(prog: &[Insn], log: Option<&mut [u8]>) -> std::result::Result<i32, nix::errno::Errno> {
     let license = c"Apache";
-    let mut log = vec![0u8; 4096];
+    let (log_level, log_size, log_buf) = match log {
+        Some(l) => (1, l.len() as u32, l.as_mut_ptr() as u64),
+        None => (0, 0, 0),
+    };
     let attr = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: prog.len() as u32,
         insns: prog.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_level,
+        log_size,
+        log_buf,
         ..Default::default()
     };
     // SAFETY: bpf(2) with a fully initialised attr whose pointers (insns, license, log)
@@ -335,18 +335,36 @@ pub fn attach_v2(dir: &Path, rules: &[Rule]) -> Result<()> {
         )
     };
     if fd < 0 {
-        let errno = nix::errno::Errno::last();
-        let msg = String::from_utf8_lossy(&log);
-        return Err(CgroupError::Unsupported {
-            field: FIELD.into(),
-            reason: format!(
-                "loading the cgroup v2 eBPF device program: {errno} {}",
-                msg.trim_end_matches('\0').trim()
-            ),
-        });
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(fd as i32)
     }
+}
+
+/// Loads the program and attaches it to the cgroup directory `dir`. The cgroup keeps the
+/// program alive after our fd is closed. Used at create time, on a cgroup with no process
+/// yet and no program of ours, so nothing has to be replaced.
+pub fn attach_v2(dir: &Path, rules: &[Rule]) -> Result<()> {
+    let prog = program(rules);
+    // Without a log first: a verbose verifier log can overflow any buffer (ENOSPC). Only
+    // a refused program is loaded again, with the log, to say why.
+    let fd = match prog_load(&prog, None) {
+        Ok(fd) => fd,
+        Err(errno) => {
+            let mut log = vec![0u8; 64 * 1024];
+            let _ = prog_load(&prog, Some(&mut log));
+            let msg = String::from_utf8_lossy(&log);
+            return Err(CgroupError::Unsupported {
+                field: FIELD.into(),
+                reason: format!(
+                    "loading the cgroup v2 eBPF device program: {errno} {}",
+                    msg.trim_end_matches('\0').trim()
+                ),
+            });
+        }
+    };
     // SAFETY: bpf(BPF_PROG_LOAD) returned a new fd that nothing else owns.
-    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let prog_fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let cg = nix::fcntl::open(
         dir,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,

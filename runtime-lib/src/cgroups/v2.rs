@@ -354,3 +354,91 @@ impl CgroupManager for V2 {
         super::remove(std::slice::from_ref(&self.dir))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Run against the host's cgroup2 tree when there is one (on hybrid hosts the
+    //! controller-less `unified` mount still has cgroup.freeze, cgroup.events, cpu.stat and
+    //! eBPF device programs), as root; skipped otherwise.
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn v2_root() -> Option<PathBuf> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        super::super::hierarchies()
+            .into_iter()
+            .find(|h| h.is_v2())
+            .map(|h| h.mountpoint)
+    }
+
+    #[test]
+    fn devices_freeze_stats_on_a_real_v2_tree() {
+        let Some(root) = v2_root() else {
+            eprintln!("skipped: no cgroup2 mount or not root");
+            return;
+        };
+        let dir = root.join(format!("ongi-unit-v2-{}", std::process::id()));
+        let m = V2::new(root.clone(), dir.clone());
+        m.create().unwrap();
+        let spec: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
+        let zero: Vec<oci_spec::runtime::LinuxDevice> =
+            serde_json::from_str(r#"[{"path":"/dev/zero","type":"c","major":1,"minor":5}]"#)
+                .unwrap();
+        let rules = devices::rules(&spec, &zero).unwrap();
+        m.apply(&LinuxResources::default(), Apply::Create(&rules))
+            .unwrap();
+        // A shell that moves itself in, then waits for a line on stdin before testing
+        // the devices, so it can be frozen in between.
+        let script = format!(
+            "echo $$ > {}/cgroup.procs; read x; echo x > /dev/null && echo null-ok; \
+             echo x > /dev/zero && echo zero-ok; true",
+            dir.display()
+        );
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !m.pids().unwrap().contains(&pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        m.freeze().unwrap();
+        assert!(m.frozen());
+        m.thaw().unwrap();
+        assert!(!m.frozen());
+        let s = m.stats().unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        m.remove().unwrap();
+        assert!(!dir.exists());
+        assert!(stdout.contains("null-ok"), "{stdout} {stderr}");
+        assert!(!stdout.contains("zero-ok"), "{stdout} {stderr}");
+        assert!(stderr.contains("Operation not permitted"), "{stderr}");
+        assert!(s.cpu.usage.total > 0, "{s:?}");
+    }
+
+    #[test]
+    fn missing_v2_file_names_the_field() {
+        let Some(root) = v2_root() else { return };
+        let dir = root.join(format!("ongi-unit-v2e-{}", std::process::id()));
+        let m = V2::new(root.clone(), dir.clone());
+        m.create().unwrap();
+        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"nosuch.file":"1"}}"#).unwrap();
+        let e = m.apply(&r, Apply::Update).unwrap_err().to_string();
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"cpu":{"realtimeRuntime":1000}}"#).unwrap();
+        let rt = m.apply(&r, Apply::Update).unwrap_err().to_string();
+        m.remove().unwrap();
+        assert!(e.contains("nosuch.file") && e.contains("unified"), "{e}");
+        assert!(rt.contains("realtime"), "{rt}");
+    }
+}
