@@ -105,7 +105,7 @@ enum Cmd {
     /// Thaw a paused container.
     Resume { id: String },
     /// Change the resource limits of a running container.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Print resource usage (and OOM) events as JSON lines.
     Events {
         /// Print one stats event and exit.
@@ -278,13 +278,16 @@ fn events(root: &std::path::Path, id: &str, stats: bool, interval: &str) -> Resu
     if st.status == ongi::Status::Stopped {
         return Err(format!("container with id {id} is not running"));
     }
+    // runc's field order: type, id, data (omitted for oom).
+    let id_json = serde_json::Value::from(id).to_string();
     let emit = |kind: &str, data: Option<&ongi::Stats>| {
-        let mut ev = serde_json::json!({"type": kind, "id": id});
-        if let Some(d) = data {
-            ev["data"] = serde_json::to_value(d).unwrap_or_default();
+        let mut line = format!("{{\"type\":\"{kind}\",\"id\":{id_json}");
+        if let Some(d) = data.and_then(|d| serde_json::to_string(d).ok()) {
+            line.push_str(&format!(",\"data\":{d}"));
         }
+        line.push('}');
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{ev}");
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
     if stats {

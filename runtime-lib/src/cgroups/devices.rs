@@ -69,7 +69,14 @@ fn parse_access(s: &str) -> Option<u8> {
 
 /// runc's AllowedDevices (specconv): appended after the user's rules, so they cannot be
 /// denied unless linux.devices redefines the path. Path, type, major, minor, access.
-const DEFAULT_ALLOWED: [(Option<&str>, char, Option<i64>, Option<i64>, &str); 11] = [
+type DefaultRule = (
+    Option<&'static str>,
+    char,
+    Option<i64>,
+    Option<i64>,
+    &'static str,
+);
+const DEFAULT_ALLOWED: [DefaultRule; 11] = [
     (None, 'c', None, None, "m"),
     (None, 'b', None, None, "m"),
     (Some("/dev/null"), 'c', Some(1), Some(3), "rwm"),

@@ -57,8 +57,26 @@ pub struct Throttling {
 pub struct CpuSet {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub cpus: Vec<u16>,
+    #[serde(default)]
+    pub cpu_exclusive: u64,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub mems: Vec<u16>,
+    #[serde(default)]
+    pub mem_hardwall: u64,
+    #[serde(default)]
+    pub mem_exclusive: u64,
+    #[serde(default)]
+    pub memory_migrate: u64,
+    #[serde(default)]
+    pub memory_spread_page: u64,
+    #[serde(default)]
+    pub memory_spread_slab: u64,
+    #[serde(default)]
+    pub memory_pressure: u64,
+    #[serde(default)]
+    pub sched_load_balance: u64,
+    #[serde(default)]
+    pub sched_relax_domain_level: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -462,6 +462,19 @@ impl CgroupManager for V1 {
             let rd = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
             s.cpuset.cpus = stats::parse_list(&rd("cpuset.cpus"));
             s.cpuset.mems = stats::parse_list(&rd("cpuset.mems"));
+            let c = &mut s.cpuset;
+            c.cpu_exclusive = read_u64(d, "cpuset.cpu_exclusive");
+            c.mem_hardwall = read_u64(d, "cpuset.mem_hardwall");
+            c.mem_exclusive = read_u64(d, "cpuset.mem_exclusive");
+            c.memory_migrate = read_u64(d, "cpuset.memory_migrate");
+            c.memory_spread_page = read_u64(d, "cpuset.memory_spread_page");
+            c.memory_spread_slab = read_u64(d, "cpuset.memory_spread_slab");
+            c.memory_pressure = read_u64(d, "cpuset.memory_pressure");
+            c.sched_load_balance = read_u64(d, "cpuset.sched_load_balance");
+            c.sched_relax_domain_level = rd("cpuset.sched_relax_domain_level")
+                .trim()
+                .parse()
+                .unwrap_or(0);
         }
         if let Some(d) = self.dir("memory") {
             let m = &mut s.memory;
