@@ -182,18 +182,90 @@ pub fn effective(rules: &[Rule]) -> Effective {
     e
 }
 
-/// v1: reset with `a` in the default's file, then each exception in the other one. Done
-/// before init joins, so there is no window where the container's devices are open.
+/// Parses v1 `devices.list`: `a *:* rwm` alone means allow-all; anything else is deny-all
+/// with the listed exceptions.
+pub fn parse_list(text: &str) -> Effective {
+    let mut exceptions = Vec::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (Some(kind), Some(mm), Some(acc)) = (f.first(), f.get(1), f.get(2)) else {
+            continue;
+        };
+        let Some((ma, mi)) = mm.split_once(':') else {
+            continue;
+        };
+        let kind = kind.chars().next().unwrap_or('a');
+        if kind == 'a' {
+            return Effective {
+                default_allow: true,
+                exceptions: Vec::new(),
+            };
+        }
+        exceptions.push(Rule {
+            allow: true,
+            kind,
+            major: ma.parse().ok(),
+            minor: mi.parse().ok(),
+            access: parse_access(acc).unwrap_or(0),
+        });
+    }
+    Effective {
+        default_allow: false,
+        exceptions,
+    }
+}
+
+/// v1: the writes that take the cgroup from its current rules (`devices.list`) to the
+/// target, as runc's emulator transition does: when the default action already matches,
+/// only the differing exceptions are written (no reset, which the kernel also refuses
+/// with EINVAL in a cgroup that has children, e.g. a pod's); otherwise reset with `a` in
+/// the default's file, then each exception in the other one.
 pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
-    let e = effective(rules);
-    let (reset, other) = if e.default_allow {
-        ("devices.allow", "devices.deny")
+    let target = effective(rules);
+    let current = std::fs::read_to_string(dir.join("devices.list"))
+        .map(|t| parse_list(&t))
+        .ok();
+    let (reset, grant, revoke) = if target.default_allow {
+        ("devices.allow", "devices.deny", "devices.allow")
     } else {
-        ("devices.deny", "devices.allow")
+        ("devices.deny", "devices.allow", "devices.deny")
     };
-    super::write(dir, reset, "a", FIELD)?;
-    for x in &e.exceptions {
-        super::write(dir, other, &x.v1_line(), FIELD)?;
+    // On an allow-all cgroup the kernel lists only `a *:* rwm` and keeps no exceptions
+    // we could diff against, so a deny-list target always starts with a reset.
+    let current = match current {
+        Some(c) if c.default_allow == target.default_allow && !c.default_allow => c,
+        _ => {
+            super::write(dir, reset, "a", FIELD)?;
+            Effective {
+                default_allow: target.default_allow,
+                exceptions: Vec::new(),
+            }
+        }
+    };
+    let same = |a: &Rule, b: &Rule| a.kind == b.kind && a.major == b.major && a.minor == b.minor;
+    for c in &current.exceptions {
+        let keep = target
+            .exceptions
+            .iter()
+            .filter(|t| same(t, c))
+            .fold(0, |acc, t| acc | t.access);
+        let drop = c.access & !keep;
+        if drop != 0 {
+            let r = Rule { access: drop, ..*c };
+            super::write(dir, revoke, &r.v1_line(), FIELD)?;
+        }
+    }
+    for t in &target.exceptions {
+        let have = current
+            .exceptions
+            .iter()
+            .filter(|c| same(t, c))
+            .fold(0, |acc, c| acc | c.access);
+        let add = t.access & !have;
+        if add != 0 {
+            let r = Rule { access: add, ..*t };
+            super::write(dir, grant, &r.v1_line(), FIELD)?;
+        }
     }
     Ok(())
 }
@@ -449,6 +521,17 @@ mod tests {
         let bad: Vec<LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":true,"type":"c","access":""}]"#).unwrap();
         assert!(rules(&bad, &[]).is_err());
+    }
+
+    #[test]
+    fn parses_devices_list() {
+        assert!(parse_list("a *:* rwm\n").default_allow);
+        let e = parse_list("c 1:3 rwm\nc *:* m\nc 136:* rw\n");
+        assert!(!e.default_allow);
+        assert_eq!(e.exceptions.len(), 3);
+        assert_eq!(e.exceptions[1].major, None);
+        assert_eq!(e.exceptions[2].v1_line(), "c 136:* rw");
+        assert!(parse_list("").exceptions.is_empty());
     }
 
     #[test]

@@ -47,11 +47,21 @@ impl V2 {
     fn memory(&self, r: &LinuxResources, update: bool) -> Result<()> {
         let Some(m) = r.memory() else { return Ok(()) };
         let d = &self.dir;
-        let swap =
-            convert::swap_to_v2(m.swap(), m.limit()).map_err(|reason| CgroupError::Invalid {
-                field: "linux.resources.memory.swap".into(),
-                reason,
-            })?;
+        // The spec's swap is memory+swap, so converting it needs the memory limit; an
+        // update that only changes swap uses the current memory.max.
+        let mut limit = m.limit();
+        if update && limit.is_none() && m.swap().is_some_and(|s| s > 0) {
+            limit = std::fs::read_to_string(d.join("memory.max"))
+                .ok()
+                .map(|v| match v.trim() {
+                    "max" => -1,
+                    n => n.parse().unwrap_or(0),
+                });
+        }
+        let swap = convert::swap_to_v2(m.swap(), limit).map_err(|reason| CgroupError::Invalid {
+            field: "linux.resources.memory.swap".into(),
+            reason,
+        })?;
         if let Some(limit) = m.limit().filter(|l| *l > 0) {
             if update && m.check_before_update() == Some(true) {
                 let usage = read_u64(d, "memory.current");
@@ -110,7 +120,21 @@ impl V2 {
                 "linux.resources.cpu.shares",
             )?;
         }
-        if let Some(v) = convert::cpu_max(c.quota(), c.period()) {
+        // Only one of quota/period given: keep the other at its current value (runc
+        // update keeps the old one from its config; cpu.max holds both).
+        let (mut quota, mut period) = (c.quota().filter(|q| *q != 0), c.period());
+        if quota.is_some() != period.is_some_and(|p| p != 0) {
+            let cur = std::fs::read_to_string(d.join("cpu.max")).unwrap_or_default();
+            let mut f = cur.split_whitespace();
+            let (q, p) = (f.next(), f.next().and_then(|p| p.parse().ok()));
+            if quota.is_none() {
+                quota = Some(q.and_then(|q| q.parse().ok()).unwrap_or(-1));
+            }
+            if !period.is_some_and(|p| p != 0) {
+                period = p;
+            }
+        }
+        if let Some(v) = convert::cpu_max(quota, period) {
             write(d, "cpu.max", &v, "linux.resources.cpu.quota/period")?;
         }
         if let Some(b) = c.burst() {
