@@ -130,7 +130,7 @@ impl V2 {
             if quota.is_none() {
                 quota = Some(q.and_then(|q| q.parse().ok()).unwrap_or(-1));
             }
-            if !period.is_some_and(|p| p != 0) {
+            if period.unwrap_or(0) == 0 {
                 period = p;
             }
         }
