@@ -481,6 +481,29 @@ fn events_streams_stats_at_the_interval() {
     assert!(stats.iter().all(|v| v["type"] == "stats"), "{out}");
 }
 
+#[test]
+fn events_reports_an_oom_kill() {
+    if skip_on_runc("runc's events stream does not end when the container stops") {
+        return;
+    }
+    let h = Harness::new("cg_events_oom");
+    let spec = Spec::new()
+        .sh("sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1")
+        .set(
+            "/linux/resources/memory",
+            json!({"limit": 33554432, "swap": 33554432}),
+        );
+    let ctr = h.start(&spec);
+    let out = h.rt(&["events", "--interval", "1h", &ctr.id]).expect_ok();
+    let oom = json!({"type": "oom", "id": ctr.id});
+    let events: Vec<Value> = out
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(events.contains(&oom), "no oom event:\n{out}");
+}
+
 /// create must fail, name `needle`, and leave no container, process or cgroup behind.
 #[track_caller]
 fn create_fails_naming(h: &Harness, spec: &Spec, needle: &str) -> Output {
