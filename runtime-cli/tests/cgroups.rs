@@ -302,8 +302,16 @@ fn joining_a_cgroup_that_has_processes() {
     let other_alive = pid_alive(other.id() as i32);
     let _ = other.kill();
     let _ = other.wait();
-    for ctrl in ctrls {
-        let _ = fs::remove_dir(v1_mount(ctrl).unwrap().join(&pod));
+    // The pod's directories stay (they held the other process); those the runtime added
+    // in the other hierarchies go with the container.
+    let added: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|m| m.path().join(&pod))
+        .filter(|p| p.exists() && !ctrls.iter().any(|c| p.starts_with(v1_mount(c).unwrap())))
+        .collect();
+    for m in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = fs::remove_dir(m.path().join(&pod));
     }
     // runc 1.1.5 warns (and logs its failed rmdirs) but succeeds too.
     del.expect_ok();
@@ -311,6 +319,7 @@ fn joining_a_cgroup_that_has_processes() {
         other_alive,
         "delete killed a process that is not the container's"
     );
+    assert!(added.is_empty(), "left behind: {added:?}");
     assert!(wait_pid_gone(pid));
 }
 

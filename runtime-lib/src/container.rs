@@ -123,7 +123,9 @@ impl Container {
                     let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
                     let _ = waitpid(Pid::from_raw(st.pid), None);
                 }
-                if !st.cgroup_shared {
+                if st.cgroup_shared {
+                    cgroups::remove_empty(&st.cgroup_dirs);
+                } else {
                     let _ = cgroups::remove(&st.cgroup_dirs);
                 }
                 let _ = sd.remove();
@@ -387,6 +389,7 @@ impl Container {
         // Stray processes (e.g. from a forked daemon) would keep the cgroup busy. A shared
         // (pod) cgroup holds other containers' processes: it is left alone.
         let cg = if st.cgroup_shared {
+            cgroups::remove_empty(&st.cgroup_dirs);
             Ok(())
         } else {
             if let Ok(pids) = cgroups::pids(&st.cgroup_dirs) {

@@ -360,6 +360,15 @@ pub fn remove(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// One rmdir attempt per directory, errors ignored: for a joined (shared) cgroup, where
+/// the directories this container added are empty once it is gone, and the ones still
+/// holding the pod's processes must stay.
+pub fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = rmdir(d);
+    }
+}
+
 /// Whether any of the directories already holds processes (a pod's cgroup being joined):
 /// such a cgroup is not ours to empty or remove.
 pub fn in_use(dirs: &[PathBuf]) -> bool {
@@ -385,8 +394,14 @@ fn errno_of(e: &std::io::Error) -> Errno {
 /// or kernel feature is absent and is reported as such, naming the field.
 pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
     let path = dir.join(file);
-    // One write(2) of the whole value: cgroup files parse each write as one command.
-    std::fs::write(&path, value).map_err(|e| match errno_of(&e) {
+    // No O_CREAT: creating a missing file in cgroupfs fails with EACCES, which would hide
+    // the ENOENT that says "controller or feature absent". One write(2) of the whole
+    // value: cgroup files parse each write as one command.
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()));
+    res.map_err(|e| match errno_of(&e) {
         Errno::ENOENT => CgroupError::MissingFile {
             field: field.to_string(),
             path: path.clone(),
