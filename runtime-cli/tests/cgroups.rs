@@ -113,6 +113,83 @@ fn limits_are_written_to_the_host_cgroup() {
     assert!(!mem.exists(), "{} left behind", mem.display());
 }
 
+/// major:minor of the first block device of the host that is not a loop/zram device.
+fn a_block_device() -> Option<(u64, u64)> {
+    fs::read_dir("/sys/block").ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") || name.starts_with("zram") || name.starts_with("ram") {
+            return None;
+        }
+        let dev = fs::read_to_string(e.path().join("dev")).ok()?;
+        let (ma, mi) = dev.trim().split_once(':')?;
+        Some((ma.parse().ok()?, mi.parse().ok()?))
+    })
+}
+
+#[test]
+fn more_fields_are_written_to_the_host_cgroup() {
+    let h = Harness::new("cg_readback2");
+    let mut res = json!({
+        "memory": {"limit": 67108864, "swap": 100663296, "disableOOMKiller": true}
+    });
+    let dev = a_block_device();
+    if let Some((ma, mi)) = dev {
+        res["blockIO"] = json!({
+            "throttleReadBpsDevice": [{"major": ma, "minor": mi, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": ma, "minor": mi, "rate": 100}]
+        });
+    }
+    let ctr = h.start(&sleeper().set("/linux/resources", res));
+    let pid = h.pid(&ctr.id);
+    let mem = cgroup_dir(pid, "memory");
+    assert_eq!(
+        read_trim(&mem.join("memory.memsw.limit_in_bytes")),
+        "100663296"
+    );
+    let oom = read_trim(&mem.join("memory.oom_control"));
+    assert!(oom.lines().any(|l| l == "oom_kill_disable 1"), "{oom}");
+    if let Some((ma, mi)) = dev {
+        let b = cgroup_dir(pid, "blkio");
+        let rd = read_trim(&b.join("blkio.throttle.read_bps_device"));
+        assert_eq!(rd, format!("{ma}:{mi} 1048576"));
+        let wr = read_trim(&b.join("blkio.throttle.write_iops_device"));
+        assert_eq!(wr, format!("{ma}:{mi} 100"));
+    }
+}
+
+#[test]
+fn fields_newer_than_runc_1_1_are_written() {
+    if skip_on_runc("runc 1.1.5 ignores memory.kernelTCP and cpu.idle, and predates cpu.burst") {
+        return;
+    }
+    let h = Harness::new("cg_readback3");
+    let mut res = json!({"memory": {"kernelTCP": 8388608}, "cpu": {"quota": 50000}});
+    let cpu_root = v1_mount("cpu").unwrap();
+    // The kernel files exist only on newer kernels.
+    let burst = cpu_root.join("cpu.cfs_burst_us").exists();
+    let idle = cpu_root.join("cpu.idle").exists();
+    if burst {
+        res["cpu"]["burst"] = json!(20000);
+    }
+    if idle {
+        res["cpu"]["idle"] = json!(1);
+    }
+    let ctr = h.start(&sleeper().set("/linux/resources", res));
+    let pid = h.pid(&ctr.id);
+    let mem = cgroup_dir(pid, "memory");
+    assert_eq!(
+        read_trim(&mem.join("memory.kmem.tcp.limit_in_bytes")),
+        "8388608"
+    );
+    let cpu = cgroup_dir(pid, "cpu");
+    if burst {
+        assert_eq!(read_trim(&cpu.join("cpu.cfs_burst_us")), "20000");
+    }
+    if idle {
+        assert_eq!(read_trim(&cpu.join("cpu.idle")), "1");
+    }
+}
+
 #[test]
 fn blkio_weight_is_written_or_named_when_unsupported() {
     let h = Harness::new("cg_blkio");
