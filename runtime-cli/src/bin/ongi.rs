@@ -551,3 +551,31 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_runc() {
+        assert_eq!(parse_size("memory", "10m"), Ok(10 << 20));
+        assert_eq!(parse_size("memory", "1g"), Ok(1 << 30));
+        assert_eq!(parse_size("memory", "1GB"), Ok(1 << 30));
+        assert_eq!(parse_size("memory", "512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("memory", "4096"), Ok(4096));
+        assert_eq!(parse_size("memory", "1.5k"), Ok(1536));
+        assert_eq!(parse_size("memory", "-1"), Ok(-1));
+        assert!(parse_size("memory", "10x").is_err());
+        assert!(parse_size("memory", "m").is_err());
+    }
+
+    #[test]
+    fn durations_as_go() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+}

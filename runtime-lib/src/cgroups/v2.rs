@@ -405,7 +405,9 @@ mod tests {
         };
         let dir = root.join(format!("ongi-unit-v2-{}", std::process::id()));
         let m = V2::new(root.clone(), dir.clone());
-        m.create().unwrap();
+        // Not m.create(): on a hybrid host that would enable the unified tree's
+        // controllers in its root's subtree_control, a host-wide change.
+        super::super::create_all(std::slice::from_ref(&dir)).unwrap();
         let spec: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
         let zero: Vec<oci_spec::runtime::LinuxDevice> =
@@ -455,7 +457,9 @@ mod tests {
         let Some(root) = v2_root() else { return };
         let dir = root.join(format!("ongi-unit-v2e-{}", std::process::id()));
         let m = V2::new(root.clone(), dir.clone());
-        m.create().unwrap();
+        // Not m.create(): on a hybrid host that would enable the unified tree's
+        // controllers in its root's subtree_control, a host-wide change.
+        super::super::create_all(std::slice::from_ref(&dir)).unwrap();
         let r: LinuxResources = serde_json::from_str(r#"{"unified":{"nosuch.file":"1"}}"#).unwrap();
         let e = m.apply(&r, Apply::Update).unwrap_err().to_string();
         let r: LinuxResources =
