@@ -160,7 +160,11 @@ pub enum Mode {
 }
 
 pub fn mode_of(hs: &[Hierarchy]) -> Mode {
-    let v1 = hs.iter().any(|h| !h.is_v2());
+    // A v1 hierarchy with no real controller (only `name=systemd`, kept by some v2 hosts
+    // for old tools) does not make the host hybrid: the controllers are all in v2.
+    let v1 = hs
+        .iter()
+        .any(|h| !h.is_v2() && h.controllers.split(',').any(|c| !c.starts_with("name=")));
     let v2 = hs.iter().any(|h| h.is_v2());
     match (v1, v2) {
         (false, true) => Mode::Unified,
@@ -269,7 +273,9 @@ pub fn manager(dirs: &[PathBuf]) -> Box<dyn CgroupManager> {
         .collect();
     if mode_of(&hs) == Mode::Unified {
         if let Some((h, d)) = placed.iter().find(|(h, _)| h.is_v2()) {
-            return Box::new(v2::V2::new(h.mountpoint.clone(), d.clone()));
+            // Named v1 hierarchies (name=systemd) are only joined and removed.
+            let extra = dirs.iter().filter(|x| *x != d).cloned().collect();
+            return Box::new(v2::V2::new(h.mountpoint.clone(), d.clone(), extra));
         }
     }
     Box::new(v1::V1::new(placed, dirs.to_vec()))
@@ -583,9 +589,11 @@ mod tests {
         assert_eq!(mode_of(&hs), Mode::Hybrid);
         assert_eq!(mode_of(&hs[..3]), Mode::Legacy);
         let v2 = parse_hierarchies(
-            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n\
+             31 30 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
         );
         assert_eq!(mode_of(&v2), Mode::Unified);
+        assert_eq!(mode_of(&v2[..1]), Mode::Unified);
         assert!(hs[0].has("cpu") && !hs[0].has("cpuacct"));
         assert!(hs[2].has("name=systemd"));
     }

@@ -12,11 +12,24 @@ use std::time::{Duration, Instant};
 pub struct V2 {
     mountpoint: PathBuf,
     dir: PathBuf,
+    /// Directories in controller-less v1 hierarchies (name=systemd) some v2 hosts keep:
+    /// created, joined and removed with the container, nothing else.
+    extra: Vec<PathBuf>,
 }
 
 impl V2 {
-    pub fn new(mountpoint: PathBuf, dir: PathBuf) -> Self {
-        V2 { mountpoint, dir }
+    pub fn new(mountpoint: PathBuf, dir: PathBuf, extra: Vec<PathBuf>) -> Self {
+        V2 {
+            mountpoint,
+            dir,
+            extra,
+        }
+    }
+
+    fn all(&self) -> Vec<PathBuf> {
+        std::iter::once(self.dir.clone())
+            .chain(self.extra.iter().cloned())
+            .collect()
     }
 
     /// Enables every available controller in each ancestor's cgroup.subtree_control, from
@@ -218,7 +231,7 @@ impl V2 {
 
 impl CgroupManager for V2 {
     fn create(&self) -> Result<()> {
-        super::create_all(std::slice::from_ref(&self.dir))?;
+        super::create_all(&self.all())?;
         self.enable_controllers();
         Ok(())
     }
@@ -274,7 +287,10 @@ impl CgroupManager for V2 {
     }
 
     fn add_pid(&self, pid: i32) -> Result<()> {
-        super::write_procs(&self.dir, pid)
+        for d in self.all() {
+            super::write_procs(&d, pid)?;
+        }
+        Ok(())
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
@@ -375,7 +391,7 @@ impl CgroupManager for V2 {
     }
 
     fn remove(&self) -> Result<()> {
-        super::remove(std::slice::from_ref(&self.dir))
+        super::remove(&self.all())
     }
 }
 
@@ -404,7 +420,7 @@ mod tests {
             return;
         };
         let dir = root.join(format!("ongi-unit-v2-{}", std::process::id()));
-        let m = V2::new(root.clone(), dir.clone());
+        let m = V2::new(root.clone(), dir.clone(), Vec::new());
         // Not m.create(): on a hybrid host that would enable the unified tree's
         // controllers in its root's subtree_control, a host-wide change.
         super::super::create_all(std::slice::from_ref(&dir)).unwrap();
@@ -456,7 +472,7 @@ mod tests {
     fn missing_v2_file_names_the_field() {
         let Some(root) = v2_root() else { return };
         let dir = root.join(format!("ongi-unit-v2e-{}", std::process::id()));
-        let m = V2::new(root.clone(), dir.clone());
+        let m = V2::new(root.clone(), dir.clone(), Vec::new());
         // Not m.create(): on a hybrid host that would enable the unified tree's
         // controllers in its root's subtree_control, a host-wide change.
         super::super::create_all(std::slice::from_ref(&dir)).unwrap();
