@@ -131,32 +131,46 @@ struct UpdateArgs {
     /// A linux.resources JSON file, or - for stdin; the other flags are then ignored.
     #[arg(short, long)]
     resources: Option<String>,
+    /// Block IO weight, 10 to 1000.
     #[arg(long = "blkio-weight")]
     blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
     #[arg(long = "cpu-period")]
     cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds (-1: unlimited).
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     cpu_quota: Option<i64>,
+    /// CPU shares, relative weight (also --cpu-shares).
     #[arg(long = "cpu-share", alias = "cpu-shares")]
     cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds.
     #[arg(long = "cpu-rt-period")]
     cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds.
     #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     cpu_rt_runtime: Option<i64>,
+    /// CPUs allowed, e.g. 0-3 or 0,1.
     #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
+    /// Memory nodes allowed, e.g. 0-3 or 0,1.
     #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
+    /// Kernel memory limit (ignored, as by runc: obsolete since Linux 5.4).
     #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit.
     #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     kernel_memory_tcp: Option<String>,
+    /// Memory limit, e.g. 512m, 1g (-1: unlimited).
     #[arg(long, allow_hyphen_values = true)]
     memory: Option<String>,
+    /// Memory soft limit.
     #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap).
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
     memory_swap: Option<String>,
+    /// Maximum number of pids (-1: unlimited).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
     id: String,
