@@ -99,7 +99,7 @@ impl Container {
             _ => None,
         };
         let sd = StateDir::create(&self.root, &self.id)?;
-        let cg_rel = cgroups::container_path(linux.cgroups_path().as_deref(), &self.id);
+        let cgroup_dirs = cgroups::dirs_for(linux.cgroups_path().as_deref(), &self.id);
         let mut st = Persisted {
             id: self.id.clone(),
             pid: 0,
@@ -108,7 +108,10 @@ impl Container {
             rootfs: bundle.rootfs.clone(),
             created: state::rfc3339_now(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-            cgroup_dirs: cgroups::dirs_for(&cg_rel),
+            // A cgroup that already holds processes (a pod's) is joined, never emptied
+            // or removed by us.
+            cgroup_shared: cgroups::in_use(&cgroup_dirs),
+            cgroup_dirs,
             hooks: bundle.spec.hooks().clone(),
         };
         let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
@@ -120,7 +123,11 @@ impl Container {
                     let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
                     let _ = waitpid(Pid::from_raw(st.pid), None);
                 }
-                let _ = cgroups::remove(&st.cgroup_dirs);
+                if st.cgroup_shared {
+                    cgroups::remove_empty(&st.cgroup_dirs);
+                } else {
+                    let _ = cgroups::remove(&st.cgroup_dirs);
+                }
                 let _ = sd.remove();
                 Err(e)
             }
@@ -141,6 +148,16 @@ impl Container {
         sd.save(st)?;
         sd.make_fifo()?;
         cgroups::create_dirs(&st.cgroup_dirs)?;
+        // Limits are in place before init joins the cgroup (add_pid below), so the user
+        // process never runs unlimited.
+        if let Some(linux) = bundle.spec.linux() {
+            let none = oci_spec::runtime::LinuxResources::default();
+            cgroups::apply_create(
+                &st.cgroup_dirs,
+                linux.resources().as_ref().unwrap_or(&none),
+                linux.devices().as_deref().unwrap_or_default(),
+            )?;
+        }
         let state_dir = nix::fcntl::open(
             &sd.dir,
             nix::fcntl::OFlag::O_PATH
@@ -354,7 +371,14 @@ impl Container {
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => kill_and_wait(&st)?,
-            Status::Running | Status::Paused if force => kill_and_wait(&st)?,
+            Status::Running if force => kill_and_wait(&st)?,
+            Status::Paused if force => {
+                // A v1-frozen task does not die of SIGKILL until thawed: signal first (so
+                // nothing runs user code after the thaw), then thaw, then wait.
+                let _ = send_signal(Pid::from_raw(st.pid), Signal::SIGKILL);
+                cgroups::thaw(&st.cgroup_dirs);
+                kill_and_wait(&st)?
+            }
             Status::Running | Status::Paused => {
                 return Err(Error::BadStatus(format!(
                     "cannot delete container {} that is not stopped: {status}",
@@ -362,14 +386,20 @@ impl Container {
                 )))
             }
         }
-        // Stray processes (e.g. from a forked daemon) would keep the cgroup busy.
-        if let Ok(pids) = cgroups::pids(&st.cgroup_dirs) {
-            for p in pids {
-                let _ = send_signal(Pid::from_raw(p), Signal::SIGKILL);
+        // Stray processes (e.g. from a forked daemon) would keep the cgroup busy. A shared
+        // (pod) cgroup holds other containers' processes: it is left alone.
+        let cg = if st.cgroup_shared {
+            cgroups::remove_empty(&st.cgroup_dirs);
+            Ok(())
+        } else {
+            if let Ok(pids) = cgroups::pids(&st.cgroup_dirs) {
+                for p in pids {
+                    let _ = send_signal(Pid::from_raw(p), Signal::SIGKILL);
+                }
             }
-        }
-        cgroups::thaw(&st.cgroup_dirs);
-        let cg = cgroups::remove(&st.cgroup_dirs);
+            cgroups::thaw(&st.cgroup_dirs);
+            cgroups::remove(&st.cgroup_dirs)
+        };
         let poststop = st
             .hooks
             .as_ref()
@@ -386,6 +416,65 @@ impl Container {
             return Err(Error::Warning(e.to_string()));
         }
         Ok(())
+    }
+}
+
+impl Container {
+    /// Loads the persisted state and the derived status.
+    fn load(&self) -> Result<(StateDir, Persisted, Status), Error> {
+        let sd = StateDir::open(&self.root, &self.id)?;
+        let st = sd
+            .load()?
+            .ok_or_else(|| Error::NotCreated(self.id.clone()))?;
+        let status = status_of(&sd, &st);
+        Ok((sd, st, status))
+    }
+
+    /// Freezes every process of the container (runc `pause`): created or running only.
+    pub fn pause(&self) -> Result<(), Error> {
+        let (_sd, st, status) = self.load()?;
+        match status {
+            Status::Running | Status::Created => Ok(cgroups::manager(&st.cgroup_dirs).freeze()?),
+            _ => Err(Error::NotRunning),
+        }
+    }
+
+    /// Thaws a paused container (runc `resume`).
+    pub fn resume(&self) -> Result<(), Error> {
+        let (_sd, st, status) = self.load()?;
+        if status != Status::Paused {
+            return Err(Error::NotPaused);
+        }
+        Ok(cgroups::manager(&st.cgroup_dirs).thaw()?)
+    }
+
+    /// Applies the set fields of `r` to the live container's cgroup (runc `update`);
+    /// device rules are not changed.
+    pub fn update(&self, r: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
+        let (_sd, st, status) = self.load()?;
+        if matches!(status, Status::Stopped | Status::Creating) {
+            return Err(Error::NotRunning);
+        }
+        Ok(cgroups::update(&st.cgroup_dirs, r)?)
+    }
+
+    /// Resource usage of the container's cgroup (the data of runc's `events --stats`).
+    pub fn stats(&self) -> Result<cgroups::Stats, Error> {
+        let (_sd, st, status) = self.load()?;
+        if matches!(status, Status::Stopped | Status::Creating) {
+            return Err(Error::NotRunning);
+        }
+        Ok(cgroups::manager(&st.cgroup_dirs).stats()?)
+    }
+
+    /// How many processes the OOM killer has killed in the container so far; `events`
+    /// reports an `oom` event when it grows.
+    pub fn oom_kills(&self) -> Result<u64, Error> {
+        let (_sd, st, status) = self.load()?;
+        if status == Status::Stopped {
+            return Err(Error::NotRunning);
+        }
+        Ok(cgroups::manager(&st.cgroup_dirs).oom_kills())
     }
 }
 

@@ -38,8 +38,10 @@ pub mod spec;
 pub mod state;
 mod sys;
 
+pub use cgroups::Stats;
 pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
 pub use nix::sys::signal::Signal;
+pub use oci_spec::runtime::LinuxResources;
 pub use state::{OciState, Status};
 
 use std::path::PathBuf;
@@ -73,6 +75,8 @@ pub enum Error {
     BadStatus(String),
     #[error("container not running")]
     NotRunning,
+    #[error("container not paused")]
+    NotPaused,
     #[error("kill {pid}: {errno}")]
     Signal { pid: i32, errno: nix::errno::Errno },
     #[error("exec fifo {path}: {errno}")]

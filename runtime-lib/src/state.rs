@@ -78,6 +78,10 @@ pub struct Persisted {
     /// Absolute cgroup directories this container owns (one per hierarchy).
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The cgroup already held processes when the container joined it (a pod's shared
+    /// cgroup): delete neither kills its other processes nor removes it.
+    #[serde(default)]
+    pub cgroup_shared: bool,
     /// The spec's hooks, kept for poststop at delete time when the bundle may be gone.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,

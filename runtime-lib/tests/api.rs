@@ -84,6 +84,40 @@ fn lifecycle(work: &Path) {
     );
 }
 
+/// pause, resume, update and stats through the library.
+fn resources(work: &Path) {
+    let b = work.join("bundle-res");
+    bundle(&b, &["sleep", "100"]);
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(b.join("config.json")).expect("read config"))
+            .expect("config json");
+    config["linux"]["resources"] = serde_json::json!({"pids": {"limit": 7}});
+    fs::write(b.join("config.json"), config.to_string()).expect("write config.json");
+    let root = work.join("state");
+    let c = Container::new(&root, "api-resources");
+    let st = c
+        .create(&CreateOptions {
+            bundle: b,
+            ..Default::default()
+        })
+        .expect("create");
+    c.start().expect("start");
+    assert_eq!(c.stats().expect("stats").pids.limit, 7);
+    c.pause().expect("pause");
+    assert_eq!(c.state().expect("state").status, Status::Paused);
+    assert!(matches!(c.pause(), Err(ongi::Error::NotRunning)));
+    let r: ongi::LinuxResources =
+        serde_json::from_str(r#"{"pids": {"limit": 9}}"#).expect("resources json");
+    c.update(&r).expect("update while paused");
+    assert_eq!(c.stats().expect("stats").pids.limit, 9);
+    c.resume().expect("resume");
+    assert_eq!(c.state().expect("state").status, Status::Running);
+    assert!(matches!(c.resume(), Err(ongi::Error::NotPaused)));
+    c.kill(Signal::SIGKILL, false).expect("kill");
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(st.pid), None);
+    c.delete(true).expect("delete");
+}
+
 fn bad_bundle(work: &Path) {
     let root = work.join("state");
     let c = Container::new(&root, "api-bad");
@@ -109,7 +143,11 @@ fn main() {
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).expect("mkdir work");
     type Test = (&'static str, fn(&Path));
-    let tests: [Test; 2] = [("lifecycle", lifecycle), ("bad_bundle", bad_bundle)];
+    let tests: [Test; 3] = [
+        ("lifecycle", lifecycle),
+        ("resources", resources),
+        ("bad_bundle", bad_bundle),
+    ];
     for (name, t) in tests {
         t(&work);
         println!("test {name} ... ok");

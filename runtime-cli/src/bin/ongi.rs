@@ -100,6 +100,22 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Change the resource limits of a running container.
+    Update(Box<UpdateArgs>),
+    /// Print resource usage (and OOM) events as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events (Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json.
     Spec {
         #[arg(long)]
@@ -107,6 +123,215 @@ enum Cmd {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+}
+
+/// `update`'s flags (runc's names; memory sizes take suffixes like 10m, 1g).
+#[derive(Args)]
+struct UpdateArgs {
+    /// A linux.resources JSON file, or - for stdin; the other flags are then ignored.
+    #[arg(short, long)]
+    resources: Option<String>,
+    /// Block IO weight, 10 to 1000.
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds.
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds (-1: unlimited).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU shares, relative weight (also --cpu-shares).
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPUs allowed, e.g. 0-3 or 0,1.
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes allowed, e.g. 0-3 or 0,1.
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Kernel memory limit (ignored, as by runc: obsolete since Linux 5.4).
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit.
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    /// Memory limit, e.g. 512m, 1g (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap).
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Maximum number of pids (-1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    id: String,
+}
+
+/// docker/go-units RAMInBytes (what runc uses): binary multipliers, `b`/`ib` optional,
+/// case-insensitive; `-1` means unlimited.
+fn parse_size(flag: &str, s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid value for {flag}: invalid size: '{s}'");
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| bad())?;
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    Ok((num * mult) as i64)
+}
+
+/// Go's time.ParseDuration for the units `events --interval` needs.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid value {s:?} for flag -interval: parse error");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+impl UpdateArgs {
+    fn resources(&self) -> Result<ongi::LinuxResources, String> {
+        if let Some(src) = &self.resources {
+            let text = if src == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .map_err(|e| format!("read stdin: {e}"))?;
+                t
+            } else {
+                std::fs::read_to_string(src).map_err(|e| format!("open {src}: {e}"))?
+            };
+            return serde_json::from_str(&text).map_err(|e| format!("{src}: {e}"));
+        }
+        let mut v = serde_json::json!({});
+        let mem = [
+            ("memory", "limit", &self.memory),
+            (
+                "memory-reservation",
+                "reservation",
+                &self.memory_reservation,
+            ),
+            ("memory-swap", "swap", &self.memory_swap),
+            ("kernel-memory", "kernel", &self.kernel_memory),
+            ("kernel-memory-tcp", "kernelTCP", &self.kernel_memory_tcp),
+        ];
+        for (flag, key, val) in mem {
+            if let Some(val) = val {
+                v["memory"][key] = parse_size(flag, val)?.into();
+            }
+        }
+        let cpu: [(&str, Option<serde_json::Value>); 5] = [
+            ("shares", self.cpu_share.map(Into::into)),
+            ("quota", self.cpu_quota.map(Into::into)),
+            ("period", self.cpu_period.map(Into::into)),
+            ("realtimePeriod", self.cpu_rt_period.map(Into::into)),
+            ("realtimeRuntime", self.cpu_rt_runtime.map(Into::into)),
+        ];
+        for (key, val) in cpu {
+            if let Some(val) = val {
+                v["cpu"][key] = val;
+            }
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            v["cpu"]["cpus"] = c.as_str().into();
+        }
+        if let Some(m) = &self.cpuset_mems {
+            v["cpu"]["mems"] = m.as_str().into();
+        }
+        if let Some(l) = self.pids_limit {
+            v["pids"]["limit"] = l.into();
+        }
+        if let Some(w) = self.blkio_weight {
+            v["blockIO"]["weight"] = w.into();
+        }
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+}
+
+fn events(root: &std::path::Path, id: &str, stats: bool, interval: &str) -> Result<(), String> {
+    let c = Container::new(root, id);
+    let interval = parse_duration(interval)?;
+    if interval.is_zero() {
+        return Err("duration interval must be greater than 0".into());
+    }
+    let st = c.state().map_err(|e| e.to_string())?;
+    if st.status == ongi::Status::Stopped {
+        return Err(format!("container with id {id} is not running"));
+    }
+    // runc's field order: type, id, data (omitted for oom).
+    let id_json = serde_json::Value::from(id).to_string();
+    let emit = |kind: &str, data: Option<&ongi::Stats>| {
+        let mut line = format!("{{\"type\":\"{kind}\",\"id\":{id_json}");
+        if let Some(d) = data.and_then(|d| serde_json::to_string(d).ok()) {
+            line.push_str(&format!(",\"data\":{d}"));
+        }
+        line.push('}');
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    if stats {
+        let s = c.stats().map_err(|e| e.to_string())?;
+        emit("stats", Some(&s));
+        return Ok(());
+    }
+    // OOM kills are noticed by polling the kill counter: no thread, no eventfd to leak.
+    let mut ooms = c.oom_kills().unwrap_or(0);
+    let tick = std::time::Duration::from_millis(100).min(interval);
+    let mut next = std::time::Instant::now() + interval;
+    loop {
+        std::thread::sleep(tick);
+        match c.oom_kills() {
+            Ok(n) if n > ooms => {
+                ooms = n;
+                emit("oom", None);
+            }
+            Ok(_) => {}
+            // The container is gone: as runc, events ends.
+            Err(_) => return Ok(()),
+        }
+        if std::time::Instant::now() >= next {
+            next += interval;
+            match c.stats() {
+                Ok(s) => emit("stats", Some(&s)),
+                Err(_) => return Ok(()),
+            }
+        }
+    }
 }
 
 /// Error log lines in runc's (logrus) shapes, so shims and podman can show them.
@@ -245,6 +470,17 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
         Cmd::List { format, quiet } => {
             print_list(&cli.root, format, *quiet).map(|_| ExitCode::SUCCESS)
         }
+        Cmd::Pause { id } => c(id).pause().map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Resume { id } => c(id).resume().map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Update(a) => {
+            let r = a.resources()?;
+            c(&a.id).update(&r).map(|_| ExitCode::SUCCESS).map_err(e)
+        }
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => events(&cli.root, id, *stats, interval).map(|_| ExitCode::SUCCESS),
         Cmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -327,5 +563,33 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_runc() {
+        assert_eq!(parse_size("memory", "10m"), Ok(10 << 20));
+        assert_eq!(parse_size("memory", "1g"), Ok(1 << 30));
+        assert_eq!(parse_size("memory", "1GB"), Ok(1 << 30));
+        assert_eq!(parse_size("memory", "512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("memory", "4096"), Ok(4096));
+        assert_eq!(parse_size("memory", "1.5k"), Ok(1536));
+        assert_eq!(parse_size("memory", "-1"), Ok(-1));
+        assert!(parse_size("memory", "10x").is_err());
+        assert!(parse_size("memory", "m").is_err());
+    }
+
+    #[test]
+    fn durations_as_go() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("abc").is_err());
     }
 }

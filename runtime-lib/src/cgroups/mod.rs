@@ -1,9 +1,34 @@
 //! The container's cgroup: one directory per mounted hierarchy (cgroup v1 controllers,
-//! the v2 unified tree, or both on hybrid hosts), created before init runs and removed
-//! on delete. Hierarchies are read from /proc/self/mountinfo at run time.
+//! the v2 unified tree, or both on hybrid hosts), created before init runs, limited by
+//! `linux.resources`, frozen/thawed, read for stats and removed on delete.
+//!
+//! The layout is read from /proc/self/mountinfo at run time (never assumed), so the same
+//! binary works on v1, hybrid and pure v2 hosts:
+//!
+//! - [`v1`]: one directory per v1 hierarchy; on hybrid hosts also the v2 `unified` directory,
+//!   which only receives `linux.resources.unified` keys (as runc does).
+//! - [`v2`]: the single unified directory; controllers enabled in every ancestor's
+//!   `cgroup.subtree_control`.
+//! - [`devices`]: the device rules (runc's default allow list appended), as v1
+//!   `devices.allow`/`devices.deny` writes or a v2 eBPF program.
+//! - [`convert`]: runc's v1 -> v2 value conversions.
+//! - [`stats`]: the `events --stats` data, shaped like runc's.
+//!
+//! Persisted state keeps only the list of directories; [`manager`] rebuilds the right
+//! implementation from it, so a container created by one `ongi` invocation is managed by
+//! the next.
+
+pub mod convert;
+pub mod devices;
+pub mod stats;
+pub mod v1;
+pub mod v2;
 
 use nix::errno::Errno;
+use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
+
+pub use stats::Stats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -13,11 +38,47 @@ pub enum CgroupError {
         op: &'static str,
         source: std::io::Error,
     },
+    /// The kernel refused a value (EINVAL, EBUSY, ...).
+    #[error("{field}: write {value:?} to {path}: {errno}")]
+    Write {
+        field: String,
+        path: PathBuf,
+        value: String,
+        errno: Errno,
+    },
+    /// The file for a field does not exist: its controller (or the kernel feature) is absent.
+    #[error("{field}: {path} does not exist ({what})")]
+    MissingFile {
+        field: String,
+        path: PathBuf,
+        what: String,
+    },
+    /// A field is set but the hierarchy of its controller is not mounted.
+    #[error("{field}: the {controller} cgroup controller is not mounted on this host")]
+    NoController {
+        field: String,
+        controller: &'static str,
+    },
+    /// A field this cgroup version cannot express.
+    #[error("{field}: {reason}")]
+    Unsupported { field: String, reason: String },
+    #[error("{field}: invalid value: {reason}")]
+    Invalid { field: String, reason: String },
     #[error("cgroup {path}: rmdir: {errno}")]
     Rmdir { path: PathBuf, errno: Errno },
+    #[error("cgroup {path}: {op}: {errno}")]
+    Sys {
+        path: PathBuf,
+        op: &'static str,
+        errno: Errno,
+    },
+    #[error("cgroup {path}: unable to freeze (state stuck at {state:?})")]
+    Freeze { path: PathBuf, state: String },
     #[error("no cgroup hierarchy is mounted")]
     NoHierarchy,
 }
+
+pub type Result<T> = std::result::Result<T, CgroupError>;
 
 #[derive(Debug, Clone)]
 pub struct Hierarchy {
@@ -28,8 +89,23 @@ pub struct Hierarchy {
     pub controllers: String,
 }
 
+impl Hierarchy {
+    pub fn is_v2(&self) -> bool {
+        self.fstype == "cgroup2"
+    }
+
+    /// Whether this v1 hierarchy carries `ctrl` (`cpu` in `cpu,cpuacct`).
+    pub fn has(&self, ctrl: &str) -> bool {
+        !self.is_v2() && self.controllers.split(',').any(|c| c == ctrl)
+    }
+}
+
 pub fn hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    parse_hierarchies(&info)
+}
+
+fn parse_hierarchies(info: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
@@ -72,70 +148,175 @@ pub fn hierarchies() -> Vec<Hierarchy> {
     out
 }
 
-/// The container's cgroup path relative to every hierarchy root.
-pub fn container_path(spec_path: Option<&Path>, id: &str) -> PathBuf {
-    match spec_path {
-        Some(p) if !p.as_os_str().is_empty() => {
-            PathBuf::from("/").join(p.strip_prefix("/").unwrap_or(p))
-        }
-        _ => PathBuf::from("/").join(DEFAULT_PARENT).join(id),
+/// How the host's cgroups are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only v1 hierarchies.
+    Legacy,
+    /// v1 controllers plus a v2 tree (usually /sys/fs/cgroup/unified) without them.
+    Hybrid,
+    /// One v2 tree holding every controller.
+    Unified,
+}
+
+pub fn mode_of(hs: &[Hierarchy]) -> Mode {
+    // A v1 hierarchy with no real controller (only `name=systemd`, kept by some v2 hosts
+    // for old tools) does not make the host hybrid: the controllers are all in v2.
+    let v1 = hs
+        .iter()
+        .any(|h| !h.is_v2() && h.controllers.split(',').any(|c| !c.starts_with("name=")));
+    let v2 = hs.iter().any(|h| h.is_v2());
+    match (v1, v2) {
+        (false, true) => Mode::Unified,
+        (true, true) => Mode::Hybrid,
+        _ => Mode::Legacy,
     }
 }
 
-/// The container's directory in every mounted hierarchy.
-pub fn dirs_for(rel: &Path) -> Vec<PathBuf> {
-    let rel = rel.strip_prefix("/").unwrap_or(rel);
-    hierarchies()
-        .iter()
-        .map(|h| h.mountpoint.join(rel))
-        .collect()
+pub fn mode() -> Mode {
+    mode_of(&hierarchies())
 }
 
+/// The calling process's cgroup in hierarchy `h` (from /proc/self/cgroup).
+pub fn own_path(h: &Hierarchy) -> PathBuf {
+    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    own_path_in(&cg, h)
+}
+
+fn own_path_in(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
+    for line in proc_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let matches = if h.is_v2() {
+            ctrls.is_empty()
+        } else {
+            let want: Vec<&str> = h.controllers.split(',').collect();
+            !ctrls.is_empty() && ctrls.split(',').all(|c| want.contains(&c))
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// The parent every default cgroup path shares; removed with its last container.
+pub const DEFAULT_PARENT: &str = "ongi";
+
+/// The container's directory in every mounted hierarchy, as runc computes it:
+/// an absolute `linux.cgroupsPath` is taken under each hierarchy's root; a relative one
+/// under the runtime's own cgroup in that hierarchy (which differs per hierarchy); none
+/// means `/ongi/<id>`.
+pub fn dirs_for(spec_path: Option<&Path>, id: &str) -> Vec<PathBuf> {
+    let hs = hierarchies();
+    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    hs.iter().map(|h| dir_in(h, spec_path, id, &cg)).collect()
+}
+
+fn dir_in(h: &Hierarchy, spec_path: Option<&Path>, id: &str, proc_cgroup: &str) -> PathBuf {
+    let rel = match spec_path {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) if !p.as_os_str().is_empty() => own_path_in(proc_cgroup, h).join(p),
+        _ => PathBuf::from("/").join(DEFAULT_PARENT).join(id),
+    };
+    // Normalise away `.`/`..` so a path can never climb out of the hierarchy.
+    let mut clean = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(s) => clean.push(s),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    h.mountpoint.join(clean)
+}
+
+/// What `apply` is for: at create time the device rules are written too; an update never
+/// touches devices (as `runc update`) and honours memory.checkBeforeUpdate.
+pub enum Apply<'a> {
+    Create(&'a [devices::Rule]),
+    Update,
+}
+
+/// What every implementation does with the container's cgroup.
+pub trait CgroupManager {
+    /// Makes the directories; a pre-existing one (a pod's shared cgroup) is joined.
+    fn create(&self) -> Result<()>;
+    /// Writes the set fields of `r` (unset fields are not touched: this is a hot path).
+    fn apply(&self, r: &LinuxResources, how: Apply<'_>) -> Result<()>;
+    fn add_pid(&self, pid: i32) -> Result<()>;
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Freezes and waits until every process is frozen.
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn frozen(&self) -> bool;
+    fn stats(&self) -> Result<Stats>;
+    /// How many times the OOM killer has acted in the cgroup (for `events`).
+    fn oom_kills(&self) -> u64;
+    fn remove(&self) -> Result<()>;
+}
+
+/// The implementation for directories computed by [`dirs_for`] (or persisted from it).
+pub fn manager(dirs: &[PathBuf]) -> Box<dyn CgroupManager> {
+    let hs = hierarchies();
+    let placed: Vec<(Hierarchy, PathBuf)> = dirs
+        .iter()
+        .filter_map(|d| {
+            // The longest mountpoint that prefixes the directory is its hierarchy.
+            hs.iter()
+                .filter(|h| d.starts_with(&h.mountpoint))
+                .max_by_key(|h| h.mountpoint.as_os_str().len())
+                .map(|h| (h.clone(), d.clone()))
+        })
+        .collect();
+    if mode_of(&hs) == Mode::Unified {
+        if let Some((h, d)) = placed.iter().find(|(h, _)| h.is_v2()) {
+            // Named v1 hierarchies (name=systemd) are only joined and removed.
+            let extra = dirs.iter().filter(|x| *x != d).cloned().collect();
+            return Box::new(v2::V2::new(h.mountpoint.clone(), d.clone(), extra));
+        }
+    }
+    Box::new(v1::V1::new(placed, dirs.to_vec()))
+}
+
+// ---------------------------------------------------------------------------
+// Free functions over persisted directories (the lifecycle code uses these).
+// ---------------------------------------------------------------------------
+
 /// Creates the directories; on failure removes what it created.
-pub fn create_dirs(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+pub fn create_dirs(dirs: &[PathBuf]) -> Result<()> {
     if dirs.is_empty() {
         return Err(CgroupError::NoHierarchy);
     }
-    for (i, d) in dirs.iter().enumerate() {
-        // A concurrent delete may remove the shared default parent between our mkdirs.
-        let made = std::fs::create_dir_all(d).or_else(|_| std::fs::create_dir_all(d));
-        if let Err(source) = made {
-            let _ = remove(&dirs[..i]);
-            return Err(CgroupError::Io {
-                path: d.clone(),
-                op: "mkdir",
-                source,
-            });
-        }
-        if let Err(e) = init_cpuset(d) {
-            let _ = remove(&dirs[..=i]);
-            return Err(e);
-        }
-    }
-    Ok(())
+    manager(dirs).create()
 }
 
-/// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until
-/// they are copied down from the nearest initialised ancestor.
-fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let p = dir.join(file);
-        let Ok(cur) = std::fs::read_to_string(&p) else {
-            return Ok(()); // not a cpuset hierarchy
-        };
-        if !cur.trim().is_empty() {
-            continue;
-        }
-        let Some(parent) = dir.parent() else { continue };
-        init_cpuset(parent)?;
-        let val = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
-        std::fs::write(&p, val.trim()).map_err(|source| CgroupError::Io {
-            path: p.clone(),
-            op: "write",
-            source,
-        })?;
-    }
-    Ok(())
+/// Applies `linux.resources` at create time: every set field plus the device rules
+/// (the spec's, then runc's defaults minus paths `linux.devices` redefines).
+pub fn apply_create(
+    dirs: &[PathBuf],
+    r: &LinuxResources,
+    linux_devices: &[oci_spec::runtime::LinuxDevice],
+) -> Result<()> {
+    let rules = devices::rules(r.devices().as_deref().unwrap_or_default(), linux_devices)?;
+    manager(dirs).apply(r, Apply::Create(&rules))
+}
+
+/// Applies the set fields of `r` to a live container (devices are left alone, as
+/// `runc update` does).
+pub fn update(dirs: &[PathBuf], r: &LinuxResources) -> Result<()> {
+    manager(dirs).apply(r, Apply::Update)
+}
+
+pub fn add_pid(dirs: &[PathBuf], pid: i32) -> Result<()> {
+    manager(dirs).add_pid(pid)
+}
+
+/// Pids in the container's cgroup.
+pub fn pids(dirs: &[PathBuf]) -> Result<Vec<i32>> {
+    manager(dirs).pids()
 }
 
 /// Whether the freezer (v1 freezer.state or v2 cgroup.freeze) holds the container.
@@ -146,7 +327,7 @@ pub fn frozen(dirs: &[PathBuf]) -> bool {
     })
 }
 
-/// Thaws the container so that SIGKILLed processes can actually die.
+/// Thaws the container, best effort (so that SIGKILLed processes can actually die).
 pub fn thaw(dirs: &[PathBuf]) {
     for d in dirs {
         let _ = std::fs::write(d.join("freezer.state"), "THAWED");
@@ -154,44 +335,9 @@ pub fn thaw(dirs: &[PathBuf]) {
     }
 }
 
-pub fn add_pid(dirs: &[PathBuf], pid: i32) -> Result<(), CgroupError> {
-    let s = pid.to_string();
-    for d in dirs {
-        let p = d.join("cgroup.procs");
-        std::fs::write(&p, &s).map_err(|source| CgroupError::Io {
-            path: p.clone(),
-            op: "write",
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-/// Pids in the container's cgroup (from the first hierarchy that has the file).
-pub fn pids(dirs: &[PathBuf]) -> Result<Vec<i32>, CgroupError> {
-    for d in dirs {
-        let p = d.join("cgroup.procs");
-        match std::fs::read_to_string(&p) {
-            Ok(s) => return Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(CgroupError::Io {
-                    path: p,
-                    op: "read",
-                    source,
-                })
-            }
-        }
-    }
-    Ok(Vec::new())
-}
-
-/// The parent every default cgroup path shares; removed with its last container.
-pub const DEFAULT_PARENT: &str = "ongi";
-
 /// Removes the directories. Dying processes can keep a cgroup busy for a moment, so EBUSY
 /// is retried briefly.
-pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+pub fn remove(dirs: &[PathBuf]) -> Result<()> {
     for d in dirs {
         let mut tries = 0;
         loop {
@@ -220,7 +366,266 @@ pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// One rmdir attempt per directory, errors ignored: for a joined (shared) cgroup, where
+/// the directories this container added are empty once it is gone, and the ones still
+/// holding the pod's processes must stay.
+pub fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = rmdir(d);
+    }
+}
+
+/// Whether any of the directories already holds processes (a pod's cgroup being joined):
+/// such a cgroup is not ours to empty or remove.
+pub fn in_use(dirs: &[PathBuf]) -> bool {
+    dirs.iter().any(|d| {
+        std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// File helpers shared by v1 and v2
+// ---------------------------------------------------------------------------
+
 /// rmdir(2) with the errno kept, so EBUSY and ENOENT can be told apart.
-fn rmdir(p: &Path) -> Result<(), Errno> {
+fn rmdir(p: &Path) -> std::result::Result<(), Errno> {
     std::fs::remove_dir(p).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+}
+
+fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
+/// Writes `value` to `dir/file` for spec field `field`. A missing file means the controller
+/// or kernel feature is absent and is reported as such, naming the field.
+pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
+    let path = dir.join(file);
+    // No O_CREAT: creating a missing file in cgroupfs fails with EACCES, which would hide
+    // the ENOENT that says "controller or feature absent". One write(2) of the whole
+    // value: cgroup files parse each write as one command.
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()));
+    res.map_err(|e| match errno_of(&e) {
+        Errno::ENOENT => CgroupError::MissingFile {
+            field: field.to_string(),
+            path: path.clone(),
+            what: "the controller or kernel feature is not available".into(),
+        },
+        errno => CgroupError::Write {
+            field: field.to_string(),
+            path: path.clone(),
+            value: value.to_string(),
+            errno,
+        },
+    })
+}
+
+pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(|source| CgroupError::Io {
+        path,
+        op: "read",
+        source,
+    })
+}
+
+/// A file holding one number (`max` counts as u64::MAX); missing or unreadable gives 0,
+/// because stats are best effort per file, as in runc.
+pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .map(|s| parse_u64(s.trim()))
+        .unwrap_or(0)
+}
+
+pub(crate) fn parse_u64(s: &str) -> u64 {
+    if s == "max" {
+        return u64::MAX;
+    }
+    s.parse().unwrap_or(0)
+}
+
+/// `key value` lines (memory.stat, cpu.stat) as a map.
+pub(crate) fn read_kv(dir: &Path, file: &str) -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn read_procs(dir: &Path) -> Result<Option<Vec<i32>>> {
+    let p = dir.join("cgroup.procs");
+    match std::fs::read_to_string(&p) {
+        Ok(s) => Ok(Some(
+            s.lines().filter_map(|l| l.trim().parse().ok()).collect(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CgroupError::Io {
+            path: p,
+            op: "read",
+            source,
+        }),
+    }
+}
+
+fn write_procs(dir: &Path, pid: i32) -> Result<()> {
+    let p = dir.join("cgroup.procs");
+    std::fs::write(&p, pid.to_string()).map_err(|source| CgroupError::Io {
+        path: p.clone(),
+        op: "write",
+        source,
+    })
+}
+
+/// Makes every directory; on failure removes the ones this call made (a directory that
+/// already existed, e.g. a pod's cgroup being joined, is never removed here).
+fn create_all(dirs: &[PathBuf]) -> Result<()> {
+    for (i, d) in dirs.iter().enumerate() {
+        if let Err(e) = mkdir_all(d) {
+            let _ = remove(&dirs[..i]);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `rdma.max` line for one device.
+fn rdma_line(dev: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
+    let mut s = dev.to_string();
+    if let Some(h) = l.hca_handles() {
+        s.push_str(&format!(" hca_handle={h}"));
+    }
+    if let Some(o) = l.hca_objects() {
+        s.push_str(&format!(" hca_object={o}"));
+    }
+    s
+}
+
+/// `linux.resources.unified`: each key is a file name in the v2 directory.
+fn write_unified(dir: &Path, map: &std::collections::HashMap<String, String>) -> Result<()> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for k in keys {
+        let field = format!("linux.resources.unified[{k:?}]");
+        if k.contains('/') || k.starts_with('.') || k.is_empty() {
+            return Err(CgroupError::Invalid {
+                field,
+                reason: "must be a file name in the cgroup directory".into(),
+            });
+        }
+        let v = &map[k];
+        write(dir, k, v, &field).map_err(|e| match e {
+            CgroupError::MissingFile { field, path, .. } => CgroupError::MissingFile {
+                field,
+                path,
+                what: "no such cgroup v2 file: its controller is not enabled in this \
+                       hierarchy, or the key is misspelt"
+                    .into(),
+            },
+            e => e,
+        })?;
+    }
+    Ok(())
+}
+
+/// Page sizes (`2MB`) of the `hugetlb.<size><suffix>` files in `dir`.
+fn hugetlb_sizes(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().into_string().ok()?;
+            let size = n.strip_prefix("hugetlb.")?.strip_suffix(suffix)?;
+            (!size.contains('.')).then(|| size.to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+fn mkdir_all(d: &Path) -> Result<()> {
+    // A concurrent delete may remove the shared default parent between our mkdirs.
+    std::fs::create_dir_all(d)
+        .or_else(|_| std::fs::create_dir_all(d))
+        .map_err(|source| CgroupError::Io {
+            path: d.to_path_buf(),
+            op: "mkdir",
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn detects_modes() {
+        let hs = parse_hierarchies(HYBRID);
+        assert_eq!(hs.len(), 4);
+        assert_eq!(mode_of(&hs), Mode::Hybrid);
+        assert_eq!(mode_of(&hs[..3]), Mode::Legacy);
+        let v2 = parse_hierarchies(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n\
+             31 30 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
+        );
+        assert_eq!(mode_of(&v2), Mode::Unified);
+        assert_eq!(mode_of(&v2[..1]), Mode::Unified);
+        assert!(hs[0].has("cpu") && !hs[0].has("cpuacct"));
+        assert!(hs[2].has("name=systemd"));
+    }
+
+    #[test]
+    fn paths_absolute_relative_default() {
+        let hs = parse_hierarchies(HYBRID);
+        let pc = "4:memory:/process_api/abc\n1:cpu:/\n0::/user.slice\n";
+        let mem = &hs[1];
+        assert_eq!(
+            dir_in(mem, Some(Path::new("/a/b")), "x", pc),
+            PathBuf::from("/sys/fs/cgroup/memory/a/b")
+        );
+        assert_eq!(
+            dir_in(mem, Some(Path::new("a/b")), "x", pc),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/a/b")
+        );
+        assert_eq!(
+            dir_in(&hs[0], Some(Path::new("a/b")), "x", pc),
+            PathBuf::from("/sys/fs/cgroup/cpu/a/b")
+        );
+        assert_eq!(
+            dir_in(&hs[3], Some(Path::new("c")), "x", pc),
+            PathBuf::from("/sys/fs/cgroup/unified/user.slice/c")
+        );
+        assert_eq!(
+            dir_in(mem, None, "x", pc),
+            PathBuf::from("/sys/fs/cgroup/memory/ongi/x")
+        );
+        assert_eq!(
+            dir_in(mem, Some(Path::new("/../../etc")), "x", pc),
+            PathBuf::from("/sys/fs/cgroup/memory/etc")
+        );
+    }
 }
