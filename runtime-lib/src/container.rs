@@ -136,6 +136,9 @@ impl Container {
         console: Option<std::os::fd::OwnedFd>,
         opts: &CreateOptions,
     ) -> Result<OciState, Error> {
+        // Compiled before any process or cgroup exists: a bad profile fails here and the
+        // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
+        let seccomp = crate::seccomp::from_spec(&bundle.spec)?;
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;
@@ -167,6 +170,7 @@ impl Container {
             console,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            seccomp,
         };
         let (parent, child) = channel::pair()?;
         let pid = spawn(&cfg, &parent, child)?;
@@ -202,6 +206,18 @@ impl Container {
                         &creating,
                     )?;
                     parent.send(ToInit::HooksDone)?;
+                }
+                Ok(FromInit::SeccompFd(fd)) => {
+                    let sc = linux_seccomp(&cfg.spec);
+                    let state = crate::seccomp::process_state(
+                        st.pid,
+                        sc.and_then(|s| s.listener_metadata().as_deref()),
+                        &creating,
+                    );
+                    let path = sc.and_then(|s| s.listener_path().as_deref());
+                    let path = path.unwrap_or(Path::new(""));
+                    crate::seccomp::send_to_listener(path, &state, fd.as_fd())?;
+                    parent.send(ToInit::SeccompDone)?;
                 }
                 Ok(FromInit::Ready) => break,
                 Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
@@ -387,6 +403,10 @@ impl Container {
         }
         Ok(())
     }
+}
+
+fn linux_seccomp(spec: &oci_spec::runtime::Spec) -> Option<&oci_spec::runtime::LinuxSeccomp> {
+    spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
 }
 
 fn kill_and_wait(st: &Persisted) -> Result<(), Error> {

@@ -30,6 +30,11 @@ pub enum SpecError {
         field: &'static str,
         reason: String,
     },
+    #[error("{path}: {source}")]
+    Seccomp {
+        path: PathBuf,
+        source: crate::seccomp::SeccompError,
+    },
     #[error("rootfs {path}: {source}")]
     Rootfs {
         path: PathBuf,
@@ -57,9 +62,18 @@ impl Bundle {
             path: cfg.clone(),
             source,
         })?;
-        let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
-            path: cfg.clone(),
-            source,
+        let spec: Spec = serde_json::from_slice(&text).map_err(|source| {
+            // serde names a line and column; for linux.seccomp say which field is wrong.
+            match crate::seccomp::explain_parse_error(&text) {
+                Some(source) => SpecError::Seccomp {
+                    path: cfg.clone(),
+                    source,
+                },
+                None => SpecError::Parse {
+                    path: cfg.clone(),
+                    source,
+                },
+            }
         })?;
         let invalid = |field, reason: String| SpecError::Invalid {
             path: cfg.clone(),

@@ -100,6 +100,8 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print the runtime's features (runtime-spec features.md JSON).
+    Features,
     /// Write a default config.json.
     Spec {
         #[arg(long)]
@@ -244,6 +246,12 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
         Cmd::Delete { force, id } => c(id).delete(*force).map(|_| ExitCode::SUCCESS).map_err(e),
         Cmd::List { format, quiet } => {
             print_list(&cli.root, format, *quiet).map(|_| ExitCode::SUCCESS)
+        }
+        Cmd::Features => {
+            let f = ongi::features::features();
+            let text = serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");

@@ -28,6 +28,8 @@ pub enum InitError {
     Console(#[from] crate::console::ConsoleError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{what} {path}: {errno}")]
     Sys {
         what: &'static str,
@@ -150,6 +152,12 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     if let Some(r) = process.rlimits() {
         security::rlimits::apply(r)?;
     }
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // runc's order: without no_new_privs the kernel only accepts a filter from a task
+        // with CAP_SYS_ADMIN, so load it before any capability is dropped.
+        load_seccomp(cfg, chan)?;
+    }
     let caps = Sets::from_spec(process.capabilities().as_ref())?;
     caps.drop_bounding()?;
     let user = process.user();
@@ -158,7 +166,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         .unwrap_or(true);
     security::user::switch(user, setgroups_ok)?;
     caps.apply()?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         security::set_no_new_privs()?;
     }
     nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
@@ -194,6 +202,11 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     })?;
     // Only stdio and --preserve-fds may reach the user program.
     crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
+    if nnp {
+        // As late as possible, so the profile has to allow as few of init's own syscalls as
+        // possible: only the Ready message, the exec fifo and execve follow.
+        load_seccomp(cfg, chan)?;
+    }
 
     chan.send(FromInit::Ready)?;
     // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
@@ -215,6 +228,21 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     eprintln!("exec {}: {e}", exe.display());
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
+}
+
+/// Loads the filter compiled by the runtime (if any). With SCMP_ACT_NOTIFY the listener fd
+/// goes to the runtime, which hands it to the seccomp agent; init waits until it has, so the
+/// agent is there before the first notifying syscall.
+fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
+    let Some(prog) = &cfg.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = prog.load()? {
+        // Sending moves our copy; it is closed right after, so it never reaches the container.
+        chan.send(FromInit::SeccompFd(fd))?;
+        chan.expect(ToInit::SeccompDone)?;
+    }
+    Ok(())
 }
 
 /// PATH lookup with the container's environment, checking executability as the container

@@ -24,6 +24,8 @@ pub struct InitConfig {
     pub preserve_fds: u32,
     /// State JSON for createContainer/startContainer hooks (they run inside init).
     pub hook_state: Vec<u8>,
+    /// linux.seccomp, compiled by the runtime before the clone; init only loads it.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 #[derive(Debug, thiserror::Error)]
