@@ -585,3 +585,43 @@ fn features_json() {
         assert_eq!(linux["selinux"]["enabled"], json!(false));
     }
 }
+
+#[test]
+fn profile_refusing_inits_last_syscalls_fails_create() {
+    // Like runc, init needs a few syscalls after loading the filter (write to report ready,
+    // the exec fifo, execve). A profile refusing them fails `create` cleanly, saying why.
+    if skip_on_runc("runc needs write only at start (exec fifo), so its create succeeds") {
+        return;
+    }
+    let h = Harness::new("sc_init_blocked");
+    let allow = json!([{ "names": ["execve", "exit_group", "openat", "close"], "action": "SCMP_ACT_ALLOW" }]);
+    for (default, want) in [
+        ("SCMP_ACT_ERRNO", "linux.seccomp must allow"),
+        // A profile that kills instead of failing the syscall.
+        ("SCMP_ACT_KILL_PROCESS", "SIGSYS"),
+    ] {
+        let filter = json!({ "defaultAction": default, "syscalls": allow });
+        let bundle = h.bundle(&with_filter(filter));
+        let id = h.new_id();
+        let out = h
+            .rt(&["create", "--bundle", path_str(&bundle), &id])
+            .expect_fail();
+        h.assert_no_trace(&id);
+        assert!(out.stderr.contains(want), "{default}: {out}");
+    }
+}
+
+#[test]
+fn unreachable_listener_fails_create() {
+    let h = Harness::new("sc_no_agent");
+    let mut filter = block(MKDIR, "SCMP_ACT_NOTIFY", None);
+    let sock = h.work().join("nobody.sock");
+    filter["listenerPath"] = json!(sock);
+    let bundle = h.bundle(&with_filter(filter));
+    let id = h.new_id();
+    let out = h
+        .rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_fail();
+    h.assert_no_trace(&id);
+    assert!(out.stderr.contains(path_str(&sock)), "{out}");
+}

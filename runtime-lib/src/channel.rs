@@ -5,7 +5,7 @@
 //! can never be sent in the wrong direction.
 
 use nix::errno::Errno;
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Messages the runtime sends to init.
@@ -75,20 +75,25 @@ fn send_raw(fd: RawFd, buf: &[u8]) -> Result<(), ChannelError> {
     }
 }
 
-fn recv_raw(fd: RawFd) -> Result<Vec<u8>, ChannelError> {
-    let mut buf = vec![0u8; 8192];
+/// Init's side sends with plain write(2) (a seqpacket socket keeps message boundaries
+/// either way): after the seccomp filter is loaded, init then needs only the syscalls runc
+/// needs too (write), not sendto, so profiles written for runc work.
+/// Without MSG_NOSIGNAL a vanished runtime means SIGPIPE for init, which is then useless.
+fn write_msg(fd: &OwnedFd, buf: &[u8]) -> Result<(), ChannelError> {
     loop {
-        match recv(fd, &mut buf, MsgFlags::empty()) {
-            Ok(0) => return Err(ChannelError::Closed),
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
+        match nix::unistd::write(fd, buf) {
+            Ok(_) => return Ok(()),
             Err(Errno::EINTR) => continue,
-            Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
-            Err(errno) => return Err(ChannelError::Sys { op: "recv", errno }),
+            Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(errno) => return Err(ChannelError::Sys { op: "write", errno }),
         }
     }
+}
+
+/// recvmsg rather than read, so a profile may use SCMP_ACT_NOTIFY on read(2).
+fn read_msg(fd: &OwnedFd) -> Result<Vec<u8>, ChannelError> {
+    // Init is never sent fds; one that came anyway is closed on drop.
+    recv_with_fd(fd.as_raw_fd()).map(|(b, _)| b)
 }
 
 /// One message with at most one fd attached as SCM_RIGHTS.
@@ -112,7 +117,8 @@ fn send_fd(fd: RawFd, tag: u8, pass: &OwnedFd) -> Result<(), ChannelError> {
     }
 }
 
-/// Like `recv_raw`, keeping an fd passed with the message (received close-on-exec).
+/// The runtime's receive: one message, keeping an fd passed with it (received
+/// close-on-exec).
 fn recv_with_fd(fd: RawFd) -> Result<(Vec<u8>, Option<OwnedFd>), ChannelError> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, UnixAddr};
     let mut buf = vec![0u8; 8192];
@@ -209,11 +215,11 @@ impl InitEnd {
                 buf.extend_from_slice(&s[..s.len().min(8000)]);
             }
         }
-        send_raw(self.0.as_raw_fd(), &buf)
+        write_msg(&self.0, &buf)
     }
 
     pub fn recv(&self) -> Result<ToInit, ChannelError> {
-        let b = recv_raw(self.0.as_raw_fd())?;
+        let b = read_msg(&self.0)?;
         match b.as_slice() {
             [b'G'] => Ok(ToInit::Go),
             [b'H'] => Ok(ToInit::HooksDone),

@@ -223,7 +223,13 @@ impl Container {
                 Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
                 Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
                 Err(channel::ChannelError::Closed) => {
-                    return Err(Error::Init("init exited during setup".into()))
+                    let seccomp = cfg.seccomp.is_some();
+                    let (why, reaped) = crate::process::setup_exit_reason(st.pid, seccomp);
+                    if reaped {
+                        // Gone for good: the cleanup must not signal a pid that may be reused.
+                        st.pid = 0;
+                    }
+                    return Err(Error::Init(why));
                 }
                 Err(e) => return Err(e.into()),
             }

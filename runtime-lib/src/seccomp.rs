@@ -11,8 +11,8 @@
 //! filter needs CAP_SYS_ADMIN, so it is loaded before capabilities are dropped; with it, as
 //! late as possible (after the user switch and PR_SET_NO_NEW_PRIVS, just before telling the
 //! runtime it is ready and waiting on the exec fifo). The syscalls init still makes after
-//! that (sendto/recvfrom on the channel, sendmsg for a notify fd, openat/write/close on the
-//! exec fifo, execve) must be allowed by the profile, as with runc.
+//! that (write on the channel, sendmsg/recvmsg to pass a notify fd, openat/write/close on
+//! the exec fifo, execve) must be allowed by the profile, as with runc.
 //!
 //! SCMP_ACT_NOTIFY: the kernel hands init a listener fd (SECCOMP_FILTER_FLAG_NEW_LISTENER);
 //! init passes it to the runtime over the channel with SCM_RIGHTS, and the runtime sends it,
@@ -108,9 +108,9 @@ fn flag_bits(name: &str) -> Option<u32> {
     })
 }
 
-/// The syscalls init itself makes to hand a notify fd to the runtime: notifying on them
-/// would deadlock init (nobody listens yet), like runc's refusal of NOTIFY on `write`.
-const HANDSHAKE_SYSCALLS: &[&str] = &["sendmsg", "sendto", "recvfrom", "recvmsg"];
+/// The syscalls init itself makes to hand a notify fd to the runtime and report ready:
+/// notifying on them would deadlock init (nobody listens yet). runc refuses `write` too.
+const HANDSHAKE_SYSCALLS: &[&str] = &["sendmsg", "recvmsg", "write"];
 
 /// A compiled filter, ready for init to load.
 #[derive(Debug, Clone)]

@@ -10,9 +10,11 @@ use crate::state::EXEC_FIFO;
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -52,6 +54,14 @@ fn sys(
     move |errno| InitError::Sys { what, path, errno }
 }
 
+/// Init's exit status when it failed after loading the seccomp filter and could not report
+/// why over the channel (the profile refuses the write): the runtime explains it.
+pub const EXIT_SECCOMP_BLOCKED: i32 = 3;
+
+/// Set once the filter is loaded. Init is a single-threaded process of its own, so this
+/// static is init's alone (the runtime's copy stays false).
+static SECCOMP_LOADED: AtomicBool = AtomicBool::new(false);
+
 /// Entry point in the cloned child; never returns.
 pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     let err = match run(cfg, &chan, joined) {
@@ -60,7 +70,13 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     };
     if chan.send(FromInit::Error(err.to_string())).is_err() {
         // After Ready the runtime is gone: the container's stderr is the only witness.
-        eprintln!("ongi init: {err}");
+        // Not eprintln: it panics when stderr fails (e.g. a seccomp profile refusing write).
+        let _ = writeln!(std::io::stderr(), "ongi init: {err}");
+        if SECCOMP_LOADED.load(Ordering::Relaxed) {
+            // Most likely the profile refuses write(2): say so with the exit status.
+            // SAFETY: leave without running the runtime's exit handlers.
+            unsafe { libc::_exit(EXIT_SECCOMP_BLOCKED) }
+        }
     }
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(1) }
@@ -225,7 +241,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     }
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
-    eprintln!("exec {}: {e}", exe.display());
+    let _ = writeln!(std::io::stderr(), "exec {}: {e}", exe.display());
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
 }
@@ -237,7 +253,9 @@ fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
     let Some(prog) = &cfg.seccomp else {
         return Ok(());
     };
-    if let Some(fd) = prog.load()? {
+    let notify_fd = prog.load()?;
+    SECCOMP_LOADED.store(true, Ordering::Relaxed);
+    if let Some(fd) = notify_fd {
         // Sending moves our copy; it is closed right after, so it never reaches the container.
         chan.send(FromInit::SeccompFd(fd))?;
         chan.expect(ToInit::SeccompDone)?;
