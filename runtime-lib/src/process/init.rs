@@ -168,6 +168,10 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     if let Some(r) = process.rlimits() {
         security::rlimits::apply(r)?;
     }
+    // Ignored signals stay ignored across execve; the runtime's (Rust ignores SIGPIPE, a
+    // library caller may ignore more) must not leak into the container, as with runc.
+    // Before the seccomp filter, so the profile need not allow rt_sigaction.
+    reset_signal_dispositions();
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
         // runc's order: without no_new_privs the kernel only accepts a filter from a task
@@ -244,6 +248,17 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     let _ = writeln!(std::io::stderr(), "exec {}: {e}", exe.display());
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
+}
+
+fn reset_signal_dispositions() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler code, so no async-signal-safety concerns.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
 }
 
 /// Loads the filter compiled by the runtime (if any). With SCMP_ACT_NOTIFY the listener fd
