@@ -520,10 +520,17 @@ pub fn supported_flags() -> Vec<&'static str> {
         .collect()
 }
 
-/// SCMP_ARCH_* names that libseccomp on this machine resolves.
+/// SCMP_ARCH_* names usable in linux.seccomp.architectures here, sorted. Each is tried on a
+/// scratch filter: the Rust binding knows names only newer C libraries have (loongarch64,
+/// m68k, sh), and libseccomp keeps a filter to the native byte order, so big-endian
+/// architectures fail on a little-endian host (runc lists them but fails the same way).
 pub fn archs() -> Vec<String> {
     use Arch::*;
-    [
+    let supported = |a: ScmpArch| {
+        ScmpFilterContext::new(ScmpAction::Allow)
+            .is_ok_and(|mut ctx| ctx.is_arch_present(a).unwrap_or(false) || ctx.add_arch(a).is_ok())
+    };
+    let mut names = [
         ScmpArchX86,
         ScmpArchX86_64,
         ScmpArchX32,
@@ -550,8 +557,13 @@ pub fn archs() -> Vec<String> {
     ]
     .into_iter()
     .map(|a| a.to_string())
-    .filter(|n| n.parse::<ScmpArch>().is_ok())
-    .collect()
+    .filter(|n| match n.parse::<ScmpArch>() {
+        Ok(a) => supported(a),
+        Err(_) => false,
+    })
+    .collect::<Vec<_>>();
+    names.sort();
+    names
 }
 
 /// libseccomp's version, e.g. "2.5.4".
