@@ -625,3 +625,19 @@ fn unreachable_listener_fails_create() {
     h.assert_no_trace(&id);
     assert!(out.stderr.contains(path_str(&sock)), "{out}");
 }
+
+#[test]
+fn notify_fd_does_not_reach_the_container() {
+    // The agent never accepts: the runtime's message waits in the socket's backlog.
+    let h = Harness::new("sc_notify_fds");
+    let sock = h.work().join("agent.sock");
+    let _listener = UnixListener::bind(&sock).expect("bind agent socket");
+    let mut filter = block(MKDIR, "SCMP_ACT_NOTIFY", None);
+    filter["listenerPath"] = json!(sock);
+    let out = h.run_ok(&with_filter(filter).args(&["ls", "/proc/self/fd"]));
+    // 0-2, and 3 is ls's own directory fd.
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
+}
