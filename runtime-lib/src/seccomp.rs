@@ -185,7 +185,7 @@ fn lib_err(
 pub fn compile(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
     const F: &str = "linux.seccomp";
     let default = action(s.default_action(), s.default_errno_ret(), &|| {
-        format!("{F}.defaultAction")
+        format!("{F}.defaultErrnoRet")
     })?;
     if default == ScmpAction::Notify {
         return Err(field(
@@ -260,7 +260,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 if HANDSHAKE_SYSCALLS.contains(&name.as_str()) {
                     return Err(field(
                         format!("{at}.names[{k}]"),
-                        format!("SCMP_ACT_NOTIFY cannot be used for {name}: init needs it to pass the notify fd"),
+                        format!("SCMP_ACT_NOTIFY cannot be used for {name}: init itself needs it after loading the filter"),
                     ));
                 }
                 notify = true;
@@ -633,6 +633,30 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string().starts_with("linux.seccomp.defaultAction"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refuses_notify_on_inits_syscalls_and_big_errno() {
+        let e = compile(&spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+        })))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for write"
+            ),
+            "{e}"
+        );
+        let e = compile(&spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000
+        })))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.defaultErrnoRet: errnoRet 70000"),
             "{e}"
         );
     }
