@@ -641,3 +641,54 @@ fn notify_fd_does_not_reach_the_container() {
         ["0", "1", "2", "3"]
     );
 }
+
+#[test]
+fn allow_list_with_argument_rules() {
+    // The shape of container engines' default profiles: an allow-list under ERRNO, clone
+    // only without namespace flags (MASKED_EQ with datum 0), clone3 answering ENOSYS so libc
+    // falls back to clone, and several ALLOW rules for personality values.
+    let h = Harness::new("sc_engine_shape");
+    let names: Vec<&str> = ALLOW
+        .iter()
+        .copied()
+        .filter(|n| *n != "clone" && *n != "clone3")
+        .collect();
+    // CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+    let ns_flags: u64 = 0x0002_0000
+        | 0x0200_0000
+        | 0x0400_0000
+        | 0x0800_0000
+        | 0x1000_0000
+        | 0x2000_0000
+        | 0x4000_0000;
+    let mut syscalls = vec![
+        json!({ "names": names, "action": "SCMP_ACT_ALLOW" }),
+        json!({ "names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                "args": [{ "index": 0, "value": ns_flags, "op": "SCMP_CMP_MASKED_EQ" }] }),
+        json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38 }),
+    ];
+    for persona in [0u64, 8, 0xffff_ffff] {
+        syscalls.push(
+            json!({ "names": ["personality"], "action": "SCMP_ACT_ALLOW",
+            "args": [{ "index": 0, "value": persona, "op": "SCMP_CMP_EQ" }] }),
+        );
+    }
+    let filter = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls
+    });
+    let spec = with_filter(filter)
+        .set("/process/capabilities/bounding", json!(["CAP_SYS_ADMIN"]))
+        .set("/process/capabilities/effective", json!(["CAP_SYS_ADMIN"]))
+        .set("/process/capabilities/permitted", json!(["CAP_SYS_ADMIN"]))
+        .sh("echo $(echo forked); linux32 true; echo l32=$?; \
+             unshare -u true 2>&1; echo unshare=$?; mkdir /tmp/x 2>&1; echo mkdir=$?");
+    let out = h.run_ok(&spec);
+    for want in ["forked", "l32=0", "unshare=1", "mkdir=1"] {
+        assert!(out.lines().any(|l| l == want), "missing {want}:\n{out}");
+    }
+    // unshare is not allowed: it fails even with CAP_SYS_ADMIN.
+    assert!(out.contains("Operation not permitted"), "{out}");
+}
