@@ -496,11 +496,12 @@ fn notify_syscall_waits_for_the_agent() {
         .bind(&out_dir, "/out", &[])
         .sh("echo before >/out/log; mkdir /tmp/x 2>>/out/log; echo rc=$? >>/out/log");
     let (tx, rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let agent = std::thread::spawn(move || {
         let (_state, fd) = recv_state_and_fd(&listener);
         tx.send(()).ok();
-        // Hold the answer back; the test checks that mkdir is still waiting.
-        std::thread::sleep(Duration::from_millis(800));
+        // Hold the answer back until the test has seen mkdir still waiting.
+        go_rx.recv_timeout(Duration::from_secs(30)).ok();
         answer_one(&fd, libc::EPERM)
     });
     let ctr = h.create(&spec);
@@ -516,6 +517,7 @@ fn notify_syscall_waits_for_the_agent() {
         "before\n",
         "mkdir returned without an answer"
     );
+    go_tx.send(()).expect("agent waits");
     assert_eq!(agent.join().expect("agent"), "mkdir");
     assert!(wait_until(STATE_TIMEOUT, || std::fs::read_to_string(&log)
         .is_ok_and(|s| s.contains("rc="))));

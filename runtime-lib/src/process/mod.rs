@@ -53,7 +53,7 @@ pub fn setup_exit_reason(pid: i32, seccomp: bool) -> (String, bool) {
     let pid = nix::unistd::Pid::from_raw(pid);
     let hint = "linux.seccomp must allow the syscalls init makes after loading the filter \
         (write, openat, close, execve; sendmsg and recvmsg with SCMP_ACT_NOTIFY)";
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let why = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
