@@ -253,3 +253,13 @@ fn sysctl_is_applied_in_container_namespace() {
     let host_after = std::fs::read_to_string(path).expect("read host sysctl");
     assert_eq!(host_before, host_after, "the host's sysctl was changed");
 }
+
+#[test]
+fn sigpipe_is_not_ignored_in_the_container() {
+    // The runtime's ignored signals (Rust ignores SIGPIPE) must not survive execve. (The
+    // test's own environment may ignore others; those are inherited with runc as well.)
+    let h = Harness::new("sig_ign");
+    let status = h.run_ok(&Spec::new().args(&["cat", "/proc/self/status"]));
+    let ign = u64::from_str_radix(&status_field(&status, "SigIgn"), 16).expect("hex mask");
+    assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0, "SigIgn {ign:#x}");
+}

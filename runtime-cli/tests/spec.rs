@@ -108,3 +108,38 @@ fn generated_spec_runs() {
     let out = h.run_bundle(&bundle).expect_ok();
     assert_eq!(out.stdout, "from-generated-spec\n");
 }
+
+#[test]
+fn spec_rootless_is_runcs_transformation() {
+    // runc's ToRootless applied to its default: no network namespace, a user namespace with
+    // the caller's ids, /sys as a read-only rbind, no uid=/gid= mount options, no resources;
+    // every other mount (mqueue, cgroup) stays.
+    let h = Harness::new("spec_rootless_eq");
+    let dir = h.dir("spec");
+    h.rt_in(Some(&dir), &["spec", "--rootless"]).expect_ok();
+    let config = read_config(&dir);
+    // SAFETY: geteuid/getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mut want = Spec::new().0;
+    want["ociVersion"] = config["ociVersion"].clone();
+    want["hostname"] = config["hostname"].clone();
+    want["process"]["terminal"] = json!(true);
+    want["linux"]["namespaces"] = json!([
+        { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "user" }
+    ]);
+    want["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
+    want["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+    want["linux"].as_object_mut().unwrap().remove("resources");
+    for m in want["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == json!("/sys") {
+            *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"] });
+        }
+        if let Some(o) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+            o.retain(|x| !x.as_str().unwrap().starts_with("gid="));
+        }
+    }
+    assert_eq!(config, want);
+    // And there is no seccomp section, as in runc's default.
+    assert!(config["linux"].get("seccomp").is_none());
+}

@@ -5,8 +5,8 @@
 //! can never be sent in the wrong direction.
 
 use nix::errno::Errno;
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Messages the runtime sends to init.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,10 +15,12 @@ pub enum ToInit {
     Go,
     /// The runtime ran the hooks init asked for.
     HooksDone,
+    /// The runtime handed the seccomp notify fd to the agent.
+    SeccompDone,
 }
 
 /// Messages init sends to the runtime.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum FromInit {
     /// The intermediate process forked init with this host pid (double-fork path only).
     InitPid(i32),
@@ -28,6 +30,9 @@ pub enum FromInit {
     Ready,
     /// Setup failed; the text names what failed and why.
     Error(String),
+    /// The seccomp filter is loaded; this is its notify listener fd (sent as SCM_RIGHTS), for
+    /// the agent at linux.seccomp.listenerPath. Init waits for [`ToInit::SeccompDone`].
+    SeccompFd(OwnedFd),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,19 +75,88 @@ fn send_raw(fd: RawFd, buf: &[u8]) -> Result<(), ChannelError> {
     }
 }
 
-fn recv_raw(fd: RawFd) -> Result<Vec<u8>, ChannelError> {
-    let mut buf = vec![0u8; 8192];
+/// Init's side sends with plain write(2) (a seqpacket socket keeps message boundaries
+/// either way): after the seccomp filter is loaded, init then needs only the syscalls runc
+/// needs too (write), not sendto, so profiles written for runc work.
+/// Without MSG_NOSIGNAL a vanished runtime means SIGPIPE for init, which is then useless.
+fn write_msg(fd: &OwnedFd, buf: &[u8]) -> Result<(), ChannelError> {
     loop {
-        match recv(fd, &mut buf, MsgFlags::empty()) {
-            Ok(0) => return Err(ChannelError::Closed),
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
+        match nix::unistd::write(fd, buf) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(errno) => return Err(ChannelError::Sys { op: "write", errno }),
+        }
+    }
+}
+
+/// recvmsg rather than read, so a profile may use SCMP_ACT_NOTIFY on read(2).
+fn read_msg(fd: &OwnedFd) -> Result<Vec<u8>, ChannelError> {
+    // Init is never sent fds; one that came anyway is closed on drop.
+    recv_with_fd(fd.as_raw_fd()).map(|(b, _)| b)
+}
+
+/// One message with at most one fd attached as SCM_RIGHTS.
+fn send_fd(fd: RawFd, tag: u8, pass: &OwnedFd) -> Result<(), ChannelError> {
+    use nix::sys::socket::{sendmsg, ControlMessage, UnixAddr};
+    let fds = [pass.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(std::slice::from_ref(&tag))];
+    loop {
+        match sendmsg::<UnixAddr>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(errno) => {
+                return Err(ChannelError::Sys {
+                    op: "sendmsg",
+                    errno,
+                })
             }
+        }
+    }
+}
+
+/// The runtime's receive: one message, keeping an fd passed with it (received
+/// close-on-exec).
+fn recv_with_fd(fd: RawFd) -> Result<(Vec<u8>, Option<OwnedFd>), ChannelError> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, UnixAddr};
+    let mut buf = vec![0u8; 8192];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let r = recvmsg::<UnixAddr>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
+        let msg = match r {
+            Ok(m) => m,
             Err(Errno::EINTR) => continue,
             Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
-            Err(errno) => return Err(ChannelError::Sys { op: "recv", errno }),
+            Err(errno) => {
+                return Err(ChannelError::Sys {
+                    op: "recvmsg",
+                    errno,
+                })
+            }
+        };
+        let n = msg.bytes;
+        let mut passed = None;
+        for c in msg.cmsgs().map_err(|errno| ChannelError::Sys {
+            op: "recvmsg",
+            errno,
+        })? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for f in fds {
+                    // SAFETY: the kernel just installed `f` in our table; nothing else owns
+                    // it. Extra fds beyond the first are closed when their OwnedFd drops.
+                    let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                    passed.get_or_insert(owned);
+                }
+            }
         }
+        if n == 0 {
+            return Err(ChannelError::Closed);
+        }
+        buf.truncate(n);
+        return Ok((buf, passed));
     }
 }
 
@@ -98,13 +172,18 @@ impl ParentEnd {
         let tag = match m {
             ToInit::Go => b'G',
             ToInit::HooksDone => b'H',
+            ToInit::SeccompDone => b'S',
         };
         send_raw(self.0.as_raw_fd(), &[tag])
     }
 
     pub fn recv(&self) -> Result<FromInit, ChannelError> {
-        let b = recv_raw(self.0.as_raw_fd())?;
+        let (b, fd) = recv_with_fd(self.0.as_raw_fd())?;
         let (tag, rest) = b.split_first().ok_or(ChannelError::Malformed)?;
+        if *tag == b'S' {
+            return fd.map(FromInit::SeccompFd).ok_or(ChannelError::Malformed);
+        }
+        // Any fd on another message is unexpected; `fd` is dropped (closed) here.
         Ok(match tag {
             b'P' => {
                 let arr: [u8; 4] = rest.try_into().map_err(|_| ChannelError::Malformed)?;
@@ -122,6 +201,7 @@ impl InitEnd {
     pub fn send(&self, m: FromInit) -> Result<(), ChannelError> {
         let mut buf = Vec::with_capacity(8);
         match m {
+            FromInit::SeccompFd(fd) => return send_fd(self.0.as_raw_fd(), b'S', &fd),
             FromInit::InitPid(p) => {
                 buf.push(b'P');
                 buf.extend_from_slice(&p.to_le_bytes());
@@ -135,14 +215,15 @@ impl InitEnd {
                 buf.extend_from_slice(&s[..s.len().min(8000)]);
             }
         }
-        send_raw(self.0.as_raw_fd(), &buf)
+        write_msg(&self.0, &buf)
     }
 
     pub fn recv(&self) -> Result<ToInit, ChannelError> {
-        let b = recv_raw(self.0.as_raw_fd())?;
+        let b = read_msg(&self.0)?;
         match b.as_slice() {
             [b'G'] => Ok(ToInit::Go),
             [b'H'] => Ok(ToInit::HooksDone),
+            [b'S'] => Ok(ToInit::SeccompDone),
             _ => Err(ChannelError::Malformed),
         }
     }

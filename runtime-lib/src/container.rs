@@ -143,6 +143,9 @@ impl Container {
         console: Option<std::os::fd::OwnedFd>,
         opts: &CreateOptions,
     ) -> Result<OciState, Error> {
+        // Compiled before any process or cgroup exists: a bad profile fails here and the
+        // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
+        let seccomp = crate::seccomp::from_spec(&bundle.spec)?;
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;
@@ -184,6 +187,7 @@ impl Container {
             console,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            seccomp,
         };
         let (parent, child) = channel::pair()?;
         let pid = spawn(&cfg, &parent, child)?;
@@ -220,11 +224,29 @@ impl Container {
                     )?;
                     parent.send(ToInit::HooksDone)?;
                 }
+                Ok(FromInit::SeccompFd(fd)) => {
+                    let sc = linux_seccomp(&cfg.spec);
+                    let state = crate::seccomp::process_state(
+                        st.pid,
+                        sc.and_then(|s| s.listener_metadata().as_deref()),
+                        &creating,
+                    );
+                    let path = sc.and_then(|s| s.listener_path().as_deref());
+                    let path = path.unwrap_or(Path::new(""));
+                    crate::seccomp::send_to_listener(path, &state, fd.as_fd())?;
+                    parent.send(ToInit::SeccompDone)?;
+                }
                 Ok(FromInit::Ready) => break,
                 Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
                 Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
                 Err(channel::ChannelError::Closed) => {
-                    return Err(Error::Init("init exited during setup".into()))
+                    let seccomp = cfg.seccomp.is_some();
+                    let (why, reaped) = crate::process::setup_exit_reason(st.pid, seccomp);
+                    if reaped {
+                        // Gone for good: the cleanup must not signal a pid that may be reused.
+                        st.pid = 0;
+                    }
+                    return Err(Error::Init(why));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -476,6 +498,10 @@ impl Container {
         }
         Ok(cgroups::manager(&st.cgroup_dirs).oom_kills())
     }
+}
+
+fn linux_seccomp(spec: &oci_spec::runtime::Spec) -> Option<&oci_spec::runtime::LinuxSeccomp> {
+    spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
 }
 
 fn kill_and_wait(st: &Persisted) -> Result<(), Error> {

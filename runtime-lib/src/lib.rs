@@ -29,10 +29,12 @@ pub mod cgroups;
 pub mod channel;
 pub mod console;
 pub mod container;
+pub mod features;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod spec;
 pub mod state;
@@ -66,6 +68,8 @@ pub enum Error {
     Channel(#[from] channel::ChannelError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),

@@ -30,6 +30,11 @@ pub enum SpecError {
         field: &'static str,
         reason: String,
     },
+    #[error("{path}: {source}")]
+    Seccomp {
+        path: PathBuf,
+        source: crate::seccomp::SeccompError,
+    },
     #[error("rootfs {path}: {source}")]
     Rootfs {
         path: PathBuf,
@@ -57,9 +62,18 @@ impl Bundle {
             path: cfg.clone(),
             source,
         })?;
-        let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
-            path: cfg.clone(),
-            source,
+        let spec: Spec = serde_json::from_slice(&text).map_err(|source| {
+            // serde names a line and column; for linux.seccomp say which field is wrong.
+            match crate::seccomp::explain_parse_error(&text) {
+                Some(source) => SpecError::Seccomp {
+                    path: cfg.clone(),
+                    source,
+                },
+                None => SpecError::Parse {
+                    path: cfg.clone(),
+                    source,
+                },
+            }
         })?;
         let invalid = |field, reason: String| SpecError::Invalid {
             path: cfg.clone(),
@@ -214,17 +228,19 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
         linux.as_object_mut().map(|o| o.remove("resources"));
+        // runc's ToRootless: /sys becomes a read-only rbind (sysfs needs a network namespace
+        // we own), uid=/gid= options go (the ids are not mapped); everything else stays.
         if let Some(mounts) = v["mounts"].as_array_mut() {
-            mounts.retain(|m| m["type"] != "mqueue" && m["type"] != "cgroup");
             for m in mounts.iter_mut() {
-                if m["type"] == "sysfs" {
+                if m["destination"] == "/sys" {
                     *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
                         "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
                 }
-                if m["type"] == "devpts" {
-                    if let Some(o) = m["options"].as_array_mut() {
-                        o.retain(|x| x != "gid=5");
-                    }
+                if let Some(o) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                    o.retain(|x| {
+                        x.as_str()
+                            .is_none_or(|x| !x.starts_with("gid=") && !x.starts_with("uid="))
+                    });
                 }
             }
         }

@@ -116,6 +116,8 @@ enum Cmd {
         interval: String,
         id: String,
     },
+    /// Print the runtime's features (runtime-spec features.md JSON).
+    Features,
     /// Write a default config.json.
     Spec {
         #[arg(long)]
@@ -481,6 +483,12 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
             interval,
             id,
         } => events(&cli.root, id, *stats, interval).map(|_| ExitCode::SUCCESS),
+        Cmd::Features => {
+            let f = ongi::features::features();
+            let text = serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {

@@ -10,9 +10,11 @@ use crate::state::EXEC_FIFO;
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -28,6 +30,8 @@ pub enum InitError {
     Console(#[from] crate::console::ConsoleError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{what} {path}: {errno}")]
     Sys {
         what: &'static str,
@@ -50,6 +54,14 @@ fn sys(
     move |errno| InitError::Sys { what, path, errno }
 }
 
+/// Init's exit status when it failed after loading the seccomp filter and could not report
+/// why over the channel (the profile refuses the write): the runtime explains it.
+pub const EXIT_SECCOMP_BLOCKED: i32 = 3;
+
+/// Set once the filter is loaded. Init is a single-threaded process of its own, so this
+/// static is init's alone (the runtime's copy stays false).
+static SECCOMP_LOADED: AtomicBool = AtomicBool::new(false);
+
 /// Entry point in the cloned child; never returns.
 pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     let err = match run(cfg, &chan, joined) {
@@ -58,7 +70,13 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     };
     if chan.send(FromInit::Error(err.to_string())).is_err() {
         // After Ready the runtime is gone: the container's stderr is the only witness.
-        eprintln!("ongi init: {err}");
+        // Not eprintln: it panics when stderr fails (e.g. a seccomp profile refusing write).
+        let _ = writeln!(std::io::stderr(), "ongi init: {err}");
+        if SECCOMP_LOADED.load(Ordering::Relaxed) {
+            // Most likely the profile refuses write(2): say so with the exit status.
+            // SAFETY: leave without running the runtime's exit handlers.
+            unsafe { libc::_exit(EXIT_SECCOMP_BLOCKED) }
+        }
     }
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(1) }
@@ -150,6 +168,16 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     if let Some(r) = process.rlimits() {
         security::rlimits::apply(r)?;
     }
+    // Ignored signals stay ignored across execve; the runtime's (Rust ignores SIGPIPE, a
+    // library caller may ignore more) must not leak into the container, as with runc.
+    // Before the seccomp filter, so the profile need not allow rt_sigaction.
+    reset_signal_dispositions();
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // runc's order: without no_new_privs the kernel only accepts a filter from a task
+        // with CAP_SYS_ADMIN, so load it before any capability is dropped.
+        load_seccomp(cfg, chan)?;
+    }
     let caps = Sets::from_spec(process.capabilities().as_ref())?;
     caps.drop_bounding()?;
     let user = process.user();
@@ -158,7 +186,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         .unwrap_or(true);
     security::user::switch(user, setgroups_ok)?;
     caps.apply()?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         security::set_no_new_privs()?;
     }
     nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
@@ -194,6 +222,11 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     })?;
     // Only stdio and --preserve-fds may reach the user program.
     crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
+    if nnp {
+        // As late as possible, so the profile has to allow as few of init's own syscalls as
+        // possible: only the Ready message, the exec fifo and execve follow.
+        load_seccomp(cfg, chan)?;
+    }
 
     chan.send(FromInit::Ready)?;
     // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
@@ -212,9 +245,37 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     }
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
-    eprintln!("exec {}: {e}", exe.display());
+    let _ = writeln!(std::io::stderr(), "exec {}: {e}", exe.display());
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
+}
+
+fn reset_signal_dispositions() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler code, so no async-signal-safety concerns.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+}
+
+/// Loads the filter compiled by the runtime (if any). With SCMP_ACT_NOTIFY the listener fd
+/// goes to the runtime, which hands it to the seccomp agent; init waits until it has, so the
+/// agent is there before the first notifying syscall.
+fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
+    let Some(prog) = &cfg.seccomp else {
+        return Ok(());
+    };
+    let notify_fd = prog.load()?;
+    SECCOMP_LOADED.store(true, Ordering::Relaxed);
+    if let Some(fd) = notify_fd {
+        // Sending moves our copy; it is closed right after, so it never reaches the container.
+        chan.send(FromInit::SeccompFd(fd))?;
+        chan.expect(ToInit::SeccompDone)?;
+    }
+    Ok(())
 }
 
 /// PATH lookup with the container's environment, checking executability as the container

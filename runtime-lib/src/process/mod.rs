@@ -24,6 +24,8 @@ pub struct InitConfig {
     pub preserve_fds: u32,
     /// State JSON for createContainer/startContainer hooks (they run inside init).
     pub hook_state: Vec<u8>,
+    /// linux.seccomp, compiled by the runtime before the clone; init only loads it.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +43,35 @@ pub enum ProcessError {
     Channel(#[from] crate::channel::ChannelError),
     #[error("waiting for intermediate process: {0}")]
     Wait(nix::errno::Errno),
+}
+
+/// Why init closed the channel during setup without reporting an error. It is exiting, so
+/// its status (it is always our child) tells; bounded in case it lingers. The flag says
+/// whether init was reaped (its pid must then not be signalled any more).
+pub fn setup_exit_reason(pid: i32, seccomp: bool) -> (String, bool) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let hint = "linux.seccomp must allow the syscalls init makes after loading the filter \
+        (write, openat, close, execve; sendmsg and recvmsg with SCMP_ACT_NOTIFY)";
+    for _ in 0..1000 {
+        let why = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
+            Ok(WaitStatus::Exited(_, init::EXIT_SECCOMP_BLOCKED)) if seccomp => {
+                format!(
+                    "init failed after loading the seccomp filter and could not report why: {hint}"
+                )
+            }
+            Ok(WaitStatus::Exited(_, code)) => format!("init exited during setup (status {code})"),
+            Ok(WaitStatus::Signaled(_, sig, _)) if seccomp && sig == nix::sys::signal::SIGSYS => {
+                format!("init was killed by SIGSYS during setup: {hint}")
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => format!("init was killed by {sig} during setup"),
+            _ => break,
+        };
+        return (why, true);
+    }
+    ("init exited during setup".to_string(), false)
 }
