@@ -41,7 +41,7 @@ pub fn default_root() -> PathBuf {
     PathBuf::from(DEFAULT_ROOT)
 }
 
-fn status_of(sd: &StateDir, st: &Persisted) -> Status {
+pub(crate) fn status_of(sd: &StateDir, st: &Persisted) -> Status {
     if st.pid <= 0 {
         return Status::Creating;
     }
@@ -431,7 +431,7 @@ fn write_id_map(
 }
 
 /// Atomic, like runc: a reader never sees an empty pid file.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name()
@@ -483,7 +483,7 @@ impl Container {
 }
 
 /// Waits for our child `pid` (init is the runtime's child on both clone paths).
-fn wait_exit(pid: i32) -> i32 {
+pub(crate) fn wait_exit(pid: i32) -> i32 {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(WaitStatus::Exited(_, c)) => return c,

@@ -40,6 +40,7 @@ mod sys;
 
 pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
 pub use nix::sys::signal::Signal;
+pub use process::exec::{ExecOptions, ExecOutcome};
 pub use state::{OciState, Status};
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub enum Error {
     Channel(#[from] channel::ChannelError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Exec(#[from] process::exec::ExecError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),

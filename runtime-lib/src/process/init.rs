@@ -219,7 +219,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
 
 /// PATH lookup with the container's environment, checking executability as the container
 /// user, so a missing binary fails `create` (as in runc) instead of the started container.
-fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     use nix::unistd::{access, AccessFlags};
     let check = |p: &Path| -> Result<(), String> {
         let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
