@@ -121,6 +121,15 @@ impl Container {
                     let _ = waitpid(Pid::from_raw(st.pid), None);
                 }
                 let _ = cgroups::remove(&st.cgroup_dirs);
+                // runtime-spec lifecycle: a create that fails (e.g. in a hook) destroys the
+                // container and continues with poststop hooks, as runc does.
+                if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+                    let s = OciState {
+                        status: Status::Stopped,
+                        ..oci_state(&sd, &st)
+                    };
+                    let _ = hooks::run_all("poststop", &h, &s);
+                }
                 let _ = sd.remove();
                 Err(e)
             }
@@ -293,9 +302,21 @@ impl Container {
             }
         }
         let _ = std::fs::remove_file(&fifo);
+        wait_exec(&f, &st);
         if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-            let s = oci_state(&sd, &st);
-            hooks::run_all("poststart", &h, &s)?;
+            // The user process was executed: that is the state poststart is about, even if
+            // the process has already exited by now.
+            let s = OciState {
+                status: Status::Running,
+                pid: st.pid,
+                ..oci_state(&sd, &st)
+            };
+            if let Err(e) = hooks::run_all("poststart", &h, &s) {
+                // runtime-spec lifecycle step 9, and runc: a failing poststart hook stops
+                // the container and fails start.
+                let _ = kill_and_wait(&st);
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -386,6 +407,30 @@ impl Container {
             return Err(Error::Warning(e.to_string()));
         }
         Ok(())
+    }
+}
+
+/// After init's byte on the exec fifo: waits for EOF, i.e. for init's write end to be closed
+/// by its execve (O_CLOEXEC) or by its death, so poststart hooks run after the user process
+/// was executed and never race with startContainer hooks.
+fn wait_exec(f: &std::os::fd::OwnedFd, st: &Persisted) {
+    let mut b = [0u8; 16];
+    loop {
+        match nix::unistd::read(f, &mut b) {
+            Ok(0) => return,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => {
+                if !state::process_alive(st.pid, st.pid_start) {
+                    return;
+                }
+                let mut fds = [nix::poll::PollFd::new(
+                    f.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+            }
+            Err(_) => return,
+        }
     }
 }
 

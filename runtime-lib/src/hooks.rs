@@ -116,3 +116,26 @@ pub fn run_all_raw(phase: &'static str, hooks: &[Hook], state: &[u8]) -> Result<
     }
     Ok(())
 }
+
+/// The pid `/proc/self` names in the host's procfs, i.e. our host pid even inside a new pid
+/// namespace. Only meaningful in init before pivot_root; 0 if it cannot be read.
+pub fn host_pid_from_proc() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The state JSON for the in-container hooks with `pid` and `status` filled in: init
+/// serialises it before it knows its host pid, and startContainer runs when the container
+/// is `created`, not `creating`.
+pub fn with_pid_status(state: &[u8], pid: i32, status: &str) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(state) else {
+        return state.to_vec();
+    };
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    v["status"] = status.into();
+    serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+}

@@ -108,6 +108,17 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         bundle: &cfg.bundle,
         new_cgroupns: ns.new_cgroup,
     })?;
+    // Before the hooks: createContainer runs in the container's namespaces and should see
+    // the container's hostname, not a copy of the host's.
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(sys("sethostname", h.as_str()))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: pointer and length describe the live string `d`.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        nix::errno::Errno::result(r).map_err(sys("setdomainname", d.as_str()))?;
+    }
+
     let hooks = spec.hooks().as_ref();
     let runtime_hooks = hooks.is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
@@ -117,20 +128,14 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         chan.send(FromInit::Hooks)?;
         chan.expect(ToInit::HooksDone)?;
     }
+    // Our host pid for the hooks' state: /proc is still the host's until pivot_root.
+    let host_pid = crate::hooks::host_pid_from_proc();
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        crate::hooks::run_all_raw("createContainer", h, &cfg.hook_state)?;
+        let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "creating");
+        crate::hooks::run_all_raw("createContainer", h, &state)?;
     }
     rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
     rootfs::finish(spec)?;
-
-    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).map_err(sys("sethostname", h.as_str()))?;
-    }
-    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
-        // SAFETY: pointer and length describe the live string `d`.
-        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
-        nix::errno::Errno::result(r).map_err(sys("setdomainname", d.as_str()))?;
-    }
 
     let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
         arg0: String::new(),
@@ -205,11 +210,15 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         nix::sys::stat::Mode::empty(),
     )
     .map_err(sys("open exec fifo", EXEC_FIFO))?;
-    nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
-    drop(fifo);
+    // `start` has been called: startContainer hooks run now, before the byte, so that a
+    // failing one makes `start` see EOF without it and fail (runtime-spec lifecycle step 7).
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-        crate::hooks::run_all_raw("startContainer", h, &cfg.hook_state)?;
+        let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "created");
+        crate::hooks::run_all_raw("startContainer", h, &state)?;
     }
+    nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
+    // `fifo` stays open: it is O_CLOEXEC, so `start` sees EOF exactly when execve has
+    // replaced us, and only then runs poststart ("after the user process is executed").
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
     eprintln!("exec {}: {e}", exe.display());
