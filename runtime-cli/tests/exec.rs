@@ -450,3 +450,43 @@ fn ps_of_a_missing_container_fails() {
     let out = h.rt(&["ps", "no-such-container"]).expect_fail();
     assert!(out.stderr.contains("does not exist"), "{out}");
 }
+
+#[test]
+fn foreground_exec_forwards_signals() {
+    let h = Harness::new("exec_signals");
+    let c = sleeper(&h);
+    let root = path_str(h.root()).to_string();
+    let mut rt = std::process::Command::new(runtime())
+        .args(["--root", &root, "exec", &c.id, "sleep", "1000"])
+        .env(MARKER_VAR, h.marker())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn exec");
+    let mut pids = Vec::new();
+    let started = wait_until(STATE_TIMEOUT, || {
+        let out = h.rt(&["ps", "--format", "json", &c.id]).expect_ok();
+        pids = serde_json::from_str(&out.stdout).unwrap_or_default();
+        pids.len() == 2
+    });
+    assert!(started, "exec'd process never appeared: {pids:?}");
+    let init = h.pid(&c.id);
+    let exec_pid = *pids.iter().find(|p| **p != init).expect("exec pid");
+    // SAFETY: kill(2) of the runtime process this test spawned.
+    unsafe { libc::kill(rt.id() as i32, libc::SIGTERM) };
+    let mut status = None;
+    let done = wait_until(STATE_TIMEOUT, || {
+        status = rt.try_wait().expect("wait exec");
+        status.is_some()
+    });
+    if !done {
+        let _ = rt.kill();
+    }
+    let status = status.expect("exec did not end after SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "SIGTERM reached the process: {status:?}"
+    );
+    assert!(wait_pid_gone(exec_pid), "exec'd process survived");
+    assert_eq!(h.status(&c.id), "running");
+}

@@ -339,8 +339,10 @@ pub fn load_process(path: &Path) -> Result<Process, ExecError> {
 
 impl Container {
     /// Runs a new process in the container's namespaces and cgroup. Without `detach`, waits
-    /// for it and returns its exit status; with `detach`, returns its host pid once it has
-    /// exec'd. `--pid-file` is written in both cases.
+    /// for it and returns its exit status, forwarding SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+    /// SIGUSR1/2, SIGALRM, SIGCONT and SIGWINCH sent to the caller meanwhile (runc's signal
+    /// proxy); with `detach`, returns its host pid once it has exec'd. `pid_file` is written
+    /// in both cases. The caller must be single-threaded, as for `create`.
     pub fn exec(&self, opts: &ExecOptions) -> Result<ExecOutcome, Error> {
         // The state lock is held only while the process is set up: a foreground exec
         // must not block `kill`/`delete` of the container for as long as it runs.
@@ -387,8 +389,60 @@ impl Container {
         if opts.detach {
             return Ok(ExecOutcome::Detached(pid));
         }
-        Ok(ExecOutcome::Exited(wait_exit(pid)))
+        Ok(ExecOutcome::Exited(wait_forwarding(pid)))
     }
+}
+
+/// Signals a foreground `exec` passes on to the process, as runc's signal proxy does; the
+/// synchronous ones, SIGCHLD and the job-control stops stay ours.
+const FORWARDED: [nix::sys::signal::Signal; 9] = {
+    use nix::sys::signal::Signal::*;
+    [
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH,
+    ]
+};
+
+/// Waits for our child `pid`, forwarding [`FORWARDED`] signals sent to us meanwhile, so a
+/// supervisor that stops `ongi exec` stops the process too. The caller's signal mask is
+/// restored afterwards. Without signalfd/pidfd it degrades to a plain wait.
+fn wait_forwarding(pid: i32) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    let Ok(old) = set.thread_swap_mask(SigmaskHow::SIG_BLOCK) else {
+        return wait_exit(pid);
+    };
+    let fds = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ok()
+        .zip(crate::sys::pidfd_open(pid).ok());
+    if let Some((sfd, pidfd)) = fds {
+        loop {
+            let mut pfds = [
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut pfds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+            let exited = pfds[1].any().unwrap_or(false);
+            while let Ok(Some(info)) = sfd.read_signal() {
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(info.ssi_signo as i32) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                }
+            }
+            if exited {
+                break;
+            }
+        }
+    }
+    let code = wait_exit(pid);
+    let _ = old.thread_set_mask();
+    code
 }
 
 /// What the new process needs, prepared before the clone (inherited as a memory copy).
