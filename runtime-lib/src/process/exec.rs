@@ -381,7 +381,7 @@ impl Container {
                 console: console.as_ref(),
                 preserve_fds: opts.preserve_fds,
             };
-            spawn(&setup, &ns, &st.cgroup_dirs, parent, child)?
+            spawn(&setup, &ns, &st.cgroup_dirs, st.pid, parent, child)?
         };
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, pid)?;
@@ -458,6 +458,7 @@ fn spawn(
     setup: &Setup,
     ns: &[NsFd],
     cgroup_dirs: &[PathBuf],
+    init_pid: i32,
     parent: ParentEnd,
     child: InitEnd,
 ) -> Result<i32, Error> {
@@ -482,7 +483,7 @@ fn spawn(
         e
     };
     // Before it may exec: nothing of the user's may run outside the container's cgroup.
-    cgroups::add_pid(cgroup_dirs, pid).map_err(|e| fail(e.into()))?;
+    join_cgroups(cgroup_dirs, pid, init_pid).map_err(|e| fail(e.into()))?;
     parent
         .send(ToInit::Go)
         .map_err(|e| fail(ExecError::Channel(e).into()))?;
@@ -498,6 +499,34 @@ fn spawn(
         )),
         Err(e) => Err(fail(ExecError::Channel(e).into())),
     }
+}
+
+/// Writes `pid` to every cgroup directory of the container. On cgroup v2 a directory may
+/// refuse it: EBUSY when the container enabled domain controllers for sub-cgroups of its
+/// own cgroup ("no internal processes"), ENOENT when init moved elsewhere and the original
+/// was removed. Then, as runc does, the process joins init's current v2 cgroup instead.
+fn join_cgroups(dirs: &[PathBuf], pid: i32, init_pid: i32) -> Result<(), cgroups::CgroupError> {
+    for d in dirs {
+        let Err(e) = cgroups::add_pid(std::slice::from_ref(d), pid) else {
+            continue;
+        };
+        match init_v2_cgroup(d, init_pid) {
+            Some(alt) if alt != *d => cgroups::add_pid(std::slice::from_ref(&alt), pid)?,
+            _ => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Init's current cgroup in the v2 hierarchy that `dir` belongs to (None for v1). The
+/// runtime is in the host's cgroup namespace, so /proc/<pid>/cgroup paths are absolute.
+fn init_v2_cgroup(dir: &Path, init_pid: i32) -> Option<PathBuf> {
+    let h = cgroups::hierarchies()
+        .into_iter()
+        .find(|h| h.fstype == "cgroup2" && dir.starts_with(&h.mountpoint))?;
+    let text = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup")).ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(h.mountpoint.join(rel.trim_start_matches('/')))
 }
 
 /// The intermediate: non-dumpable, joins the namespaces, forks the process into the pid
