@@ -490,3 +490,24 @@ fn foreground_exec_forwards_signals() {
     assert!(wait_pid_gone(exec_pid), "exec'd process survived");
     assert_eq!(h.status(&c.id), "running");
 }
+
+#[test]
+fn unwritable_pid_file_fails_and_leaves_no_process() {
+    let h = Harness::new("exec_pidfile");
+    let c = sleeper(&h);
+    let bad = h.work().join("no-such-dir/exec.pid");
+    let out = exec_with(
+        &h,
+        &["-d", "--pid-file", path_str(&bad)],
+        &c.id,
+        &["sleep", "1000"],
+    )
+    .expect_fail();
+    assert!(out.stderr.contains("no-such-dir"), "{out}");
+    let gone = wait_until(STATE_TIMEOUT, || {
+        let out = h.rt(&["ps", "--format", "json", &c.id]).expect_ok();
+        let pids: Vec<i32> = serde_json::from_str(&out.stdout).unwrap_or_default();
+        pids == [h.pid(&c.id)]
+    });
+    assert!(gone, "the exec'd process was left running");
+}

@@ -384,7 +384,14 @@ impl Container {
             spawn(&setup, &ns, &st.cgroup_dirs, st.pid, parent, child)?
         };
         if let Some(pf) = &opts.pid_file {
-            write_pid_file(pf, pid)?;
+            if let Err(e) = write_pid_file(pf, pid) {
+                // Nobody could find or wait for the process: do not leave it behind (runc
+                // terminates it too).
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(e);
+            }
         }
         if opts.detach {
             return Ok(ExecOutcome::Detached(pid));
@@ -593,6 +600,9 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     }
     let caps = Sets::from_spec(process.capabilities().as_ref())?;
     caps.drop_bounding()?;
+    // TODO(seccomp): once init applies linux.seccomp (branch wip/seccomp), the same filter
+    // must be loaded here, right before execve as in init: runc gives exec'd processes the
+    // container's seccomp profile.
     let user = process.user();
     let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
@@ -635,6 +645,42 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
         Err(e) => e,
     };
     Err(exec_err(format!("{}: {errno}", exe.display())))
+}
+
+impl Container {
+    /// Host pids of every process in the container's cgroup and its sub-cgroups (runc's
+    /// `ps --format json`).
+    pub fn processes(&self) -> Result<Vec<i32>, Error> {
+        let sd = StateDir::open(&self.root, &self.id)?;
+        let st = sd
+            .load()?
+            .ok_or_else(|| ExecError::Creating(self.id.clone()))?;
+        let mut pids = Vec::new();
+        // Every hierarchy holds the same processes; the first one that exists is enough.
+        if let Some(dir) = st
+            .cgroup_dirs
+            .iter()
+            .find(|d| d.join("cgroup.procs").exists())
+        {
+            collect_pids(dir, &mut pids)?;
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
+    out.extend(cgroups::pids(std::slice::from_ref(&dir.to_path_buf()))?);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&e.path(), out)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -687,40 +733,4 @@ mod tests {
             Err(ExecError::UnknownCap(_))
         ));
     }
-}
-
-impl Container {
-    /// Host pids of every process in the container's cgroup and its sub-cgroups (runc's
-    /// `ps --format json`).
-    pub fn processes(&self) -> Result<Vec<i32>, Error> {
-        let sd = StateDir::open(&self.root, &self.id)?;
-        let st = sd
-            .load()?
-            .ok_or_else(|| ExecError::Creating(self.id.clone()))?;
-        let mut pids = Vec::new();
-        // Every hierarchy holds the same processes; the first one that exists is enough.
-        if let Some(dir) = st
-            .cgroup_dirs
-            .iter()
-            .find(|d| d.join("cgroup.procs").exists())
-        {
-            collect_pids(dir, &mut pids)?;
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        Ok(pids)
-    }
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
-    out.extend(cgroups::pids(std::slice::from_ref(&dir.to_path_buf()))?);
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for e in rd.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            collect_pids(&e.path(), out)?;
-        }
-    }
-    Ok(())
 }
