@@ -290,7 +290,7 @@ fn failing_create_hooks_fail_create() {
 fn failing_start_container_hook_keeps_the_process_from_running() {
     let h = Harness::new("hooks_startc");
     let log = Log::new(&h);
-    let hook = json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 1"] });
+    let hook = json!({ "path": "/bin/sh", "args": ["sh", "-c", "echo start-broke >&2; exit 1"] });
     let spec = log
         .spec(Spec::new().sh("echo user-process >> /hooklog/log"))
         .set("/hooks", json!({ "startContainer": [hook] }));
@@ -299,7 +299,11 @@ fn failing_start_container_hook_keeps_the_process_from_running() {
     if !is_runc() {
         // runtime-spec lifecycle step 7: the failure is reported by start. (runc 1.1.5 runs
         // the hook after start returned; the container still never runs the process.)
-        out.expect_fail();
+        let out = out.expect_fail();
+        assert!(
+            out.stderr.contains("startContainer") && out.stderr.contains("start-broke"),
+            "start names the failed hook:\n{out}"
+        );
     }
     h.wait_status(&c.id, "stopped");
     assert!(

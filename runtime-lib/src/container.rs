@@ -273,9 +273,16 @@ impl Container {
                     }
                 }
                 Ok(_) => {
-                    let mut b = [0u8; 1];
+                    // "0", or "E" + the error of a failed startContainer hook (one write
+                    // below PIPE_BUF, so one read gets it whole).
+                    let mut b = [0u8; 4096];
                     match nix::unistd::read(&f, &mut b) {
-                        Ok(1) => break,
+                        Ok(n) if n > 0 && b[0] == b'E' => {
+                            let msg = String::from_utf8_lossy(&b[1..n]).into_owned();
+                            let _ = kill_and_wait(&st);
+                            return Err(Error::Init(msg));
+                        }
+                        Ok(n) if n > 0 => break,
                         Ok(_) | Err(Errno::EAGAIN) => {
                             if !state::process_alive(st.pid, st.pid_start) {
                                 return Err(Error::BadStatus(

@@ -214,7 +214,13 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // failing one makes `start` see EOF without it and fail (runtime-spec lifecycle step 7).
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "created");
-        crate::hooks::run_all_raw("startContainer", h, &state)?;
+        if let Err(e) = crate::hooks::run_all_raw("startContainer", h, &state) {
+            // The runtime no longer listens on the channel; `start` reads the fifo.
+            let mut msg = format!("E{e}").into_bytes();
+            msg.truncate(4000);
+            let _ = nix::unistd::write(&fifo, &msg);
+            return Err(e.into());
+        }
     }
     nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
     // `fifo` stays open: it is O_CLOEXEC, so `start` sees EOF exactly when execve has
