@@ -511,3 +511,32 @@ fn unwritable_pid_file_fails_and_leaves_no_process() {
     });
     assert!(gone, "the exec'd process was left running");
 }
+
+#[test]
+fn waiting_init_does_not_expose_the_runtime_binary() {
+    if skip_on_runc("runc's init is a sealed memfd copy of runc, readable by design") {
+        return;
+    }
+    // CVE-2019-5736: while init waits for `start` it still runs the runtime's binary; a
+    // process exec'd next to it must not be able to open it through /proc/1/exe.
+    let h = Harness::new("exec_cve");
+    let c = h.create(&sleeper_spec());
+    let out = exec(
+        &h,
+        &c.id,
+        &["sh", "-c", "cat /proc/1/exe > /dev/null && echo readable"],
+    );
+    assert!(!out.stdout.contains("readable"), "{out}");
+    assert!(
+        out.stderr.contains("Permission denied") || out.stderr.contains("denied"),
+        "{out}"
+    );
+    // The user program, once started, is an ordinary dumpable process again.
+    h.rt(&["start", &c.id]).expect_ok();
+    let out = exec(
+        &h,
+        &c.id,
+        &["sh", "-c", "cat /proc/1/exe > /dev/null && echo readable"],
+    );
+    assert_eq!(out.stdout, "readable\n", "{out}");
+}

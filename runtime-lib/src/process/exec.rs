@@ -539,13 +539,17 @@ fn init_v2_cgroup(dir: &Path, init_pid: i32) -> Option<PathBuf> {
 /// The intermediate: non-dumpable, joins the namespaces, forks the process into the pid
 /// namespace as the runtime's child, reports its pid and exits.
 fn intermediate(setup: &Setup, ns: &[NsFd], chan: InitEnd) -> ! {
-    // CVE-2019-5736: once we are in the container's namespaces, a process in the container
-    // could open /proc/<our pid>/exe (our binary on the host) and overwrite it, or ptrace
-    // us. Non-dumpable makes /proc/<pid>/* owned by host root and refuses ptrace attach,
-    // which closes that door. runc additionally runs from a sealed memfd copy because it
-    // re-execs itself into the container; we never re-exec, and the execve of the user
-    // program replaces our image (and resets dumpability from the new binary), so
-    // non-dumpable until then is sufficient. Inherited by the fork below.
+    // CVE-2019-5736: once we are in the container's pid namespace, a process in the
+    // container could open /proc/<our pid>/exe, i.e. our binary on the host, keep an O_PATH
+    // fd and reopen it for writing once we are gone. Non-dumpable makes /proc/<pid>/exe
+    // (and ptrace attach) need CAP_SYS_PTRACE in the *host* user namespace, which a
+    // container does not have. runc runs from a sealed memfd copy because it re-execs
+    // itself into the container, so its window lasts the whole setup; we never re-exec,
+    // the window ends with the execve of the user program (which replaces our image and
+    // resets dumpability from the new binary), so non-dumpable until then suffices.
+    // Limit: a container without a user namespace that was granted CAP_SYS_PTRACE holds
+    // that capability in the host namespace and is not stopped by this (runc's memfd copy
+    // would). Inherited by the fork below.
     if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
         let _ = chan.send(FromInit::Error(format!("prctl PR_SET_DUMPABLE: {errno}")));
         exit_now(1);

@@ -200,6 +200,10 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // Only stdio and --preserve-fds may reach the user program.
     crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
 
+    // From Ready on, `exec` can put processes next to us while we still run the runtime's
+    // binary: non-dumpable keeps them from opening /proc/1/exe (the host's ongi) and
+    // overwriting it once we exec (CVE-2019-5736). execve of the user program resets it.
+    nix::sys::prctl::set_dumpable(false).map_err(sys("prctl PR_SET_DUMPABLE", "0"))?;
     chan.send(FromInit::Ready)?;
     // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
     // the fifo's path is outside our root now.
