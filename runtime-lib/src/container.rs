@@ -128,7 +128,7 @@ impl Container {
                         status: Status::Stopped,
                         ..oci_state(&sd, &st)
                     };
-                    let _ = hooks::run_all("poststop", &h, &s);
+                    let _ = hooks::run_all_continue("poststop", &h, &s);
                 }
                 let _ = sd.remove();
                 Err(e)
@@ -405,13 +405,15 @@ impl Container {
             .map(|h| {
                 let mut s = oci_state(&sd, &st);
                 s.status = Status::Stopped;
-                hooks::run_all("poststop", &h, &s)
-            });
+                hooks::run_all_continue("poststop", &h, &s)
+            })
+            .unwrap_or_default();
         sd.remove()?;
         cg?;
         // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
-        if let Some(Err(e)) = poststop {
-            return Err(Error::Warning(e.to_string()));
+        if !poststop.is_empty() {
+            let msgs: Vec<String> = poststop.iter().map(|e| e.to_string()).collect();
+            return Err(Error::Warning(msgs.join("; ")));
         }
         Ok(())
     }
@@ -515,6 +517,9 @@ pub enum RunOutcome {
     Detached(OciState),
     /// Exit status as a shell reports it: the code, or 128 + signal.
     Exited(i32),
+    /// Exited, and deleting it produced a warning (a poststop hook failed): the exit status
+    /// is still the container's, as in runc.
+    ExitedWithWarning(i32, String),
 }
 
 impl Container {
@@ -529,8 +534,11 @@ impl Container {
             return Ok(RunOutcome::Detached(st));
         }
         let code = wait_exit(st.pid);
-        self.delete(true)?;
-        Ok(RunOutcome::Exited(code))
+        match self.delete(true) {
+            Ok(()) => Ok(RunOutcome::Exited(code)),
+            Err(Error::Warning(w)) => Ok(RunOutcome::ExitedWithWarning(code, w)),
+            Err(e) => Err(e),
+        }
     }
 }
 

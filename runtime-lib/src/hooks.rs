@@ -139,3 +139,13 @@ pub fn with_pid_status(state: &[u8], pid: i32, status: &str) -> Vec<u8> {
     v["status"] = status.into();
     serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
 }
+
+/// poststop semantics (runtime-spec lifecycle step 13): a failing hook is only a warning and
+/// the remaining hooks still run. Returns the failures for the caller to report.
+pub fn run_all_continue(phase: &'static str, hooks: &[Hook], state: &OciState) -> Vec<HookError> {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    hooks
+        .iter()
+        .filter_map(|h| run(phase, h, &json).err())
+        .collect()
+}

@@ -362,6 +362,10 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
             match c(&create.id).run(&create.options(), *detach).map_err(e)? {
                 RunOutcome::Detached(_) => Ok(ExitCode::SUCCESS),
                 RunOutcome::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+                RunOutcome::ExitedWithWarning(code, warning) => {
+                    eprintln!("warning: {warning}");
+                    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+                }
             }
         }
         Cmd::Start { id } => c(id).start().map(|_| ExitCode::SUCCESS).map_err(e),
