@@ -349,3 +349,19 @@ fn failing_poststop_is_a_warning() {
     let out = h.run(&Spec::new().sh("exit 3").set("/hooks", hooks));
     assert_eq!(out.code(), Some(3), "{out}");
 }
+
+#[test]
+fn hook_with_lots_of_output_does_not_block() {
+    let h = Harness::new("hooks_chatty");
+    // More than a pipe buffer on both streams; it must finish well within its timeout.
+    let mut chatty = sh_hook("head -c 300000 /dev/zero; head -c 300000 /dev/zero >&2");
+    chatty["timeout"] = json!(5);
+    let t = Instant::now();
+    let c = h.create(
+        &Spec::new()
+            .args(&["true"])
+            .set("/hooks", json!({ "createRuntime": [chatty] })),
+    );
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_eq!(h.status(&c.id), "created");
+}

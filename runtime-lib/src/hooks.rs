@@ -56,9 +56,19 @@ fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
             cmd.env(k, v);
         }
     }
+    // stderr goes to an anonymous file, not a pipe: a hook writing more than a pipe holds
+    // would block while we only poll for its exit, and then time out or hang.
+    let errfile =
+        nix::sys::memfd::memfd_create(c"ongi-hook-stderr", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .ok()
+            .map(std::fs::File::from);
+    let stderr = match errfile.as_ref().and_then(|f| f.try_clone().ok()) {
+        Some(f) => Stdio::from(f),
+        None => Stdio::null(),
+    };
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(stderr);
     let mut child = cmd.spawn().map_err(|source| HookError::Start {
         phase,
         path: path.clone(),
@@ -97,9 +107,13 @@ fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
         return Ok(());
     }
     let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
+    if let Some(mut f) = errfile {
+        use std::io::{Read, Seek};
+        if f.rewind().is_ok() {
+            let mut buf = Vec::new();
+            let _ = f.take(4096).read_to_end(&mut buf);
+            stderr = String::from_utf8_lossy(&buf).into_owned();
+        }
     }
     Err(HookError::Failed {
         phase,
