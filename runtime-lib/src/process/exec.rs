@@ -82,6 +82,8 @@ pub enum ExecError {
     Creating(String),
     #[error("exec args cannot be empty")]
     NoArgs,
+    #[error("cwd {0:?} must be an absolute path")]
+    RelativeCwd(PathBuf),
     #[error("process {path}: {reason}")]
     ProcessFile { path: PathBuf, reason: String },
     #[error("capability {0:?}: unknown")]
@@ -269,10 +271,7 @@ impl ExecOptions {
     /// process) with these options applied, as runc's `exec` builds it.
     pub fn build_process(&self, base: Option<&Process>) -> Result<Process, ExecError> {
         if let Some(p) = &self.process {
-            if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-                return Err(ExecError::NoArgs);
-            }
-            return Ok(p.clone());
+            return validate(p.clone());
         }
         if self.args.is_empty() {
             return Err(ExecError::NoArgs);
@@ -323,8 +322,19 @@ impl ExecOptions {
             g.extend_from_slice(&self.additional_gids);
             p.user_mut().set_additional_gids(Some(g));
         }
-        Ok(p)
+        validate(p)
     }
+}
+
+/// What runc's validateProcessSpec checks before anything is started.
+fn validate(p: Process) -> Result<Process, ExecError> {
+    if p.args().as_deref().unwrap_or_default().is_empty() {
+        return Err(ExecError::NoArgs);
+    }
+    if !p.cwd().is_absolute() {
+        return Err(ExecError::RelativeCwd(p.cwd().clone()));
+    }
+    Ok(p)
 }
 
 /// Reads a process.json (runc's `--process`).
@@ -726,6 +736,15 @@ mod tests {
         assert!(matches!(
             ExecOptions::default().build_process(None),
             Err(ExecError::NoArgs)
+        ));
+        let rel = ExecOptions {
+            args: vec!["x".into()],
+            cwd: Some("tmp".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            rel.build_process(None),
+            Err(ExecError::RelativeCwd(_))
         ));
         let bad = ExecOptions {
             args: vec!["x".into()],
