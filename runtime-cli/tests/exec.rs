@@ -540,3 +540,64 @@ fn waiting_init_does_not_expose_the_runtime_binary() {
     );
     assert_eq!(out.stdout, "readable\n", "{out}");
 }
+
+#[test]
+fn exec_with_host_pid_and_network_namespaces() {
+    // Namespaces the container shares with the host are not joined (nothing to join; setns
+    // into one's own user namespace would even fail).
+    let h = Harness::new("exec_hostns");
+    let c = h.start(
+        &sleeper_spec()
+            .without_namespace("pid")
+            .without_namespace("network"),
+    );
+    let init = h.pid(&c.id);
+    let out = exec(
+        &h,
+        &c.id,
+        &[
+            "sh",
+            "-c",
+            "for n in pid net mnt; do readlink /proc/self/ns/$n; done",
+        ],
+    )
+    .expect_ok();
+    assert_eq!(
+        out.lines(),
+        [
+            ns_link("self", "pid"),
+            ns_link("self", "net"),
+            ns_link(&init.to_string(), "mnt")
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn exec_in_a_paused_container_is_refused() {
+    let h = Harness::new("exec_paused");
+    let c = sleeper(&h);
+    // Freeze it the way `pause` does, directly in the cgroup (v1 freezer or v2 freeze).
+    let dirs = cgroup_dirs_named(&c.id);
+    let mut frozen = Vec::new();
+    for d in &dirs {
+        for (file, on, off) in [
+            ("freezer.state", "FROZEN", "THAWED"),
+            ("cgroup.freeze", "1", "0"),
+        ] {
+            let p = d.join(file);
+            if p.exists() && std::fs::write(&p, on).is_ok() {
+                frozen.push((p, off));
+            }
+        }
+    }
+    assert!(!frozen.is_empty(), "no freezer for {dirs:?}");
+    h.wait_status(&c.id, "paused");
+    let out = exec(&h, &c.id, &["true"]).expect_fail();
+    assert!(out.stderr.contains("paused"), "{out}");
+    for (p, off) in frozen {
+        write_file(&p, off);
+    }
+    h.wait_status(&c.id, "running");
+    exec(&h, &c.id, &["true"]).expect_ok();
+}
