@@ -336,13 +336,10 @@ fn tty_master_goes_over_console_socket() {
 }
 
 #[test]
-fn tty_without_console_socket_fails() {
-    if skip_on_runc("runc relays a foreground tty itself; ongi needs --console-socket") {
-        return;
-    }
+fn detached_tty_without_console_socket_fails() {
     let h = Harness::new("exec_tty_nosock");
     let c = sleeper(&h);
-    let out = exec_with(&h, &["-t"], &c.id, &["true"]).expect_fail();
+    let out = exec_with(&h, &["-t", "-d"], &c.id, &["true"]).expect_fail();
     assert!(out.stderr.contains("console"), "{out}");
 }
 
@@ -600,4 +597,73 @@ fn exec_in_a_paused_container_is_refused() {
     }
     h.wait_status(&c.id, "running");
     exec(&h, &c.id, &["true"]).expect_ok();
+}
+
+#[test]
+fn tty_without_console_socket_relays_through_the_runtime() {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    // The runtime runs on a terminal of its own (as from an interactive shell): it must put
+    // it in raw mode, relay it to the container's pty, and restore it at the end.
+    let h = Harness::new("exec_tty_relay");
+    let c = sleeper(&h);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave_raw = pty.slave.as_raw_fd();
+    let root = path_str(h.root()).to_string();
+    let mut cmd = std::process::Command::new(runtime());
+    cmd.args(["--root", &root, "exec", "-t", &c.id, "sh"])
+        .env(MARKER_VAR, h.marker())
+        .stdin(std::fs::File::from(
+            pty.slave.try_clone().expect("dup slave"),
+        ))
+        .stdout(std::fs::File::from(
+            pty.slave.try_clone().expect("dup slave"),
+        ))
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setsid and ioctl are async-signal-safe; they run in the child before exec and
+    // make the pty slave (its stdin) the runtime's controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut rt = cmd.spawn().expect("spawn exec -t");
+    let mut master = std::fs::File::from(pty.master);
+    master
+        .write_all(b"echo relay-$((40+2)); exit 5\n")
+        .expect("type into the terminal");
+    let mut status = None;
+    let done = wait_until(Duration::from_secs(10), || {
+        status = rt.try_wait().expect("wait");
+        status.is_some()
+    });
+    if !done {
+        let _ = rt.kill();
+    }
+    let mut err = String::new();
+    if let Some(mut e) = rt.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = status.expect("exec -t did not finish");
+    // Everything the runtime relayed is waiting on our side of its terminal.
+    // SAFETY: F_SETFL on the master we own.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut out = Vec::new();
+    let _ = master.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(status.code(), Some(5), "stdout: {out:?}\nstderr: {err}");
+    assert!(out.contains("relay-42"), "{out:?}");
+    // SAFETY: slave_raw is still open (pty.slave lives until the end of this test).
+    let term =
+        tcgetattr(unsafe { std::os::fd::BorrowedFd::borrow_raw(slave_raw) }).expect("tcgetattr");
+    assert!(
+        term.local_flags
+            .contains(LocalFlags::ICANON | LocalFlags::ECHO),
+        "terminal left in raw mode"
+    );
+    drop(pty.slave);
 }

@@ -19,6 +19,7 @@
 
 use super::init::find_executable;
 use super::spawn::{exit_now, raw_clone};
+use super::tty_relay;
 use crate::channel::{self, ChannelError, FromInit, InitEnd, ParentEnd, ToInit};
 use crate::container::{status_of, wait_exit, write_pid_file, Container};
 use crate::security::{self, caps::Sets};
@@ -97,6 +98,8 @@ pub enum ExecError {
     },
     #[error("clone: {0}")]
     Clone(Errno),
+    #[error("tty: {op}: {errno}")]
+    Tty { op: &'static str, errno: Errno },
     #[error("waiting for process {pid}: {errno}")]
     Wait { pid: i32, errno: Errno },
     /// The process reported a setup failure before it could exec (text names what failed).
@@ -356,7 +359,7 @@ impl Container {
     pub fn exec(&self, opts: &ExecOptions) -> Result<ExecOutcome, Error> {
         // The state lock is held only while the process is set up: a foreground exec
         // must not block `kill`/`delete` of the container for as long as it runs.
-        let pid = {
+        let (pid, master) = {
             let sd = StateDir::open(&self.root, &self.id)?;
             let st = sd
                 .load()?
@@ -374,11 +377,22 @@ impl Container {
                     opts.build_process(bundle.spec.process().as_ref())?
                 }
             };
-            let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
-                (Some(p), true) => Some(crate::console::connect(p)?),
-                (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
-                _ => None,
-            };
+            // With a tty and no console socket, a foreground exec relays the pty itself
+            // (runc does too); a detached one would leave nobody holding the master.
+            let (console, relay_end) =
+                match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+                    (Some(p), true) => (Some(crate::console::connect(p)?), None),
+                    (None, true) if !opts.detach => {
+                        let (ours, theirs) =
+                            tty_relay::socket_pair().map_err(|errno| ExecError::Tty {
+                                op: "socketpair",
+                                errno,
+                            })?;
+                        (Some(theirs), Some(ours))
+                    }
+                    (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
+                    _ => (None, None),
+                };
             let ns = open_namespaces(st.pid)?;
             // The fds are pinned now; make sure they belong to init and not to a process
             // that recycled its pid meanwhile.
@@ -391,23 +405,43 @@ impl Container {
                 console: console.as_ref(),
                 preserve_fds: opts.preserve_fds,
             };
-            spawn(&setup, &ns, &st.cgroup_dirs, st.pid, parent, child)?
+            let pid = spawn(&setup, &ns, &st.cgroup_dirs, st.pid, parent, child)?;
+            let relay = match relay_end.map(|s| tty_relay::receive_master(&s)) {
+                None => None,
+                Some(Ok(master)) => Some(master),
+                Some(Err(errno)) => {
+                    kill_child(pid);
+                    return Err(ExecError::Tty {
+                        op: "receive pty master",
+                        errno,
+                    }
+                    .into());
+                }
+            };
+            (pid, relay)
         };
         if let Some(pf) = &opts.pid_file {
             if let Err(e) = write_pid_file(pf, pid) {
                 // Nobody could find or wait for the process: do not leave it behind (runc
                 // terminates it too).
-                let _ =
-                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(pid), None);
+                kill_child(pid);
                 return Err(e);
             }
         }
         if opts.detach {
             return Ok(ExecOutcome::Detached(pid));
         }
-        Ok(ExecOutcome::Exited(wait_forwarding(pid)))
+        Ok(ExecOutcome::Exited(wait_forwarding(
+            pid,
+            master.map(tty_relay::Relay::new),
+        )))
     }
+}
+
+/// SIGKILL and reap our child `pid` (best effort: used on paths that already failed).
+fn kill_child(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
 }
 
 /// Signals a foreground `exec` passes on to the process, as runc's signal proxy does; the
@@ -422,7 +456,7 @@ const FORWARDED: [nix::sys::signal::Signal; 9] = {
 /// Waits for our child `pid`, forwarding [`FORWARDED`] signals sent to us meanwhile, so a
 /// supervisor that stops `ongi exec` stops the process too. The caller's signal mask is
 /// restored afterwards. Without signalfd/pidfd it degrades to a plain wait.
-fn wait_forwarding(pid: i32) -> i32 {
+fn wait_forwarding(pid: i32, relay: Option<tty_relay::Relay>) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::{SigSet, SigmaskHow};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -437,27 +471,62 @@ fn wait_forwarding(pid: i32) -> i32 {
         .ok()
         .zip(crate::sys::pidfd_open(pid).ok());
     if let Some((sfd, pidfd)) = fds {
+        let (mut master_open, mut stdin_open) = (relay.is_some(), relay.is_some());
+        let stdin = std::io::stdin();
         loop {
-            let mut pfds = [
+            let mut pfds = vec![
                 PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
             ];
+            // Slots 2 and 3 (when present): the pty master, then our stdin.
+            if let (Some(r), true) = (&relay, master_open) {
+                pfds.push(PollFd::new(r.master.as_fd(), PollFlags::POLLIN));
+            }
+            if stdin_open {
+                pfds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut pfds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
-            let exited = pfds[1].any().unwrap_or(false);
+            let ready: Vec<bool> = pfds.iter().map(|p| p.any().unwrap_or(false)).collect();
+            drop(pfds);
             while let Ok(Some(info)) = sfd.read_signal() {
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(info.ssi_signo as i32) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                match (
+                    nix::sys::signal::Signal::try_from(info.ssi_signo as i32),
+                    &relay,
+                ) {
+                    // With our own pty, a resize of our terminal is passed on as a resize.
+                    (Ok(nix::sys::signal::Signal::SIGWINCH), Some(r)) => r.resize(),
+                    (Ok(sig), _) => {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+                    }
+                    (Err(_), _) => {}
                 }
             }
-            if exited {
+            if let Some(r) = &relay {
+                let mut slot = 2;
+                if master_open {
+                    if ready.get(slot) == Some(&true) {
+                        master_open = r.copy_master();
+                    }
+                    slot += 1;
+                }
+                if stdin_open && ready.get(slot) == Some(&true) {
+                    stdin_open = r.copy_stdin();
+                }
+            }
+            if ready[1] {
+                if let Some(r) = &relay {
+                    r.drain();
+                }
                 break;
             }
         }
     }
     let code = wait_exit(pid);
+    // Restores our terminal before the caller prints anything.
+    drop(relay);
     let _ = old.thread_set_mask();
     code
 }

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod init;
 pub mod spawn;
+mod tty_relay;
 
 use crate::namespaces::Namespaces;
 use oci_spec::runtime::Spec;
