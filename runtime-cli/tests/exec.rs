@@ -667,3 +667,15 @@ fn tty_without_console_socket_relays_through_the_runtime() {
     );
     drop(pty.slave);
 }
+
+#[test]
+fn exec_into_a_no_pivot_container_lands_in_its_root() {
+    // With --no-pivot the rootfs is moved over / and chrooted into, not pivoted: joining the
+    // mount namespace must still put the process in the container's root.
+    let h = Harness::new("exec_nopivot");
+    let c = h.create_with(&sleeper_spec(), &["--no-pivot"]);
+    write_file(&c.bundle.join("rootfs/tmp/here"), "in rootfs\n");
+    h.rt(&["start", &c.id]).expect_ok();
+    let out = exec(&h, &c.id, &["sh", "-c", "cat /tmp/here; pwd"]).expect_ok();
+    assert_eq!(out.lines(), ["in rootfs", "/"], "{out}");
+}
