@@ -679,3 +679,46 @@ fn exec_into_a_no_pivot_container_lands_in_its_root() {
     let out = exec(&h, &c.id, &["sh", "-c", "cat /tmp/here; pwd"]).expect_ok();
     assert_eq!(out.lines(), ["in rootfs", "/"], "{out}");
 }
+
+#[test]
+fn cgroup_flag_joins_an_existing_sub_cgroup() {
+    let h = Harness::new("exec_subcg");
+    let c = sleeper(&h);
+    let dirs = cgroup_dirs_named(&c.id);
+    assert!(!dirs.is_empty());
+    let subs: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.join("sub1")).collect();
+    for (d, s) in dirs.iter().zip(&subs) {
+        std::fs::create_dir(s).unwrap_or_else(|e| panic!("mkdir {}: {e}", s.display()));
+        // A v1 cpuset child takes no tasks until it has cpus and mems.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Some(v) = read_opt(&d.join(f)) {
+                write_file(&s.join(f), v.trim());
+            }
+        }
+    }
+    let out = exec_with(
+        &h,
+        &["--cgroup", "sub1"],
+        &c.id,
+        &["cat", "/proc/self/cgroup"],
+    );
+    // Remove the sub-cgroups before asserting, so that delete can remove the container's.
+    for s in &subs {
+        let _ = std::fs::remove_dir(s);
+    }
+    let out = out.expect_ok();
+    let mine: Vec<&str> = out
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(&c.id))
+        .collect();
+    assert!(!mine.is_empty(), "{out}");
+    for l in mine {
+        assert!(
+            l.ends_with(&format!("{}/sub1", c.id)),
+            "not in sub1: {l}\n{out}"
+        );
+    }
+    let out = exec_with(&h, &["--cgroup", "a", "--cgroup", "b"], &c.id, &["true"]).expect_fail();
+    assert!(out.stderr.contains("--cgroup"), "{out}");
+}

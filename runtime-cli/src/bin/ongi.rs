@@ -106,7 +106,7 @@ enum Cmd {
         quiet: bool,
     },
     /// Run a new process inside a running container.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// List the processes of a container (json: host pids in its cgroup).
     Ps {
         #[arg(short, long, default_value = "table")]

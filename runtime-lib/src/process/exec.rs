@@ -32,6 +32,7 @@ use nix::sys::stat::fstat;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -62,6 +63,9 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// runc's `--cgroup [controller[,controller]:]path`: join this existing sub-cgroup of
+    /// the container's cgroup (in every hierarchy, or in the named v1 controllers').
+    pub sub_cgroups: Vec<String>,
 }
 
 /// How `exec` ended.
@@ -96,6 +100,8 @@ pub enum ExecError {
         op: &'static str,
         errno: Errno,
     },
+    #[error("{0}")]
+    SubCgroup(String),
     #[error("clone: {0}")]
     Clone(Errno),
     #[error("tty: {op}: {errno}")]
@@ -393,6 +399,7 @@ impl Container {
                     (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
                     _ => (None, None),
                 };
+            let subs = parse_sub_cgroups(&opts.sub_cgroups)?;
             let ns = open_namespaces(st.pid)?;
             // The fds are pinned now; make sure they belong to init and not to a process
             // that recycled its pid meanwhile.
@@ -405,7 +412,12 @@ impl Container {
                 console: console.as_ref(),
                 preserve_fds: opts.preserve_fds,
             };
-            let pid = spawn(&setup, &ns, &st.cgroup_dirs, st.pid, parent, child)?;
+            let cg = CgroupTarget {
+                dirs: &st.cgroup_dirs,
+                init_pid: st.pid,
+                subs: &subs,
+            };
+            let pid = spawn(&setup, &ns, &cg, parent, child)?;
             let relay = match relay_end.map(|s| tty_relay::receive_master(&s)) {
                 None => None,
                 Some(Ok(master)) => Some(master),
@@ -543,8 +555,7 @@ struct Setup<'a> {
 fn spawn(
     setup: &Setup,
     ns: &[NsFd],
-    cgroup_dirs: &[PathBuf],
-    init_pid: i32,
+    cg: &CgroupTarget,
     parent: ParentEnd,
     child: InitEnd,
 ) -> Result<i32, Error> {
@@ -569,7 +580,7 @@ fn spawn(
         e
     };
     // Before it may exec: nothing of the user's may run outside the container's cgroup.
-    join_cgroups(cgroup_dirs, pid, init_pid).map_err(|e| fail(e.into()))?;
+    join_cgroups(cg, pid).map_err(|e| fail(e.into()))?;
     parent
         .send(ToInit::Go)
         .map_err(|e| fail(ExecError::Channel(e).into()))?;
@@ -591,17 +602,96 @@ fn spawn(
 /// refuse it: EBUSY when the container enabled domain controllers for sub-cgroups of its
 /// own cgroup ("no internal processes"), ENOENT when init moved elsewhere and the original
 /// was removed. Then, as runc does, the process joins init's current v2 cgroup instead.
-fn join_cgroups(dirs: &[PathBuf], pid: i32, init_pid: i32) -> Result<(), cgroups::CgroupError> {
-    for d in dirs {
+fn join_cgroups(cg: &CgroupTarget, pid: i32) -> Result<(), cgroups::CgroupError> {
+    let hier = cgroups::hierarchies();
+    for d in cg.dirs {
+        // An explicitly requested sub-cgroup gets no fallback (runc).
+        if let Some(sub) = sub_cgroup_for(d, &hier, cg.subs) {
+            cgroups::add_pid(std::slice::from_ref(&d.join(sub)), pid)?;
+            continue;
+        }
         let Err(e) = cgroups::add_pid(std::slice::from_ref(d), pid) else {
             continue;
         };
-        match init_v2_cgroup(d, init_pid) {
+        match init_v2_cgroup(d, cg.init_pid) {
             Some(alt) if alt != *d => cgroups::add_pid(std::slice::from_ref(&alt), pid)?,
             _ => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Where the process goes: the container's cgroup directories (one per hierarchy), init's
+/// pid (for the v2 fallback) and the `--cgroup` sub-cgroups by controller ("" for all).
+struct CgroupTarget<'a> {
+    dirs: &'a [PathBuf],
+    init_pid: i32,
+    subs: &'a HashMap<String, PathBuf>,
+}
+
+/// Parses runc's `--cgroup` arguments, with runc's rules: one bare path for every
+/// hierarchy, or `controller[,controller]:path` entries naming each controller once. The
+/// path must stay below the container's cgroup.
+fn parse_sub_cgroups(args: &[String]) -> Result<HashMap<String, PathBuf>, ExecError> {
+    let bad = |m: String| ExecError::SubCgroup(format!("invalid --cgroup argument: {m}"));
+    let mut out = HashMap::new();
+    for a in args {
+        let (ctrls, path) = match a.split_once(':') {
+            Some((c, p)) => (Some(c), p),
+            None => (None, a.as_str()),
+        };
+        let rel = Path::new(path.trim_start_matches('/'));
+        let below = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if rel.as_os_str().is_empty() || !below {
+            return Err(bad(format!(
+                "{a} (the path must name a sub-cgroup of the container's cgroup)"
+            )));
+        }
+        match ctrls {
+            None if args.len() != 1 => {
+                return Err(bad(format!("{a} (missing <controller>: prefix)")));
+            }
+            None => {
+                out.insert(String::new(), rel.to_path_buf());
+            }
+            Some(c) => {
+                for ctrl in c.split(',') {
+                    if ctrl.is_empty() {
+                        return Err(bad(format!("{a} (empty <controller> prefix)")));
+                    }
+                    if out.insert(ctrl.to_string(), rel.to_path_buf()).is_some() {
+                        return Err(bad(format!("controller {ctrl} specified multiple times")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The requested sub-cgroup for the container directory `dir`: the one for every
+/// hierarchy, or the one naming a controller of dir's v1 hierarchy.
+fn sub_cgroup_for<'a>(
+    dir: &Path,
+    hier: &[cgroups::Hierarchy],
+    subs: &'a HashMap<String, PathBuf>,
+) -> Option<&'a Path> {
+    if let Some(p) = subs.get("") {
+        return Some(p);
+    }
+    let h = hier
+        .iter()
+        .filter(|h| dir.starts_with(&h.mountpoint))
+        .max_by_key(|h| h.mountpoint.as_os_str().len())?;
+    if h.fstype != "cgroup" {
+        return None;
+    }
+    h.controllers
+        .split(',')
+        .find_map(|c| subs.get(c))
+        .map(PathBuf::as_path)
 }
 
 /// Init's current cgroup in the v2 hierarchy that `dir` belongs to (None for v1). The
@@ -806,6 +896,23 @@ mod tests {
             ExecOptions::default().build_process(None),
             Err(ExecError::NoArgs)
         ));
+        for (args, ok) in [
+            (vec!["sub"], true),
+            (vec!["cpu,memory:a/b", "pids:c"], true),
+            (vec!["a", "b"], false),
+            (vec![":x"], false),
+            (vec!["cpu:a", "cpu:b"], false),
+            (vec!["../escape"], false),
+            (vec!["pids:"], false),
+        ] {
+            let args: Vec<String> = args.into_iter().map(String::from).collect();
+            assert_eq!(parse_sub_cgroups(&args).is_ok(), ok, "{args:?}");
+        }
+        let m = parse_sub_cgroups(&["cpu,memory:/a/b".to_string()]).unwrap();
+        assert_eq!(
+            m.get("memory").map(PathBuf::as_path),
+            Some(Path::new("a/b"))
+        );
         let rel = ExecOptions {
             args: vec!["x".into()],
             cwd: Some("tmp".into()),

@@ -45,6 +45,9 @@ pub(crate) struct ExecArgs {
     preserve_fds: u32,
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup: [<controller>[,<controller>]:]<cgroup>.
+    #[arg(long = "cgroup")]
+    cgroup: Vec<String>,
     pub(crate) id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -86,6 +89,7 @@ impl ExecArgs {
             console_socket: self.console_socket.clone(),
             preserve_fds: self.preserve_fds,
             ignore_paused: self.ignore_paused,
+            sub_cgroups: self.cgroup.clone(),
         })
     }
 }
