@@ -215,7 +215,8 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     )
     .map_err(sys("open exec fifo", EXEC_FIFO))?;
     // `start` has been called: startContainer hooks run now, before the byte, so that a
-    // failing one makes `start` see EOF without it and fail (runtime-spec lifecycle step 7).
+    // failing one makes `start` fail (runtime-spec lifecycle step 7): it reads "E" + the
+    // error instead of "0".
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "created");
         if let Err(e) = crate::hooks::run_all_raw("startContainer", h, &state) {
