@@ -34,6 +34,7 @@ fn state(c: &mut Criterion) {
         annotations: Default::default(),
         cgroup_dirs: vec!["/sys/fs/cgroup/pids/ongi/bench".into(); 9],
         hooks: None,
+        cgroup_shared: false,
     };
     c.bench_function("state save", |b| {
         b.iter(|| sd.save(black_box(&st)).expect("save"))

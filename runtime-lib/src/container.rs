@@ -41,7 +41,7 @@ pub fn default_root() -> PathBuf {
     PathBuf::from(DEFAULT_ROOT)
 }
 
-fn status_of(sd: &StateDir, st: &Persisted) -> Status {
+pub(crate) fn status_of(sd: &StateDir, st: &Persisted) -> Status {
     if st.pid <= 0 {
         return Status::Creating;
     }
@@ -127,6 +127,15 @@ impl Container {
                     cgroups::remove_empty(&st.cgroup_dirs);
                 } else {
                     let _ = cgroups::remove(&st.cgroup_dirs);
+                }
+                // runtime-spec lifecycle: a create that fails (e.g. in a hook) destroys the
+                // container and continues with poststop hooks, as runc does.
+                if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+                    let s = OciState {
+                        status: Status::Stopped,
+                        ..oci_state(&sd, &st)
+                    };
+                    let _ = hooks::run_all_continue("poststop", &h, &s);
                 }
                 let _ = sd.remove();
                 Err(e)
@@ -303,9 +312,16 @@ impl Container {
                     }
                 }
                 Ok(_) => {
-                    let mut b = [0u8; 1];
+                    // "0", or "E" + the error of a failed startContainer hook (one write
+                    // below PIPE_BUF, so one read gets it whole).
+                    let mut b = [0u8; 4096];
                     match nix::unistd::read(&f, &mut b) {
-                        Ok(1) => break,
+                        Ok(n) if n > 0 && b[0] == b'E' => {
+                            let msg = String::from_utf8_lossy(&b[1..n]).into_owned();
+                            let _ = kill_and_wait(&st);
+                            return Err(Error::Init(msg));
+                        }
+                        Ok(n) if n > 0 => break,
                         Ok(_) | Err(Errno::EAGAIN) => {
                             if !state::process_alive(st.pid, st.pid_start) {
                                 return Err(Error::BadStatus(
@@ -332,9 +348,21 @@ impl Container {
             }
         }
         let _ = std::fs::remove_file(&fifo);
+        wait_exec(&f, &st);
         if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-            let s = oci_state(&sd, &st);
-            hooks::run_all("poststart", &h, &s)?;
+            // The user process was executed: that is the state poststart is about, even if
+            // the process has already exited by now.
+            let s = OciState {
+                status: Status::Running,
+                pid: st.pid,
+                ..oci_state(&sd, &st)
+            };
+            if let Err(e) = hooks::run_all("poststart", &h, &s) {
+                // runtime-spec lifecycle step 9, and runc: a failing poststart hook stops
+                // the container and fails start.
+                let _ = kill_and_wait(&st);
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -429,13 +457,15 @@ impl Container {
             .map(|h| {
                 let mut s = oci_state(&sd, &st);
                 s.status = Status::Stopped;
-                hooks::run_all("poststop", &h, &s)
-            });
+                hooks::run_all_continue("poststop", &h, &s)
+            })
+            .unwrap_or_default();
         sd.remove()?;
         cg?;
         // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
-        if let Some(Err(e)) = poststop {
-            return Err(Error::Warning(e.to_string()));
+        if !poststop.is_empty() {
+            let msgs: Vec<String> = poststop.iter().map(|e| e.to_string()).collect();
+            return Err(Error::Warning(msgs.join("; ")));
         }
         Ok(())
     }
@@ -504,6 +534,30 @@ fn linux_seccomp(spec: &oci_spec::runtime::Spec) -> Option<&oci_spec::runtime::L
     spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
 }
 
+/// After init's byte on the exec fifo: waits for EOF, i.e. for init's write end to be closed
+/// by its execve (O_CLOEXEC) or by its death, so poststart hooks run after the user process
+/// was executed and never race with startContainer hooks.
+fn wait_exec(f: &std::os::fd::OwnedFd, st: &Persisted) {
+    let mut b = [0u8; 16];
+    loop {
+        match nix::unistd::read(f, &mut b) {
+            Ok(0) => return,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => {
+                if !state::process_alive(st.pid, st.pid_start) {
+                    return;
+                }
+                let mut fds = [nix::poll::PollFd::new(
+                    f.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 fn kill_and_wait(st: &Persisted) -> Result<(), Error> {
     if st.pid <= 0 || !state::process_alive(st.pid, st.pid_start) {
         return Ok(());
@@ -546,7 +600,7 @@ fn write_id_map(
 }
 
 /// Atomic, like runc: a reader never sees an empty pid file.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name()
@@ -578,6 +632,9 @@ pub enum RunOutcome {
     Detached(OciState),
     /// Exit status as a shell reports it: the code, or 128 + signal.
     Exited(i32),
+    /// Exited, and deleting it produced a warning (a poststop hook failed): the exit status
+    /// is still the container's, as in runc.
+    ExitedWithWarning(i32, String),
 }
 
 impl Container {
@@ -592,13 +649,16 @@ impl Container {
             return Ok(RunOutcome::Detached(st));
         }
         let code = wait_exit(st.pid);
-        self.delete(true)?;
-        Ok(RunOutcome::Exited(code))
+        match self.delete(true) {
+            Ok(()) => Ok(RunOutcome::Exited(code)),
+            Err(Error::Warning(w)) => Ok(RunOutcome::ExitedWithWarning(code, w)),
+            Err(e) => Err(e),
+        }
     }
 }
 
 /// Waits for our child `pid` (init is the runtime's child on both clone paths).
-fn wait_exit(pid: i32) -> i32 {
+pub(crate) fn wait_exit(pid: i32) -> i32 {
     loop {
         match waitpid(Pid::from_raw(pid), None) {
             Ok(WaitStatus::Exited(_, c)) => return c,

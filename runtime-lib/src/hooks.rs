@@ -56,9 +56,19 @@ fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
             cmd.env(k, v);
         }
     }
+    // stderr goes to an anonymous file, not a pipe: a hook writing more than a pipe holds
+    // would block while we only poll for its exit, and then time out or hang.
+    let errfile =
+        nix::sys::memfd::memfd_create(c"ongi-hook-stderr", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .ok()
+            .map(std::fs::File::from);
+    let stderr = match errfile.as_ref().and_then(|f| f.try_clone().ok()) {
+        Some(f) => Stdio::from(f),
+        None => Stdio::null(),
+    };
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(stderr);
     let mut child = cmd.spawn().map_err(|source| HookError::Start {
         phase,
         path: path.clone(),
@@ -97,9 +107,13 @@ fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
         return Ok(());
     }
     let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
+    if let Some(mut f) = errfile {
+        use std::io::{Read, Seek};
+        if f.rewind().is_ok() {
+            let mut buf = Vec::new();
+            let _ = f.take(4096).read_to_end(&mut buf);
+            stderr = String::from_utf8_lossy(&buf).into_owned();
+        }
     }
     Err(HookError::Failed {
         phase,
@@ -115,4 +129,37 @@ pub fn run_all_raw(phase: &'static str, hooks: &[Hook], state: &[u8]) -> Result<
         run(phase, h, state)?;
     }
     Ok(())
+}
+
+/// The pid `/proc/self` names in the host's procfs, i.e. our host pid even inside a new pid
+/// namespace. Only meaningful in init before pivot_root; 0 if it cannot be read.
+pub fn host_pid_from_proc() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The state JSON for the in-container hooks with `pid` and `status` filled in: init
+/// serialises it before it knows its host pid, and startContainer runs when the container
+/// is `created`, not `creating`.
+pub fn with_pid_status(state: &[u8], pid: i32, status: &str) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(state) else {
+        return state.to_vec();
+    };
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    v["status"] = status.into();
+    serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+}
+
+/// poststop semantics (runtime-spec lifecycle step 13): a failing hook is only a warning and
+/// the remaining hooks still run. Returns the failures for the caller to report.
+pub fn run_all_continue(phase: &'static str, hooks: &[Hook], state: &OciState) -> Vec<HookError> {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    hooks
+        .iter()
+        .filter_map(|h| run(phase, h, &json).err())
+        .collect()
 }

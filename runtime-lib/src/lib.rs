@@ -44,6 +44,7 @@ pub use cgroups::Stats;
 pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
 pub use nix::sys::signal::Signal;
 pub use oci_spec::runtime::LinuxResources;
+pub use process::exec::{ExecOptions, ExecOutcome};
 pub use state::{OciState, Status};
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Error {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Exec(#[from] process::exec::ExecError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),

@@ -118,6 +118,51 @@ fn resources(work: &Path) {
     c.delete(true).expect("delete");
 }
 
+/// `exec` through the library: the process is the caller's child (CLONE_PARENT), so a
+/// shim can wait for it, and a foreground exec returns its status.
+fn exec(work: &Path) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::Pid;
+    use ongi::{ExecOptions, ExecOutcome};
+    let b = work.join("bundle-exec");
+    bundle(&b, &["sleep", "100"]);
+    let root = work.join("state");
+    let c = Container::new(&root, "api-exec");
+    let st = c
+        .create(&CreateOptions {
+            bundle: b.clone(),
+            ..Default::default()
+        })
+        .expect("create");
+    c.start().expect("start");
+    let run = |args: &[&str], detach: bool| {
+        c.exec(&ExecOptions {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            detach,
+            ..Default::default()
+        })
+        .expect("exec")
+    };
+    assert_eq!(run(&["sh", "-c", "exit 3"], false), ExecOutcome::Exited(3));
+    let ExecOutcome::Detached(pid) = run(&["sleep", "100"], true) else {
+        panic!("detached exec returned an exit status");
+    };
+    let pid = Pid::from_raw(pid);
+    assert_eq!(
+        waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+        Ok(WaitStatus::StillAlive),
+        "the exec'd process is not our child"
+    );
+    nix::sys::signal::kill(pid, Signal::SIGKILL).expect("kill exec'd process");
+    assert!(matches!(
+        waitpid(pid, None),
+        Ok(WaitStatus::Signaled(_, Signal::SIGKILL, _))
+    ));
+    c.kill(Signal::SIGKILL, false).expect("kill");
+    let _ = waitpid(Pid::from_raw(st.pid), None);
+    c.delete(true).expect("delete");
+}
+
 fn bad_bundle(work: &Path) {
     let root = work.join("state");
     let c = Container::new(&root, "api-bad");
@@ -143,9 +188,10 @@ fn main() {
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).expect("mkdir work");
     type Test = (&'static str, fn(&Path));
-    let tests: [Test; 3] = [
+    let tests: [Test; 4] = [
         ("lifecycle", lifecycle),
         ("resources", resources),
+        ("exec", exec),
         ("bad_bundle", bad_bundle),
     ];
     for (name, t) in tests {

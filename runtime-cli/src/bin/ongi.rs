@@ -7,6 +7,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// In a subdirectory: a file next to ongi.rs would be taken for another binary.
+#[path = "ongi/exec_cmd.rs"]
+mod exec_cmd;
+use exec_cmd::ExecArgs;
+
 #[derive(Parser)]
 #[command(
     name = "ongi",
@@ -118,6 +123,17 @@ enum Cmd {
     },
     /// Print the runtime's features (runtime-spec features.md JSON).
     Features,
+    /// Run a new process inside a running container.
+    Exec(Box<ExecArgs>),
+    /// List the processes of a container (json: host pids in its cgroup).
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for ps(1) (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Write a default config.json.
     Spec {
         #[arg(long)]
@@ -453,6 +469,10 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
             match c(&create.id).run(&create.options(), *detach).map_err(e)? {
                 RunOutcome::Detached(_) => Ok(ExitCode::SUCCESS),
                 RunOutcome::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+                RunOutcome::ExitedWithWarning(code, warning) => {
+                    eprintln!("warning: {warning}");
+                    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+                }
             }
         }
         Cmd::Start { id } => c(id).start().map(|_| ExitCode::SUCCESS).map_err(e),
@@ -489,6 +509,12 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Exec(a) => exec_cmd::exec(&cli.root, a),
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => exec_cmd::ps(&cli.root, id, format, ps_args),
         Cmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -569,7 +595,9 @@ fn main() -> ExitCode {
         Err(msg) => {
             logger.error(&msg);
             eprintln!("{msg}");
-            ExitCode::from(1)
+            // runc exits 255 when exec itself fails, so callers can tell it from the
+            // process's own status.
+            ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 })
         }
     }
 }

@@ -126,6 +126,17 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         bundle: &cfg.bundle,
         new_cgroupns: ns.new_cgroup,
     })?;
+    // Before the hooks: createContainer runs in the container's namespaces and should see
+    // the container's hostname, not a copy of the host's.
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(sys("sethostname", h.as_str()))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: pointer and length describe the live string `d`.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        nix::errno::Errno::result(r).map_err(sys("setdomainname", d.as_str()))?;
+    }
+
     let hooks = spec.hooks().as_ref();
     let runtime_hooks = hooks.is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
@@ -135,20 +146,14 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         chan.send(FromInit::Hooks)?;
         chan.expect(ToInit::HooksDone)?;
     }
+    // Our host pid for the hooks' state: /proc is still the host's until pivot_root.
+    let host_pid = crate::hooks::host_pid_from_proc();
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        crate::hooks::run_all_raw("createContainer", h, &cfg.hook_state)?;
+        let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "creating");
+        crate::hooks::run_all_raw("createContainer", h, &state)?;
     }
     rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
     rootfs::finish(spec)?;
-
-    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).map_err(sys("sethostname", h.as_str()))?;
-    }
-    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
-        // SAFETY: pointer and length describe the live string `d`.
-        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
-        nix::errno::Errno::result(r).map_err(sys("setdomainname", d.as_str()))?;
-    }
 
     let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
         arg0: String::new(),
@@ -228,6 +233,10 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         load_seccomp(cfg, chan)?;
     }
 
+    // From Ready on, `exec` can put processes next to us while we still run the runtime's
+    // binary: non-dumpable keeps them from opening /proc/1/exe (the host's ongi) and
+    // overwriting it once we exec (CVE-2019-5736). execve of the user program resets it.
+    nix::sys::prctl::set_dumpable(false).map_err(sys("prctl PR_SET_DUMPABLE", "0"))?;
     chan.send(FromInit::Ready)?;
     // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
     // the fifo's path is outside our root now.
@@ -238,11 +247,22 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         nix::sys::stat::Mode::empty(),
     )
     .map_err(sys("open exec fifo", EXEC_FIFO))?;
-    nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
-    drop(fifo);
+    // `start` has been called: startContainer hooks run now, before the byte, so that a
+    // failing one makes `start` fail (runtime-spec lifecycle step 7): it reads "E" + the
+    // error instead of "0".
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-        crate::hooks::run_all_raw("startContainer", h, &cfg.hook_state)?;
+        let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "created");
+        if let Err(e) = crate::hooks::run_all_raw("startContainer", h, &state) {
+            // The runtime no longer listens on the channel; `start` reads the fifo.
+            let mut msg = format!("E{e}").into_bytes();
+            msg.truncate(4000);
+            let _ = nix::unistd::write(&fifo, &msg);
+            return Err(e.into());
+        }
     }
+    nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
+    // `fifo` stays open: it is O_CLOEXEC, so `start` sees EOF exactly when execve has
+    // replaced us, and only then runs poststart ("after the user process is executed").
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
     let _ = writeln!(std::io::stderr(), "exec {}: {e}", exe.display());
@@ -280,7 +300,7 @@ fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
 
 /// PATH lookup with the container's environment, checking executability as the container
 /// user, so a missing binary fails `create` (as in runc) instead of the started container.
-fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     use nix::unistd::{access, AccessFlags};
     let check = |p: &Path| -> Result<(), String> {
         let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;

@@ -1,8 +1,10 @@
 //! Creating the container's init process: the clone sequence (`spawn`, runtime side) and
 //! everything init does before it execs the user program (`init`, container side).
 
+pub mod exec;
 pub mod init;
 pub mod spawn;
+mod tty_relay;
 
 use crate::namespaces::Namespaces;
 use oci_spec::runtime::Spec;

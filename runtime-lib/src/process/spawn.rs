@@ -17,7 +17,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 /// fork-like clone: no new stack, the child continues on a copy of ours.
-fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
+pub(super) fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
     // SAFETY: without CLONE_VM the child gets a private copy of the address space, so
     // sharing the stack pointer value is fine, exactly like fork(2).
     let r = unsafe {
@@ -37,7 +37,7 @@ fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
     }
 }
 
-fn exit_now(code: i32) -> ! {
+pub(super) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and stdio flushing that belong to the runtime.
     unsafe { libc::_exit(code) }
 }
