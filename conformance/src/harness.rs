@@ -123,14 +123,6 @@ impl Env {
         n
     }
 
-    /// True when the runtime under test is runc (only used for wording, never to
-    /// change expectations).
-    pub fn is_runc(&self) -> bool {
-        self.runtime
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("runc"))
-    }
-
     /// Final cleanup: kill anything still carrying the marker, remove directories and
     /// cgroups made for `cgroupsPath` checks.
     pub fn cleanup(&self) {
@@ -183,7 +175,14 @@ impl Out {
     /// One-line summary for failure messages.
     pub fn brief(&self) -> String {
         let err = self.stderr.trim();
-        let err: String = err.chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+        let err: String = err
+            .chars()
+            .rev()
+            .take(300)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let out: String = self.stdout.trim().chars().take(300).collect();
         format!(
             "`{}` exit {:?}; stdout: {:?}; stderr: {:?}",
@@ -536,15 +535,7 @@ impl<'e> Ctx<'e> {
         let root = path_str(&self.env.root);
         let mut full = vec!["--root", root.as_str()];
         full.extend_from_slice(args);
-        invoke(self.env, cwd, &full, RUNTIME_TIMEOUT, None).map_err(Bad::Fail)
-    }
-
-    /// Like `rt` but with the runtime's stdin fed from a file-less pipe of `input`.
-    pub fn rt_raw(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {
-        let root = path_str(&self.env.root);
-        let mut full = vec!["--root", root.as_str()];
-        full.extend_from_slice(args);
-        invoke(self.env, None, &full, timeout, None)
+        invoke(self.env, cwd, &full, RUNTIME_TIMEOUT).map_err(Bad::Fail)
     }
 
     /// `run --bundle B ID` in the foreground for a fresh bundle.
@@ -620,16 +611,15 @@ impl<'e> Ctx<'e> {
         }
     }
 
-    /// Whether `--root`/ID still exists or `state ID` still succeeds.
-    pub fn exists(&self, id: &str) -> Res<bool> {
-        Ok(self.rt(&["state", id])?.ok())
-    }
-
     /// Asserts the container left no trace: `state` fails, no state dir, no cgroup dir,
     /// and no live process carrying the run's marker that was not there before.
     pub fn expect_no_trace(&self, id: &str) -> Res {
         let st = self.rt(&["state", id])?;
-        ensure!(!st.ok(), "`state {id}` still succeeds: {}", st.stdout.trim());
+        ensure!(
+            !st.ok(),
+            "`state {id}` still succeeds: {}",
+            st.stdout.trim()
+        );
         ensure!(
             !self.env.root.join(id).exists(),
             "{} still exists",
@@ -646,7 +636,7 @@ impl Drop for Ctx<'_> {
         let root = path_str(&self.env.root);
         for id in &self.ids {
             let args = ["--root", root.as_str(), "delete", "--force", id.as_str()];
-            if let Err(e) = invoke(self.env, None, &args, CLEANUP_TIMEOUT, None) {
+            if let Err(e) = invoke(self.env, None, &args, CLEANUP_TIMEOUT) {
                 eprintln!("cleanup of {id}: {e}");
             }
         }
@@ -664,7 +654,6 @@ pub fn invoke(
     cwd: Option<&Path>,
     args: &[&str],
     timeout: Duration,
-    stdin: Option<Stdio>,
 ) -> Result<Out, String> {
     let n = env.next();
     let out_path = env.work.join(format!("rt-{n}.out"));
@@ -674,7 +663,7 @@ pub fn invoke(
     let mut cmd = Command::new(&env.runtime);
     cmd.args(args)
         .env(MARKER_VAR, &env.marker)
-        .stdin(stdin.unwrap_or_else(Stdio::null))
+        .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
     if let Some(d) = cwd {
@@ -723,13 +712,25 @@ pub fn invoke(
 
 fn build_rootfs(env: &Env, rootfs: &Path) -> Res {
     for d in [
-        "bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/user", "out", "mnt",
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "etc",
+        "root",
+        "home/user",
+        "out",
+        "mnt",
     ] {
         make_dir(&rootfs.join(d))?;
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
         .map_err(|e| e.to_string())?;
-    for (src, dst) in [(&env.busybox, "bin/busybox"), (&env.checker, "bin/oci-check")] {
+    for (src, dst) in [
+        (&env.busybox, "bin/busybox"),
+        (&env.checker, "bin/oci-check"),
+    ] {
         let dst = rootfs.join(dst);
         if fs::hard_link(src, &dst).is_err() {
             fs::copy(src, &dst).map_err(|e| format!("copy {}: {e}", src.display()))?;

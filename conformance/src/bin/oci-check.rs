@@ -91,9 +91,7 @@ fn main() {
             }
         }
         "ns" => {
-            for ns in [
-                "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts",
-            ] {
+            for ns in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
                 if let Ok(t) = std::fs::read_link(format!("/proc/self/ns/{ns}")) {
                     line(&mut out, ns, t.display());
                 }
@@ -274,7 +272,11 @@ fn stat(out: &mut String, p: &str) {
                 "unknown"
             };
             line(out, &format!("{p}.type"), kind);
-            line(out, &format!("{p}.mode"), format!("{:04o}", m.mode() & 0o7777));
+            line(
+                out,
+                &format!("{p}.mode"),
+                format!("{:04o}", m.mode() & 0o7777),
+            );
             line(out, &format!("{p}.uid"), m.uid());
             line(out, &format!("{p}.gid"), m.gid());
             let rdev = m.rdev();

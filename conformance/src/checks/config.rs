@@ -65,6 +65,8 @@ pub fn reqs() -> Vec<Req> {
         req("config.hooks.startContainer", C, "startContainer hooks MUST be called before the user-specified process is executed ... in the container namespace", |c| hook_phase(c, "startContainer")),
         req("config.hooks.poststart", C, "poststart hooks MUST be called after the user-specified process is executed but before start returns", |c| hook_phase(c, "poststart")),
         req("config.hooks.poststop", C, "poststop hooks MUST be called after the container is deleted but before delete returns", |c| hook_phase(c, "poststop")),
+        req("config.hooks.state-pid", C, "For hooks executed in the runtime namespace, it is the pid as seen by the runtime", hooks_state_pid),
+        req("config.hooks.path-absolute", C, "This specification extends the IEEE standard in that path MUST be absolute", hooks_path_absolute),
         req("config.hooks.args-env", C, "args/env with the same semantics as execv's argv / environ", hooks_args_env),
         req("config.hooks.timeout", C, "timeout (int, OPTIONAL) is the number of seconds before aborting the hook", hooks_timeout),
         req("config.extensibility.unknown-properties", C, "Runtimes MAY log unknown properties but MUST otherwise ignore them", unknown_properties),
@@ -84,9 +86,14 @@ fn root_path(c: &mut Ctx, absolute: bool) -> Res {
     } else {
         "rootfs".into()
     };
-    c.write_config(&b, &Spec::new().check(&["cwd"]).set("/root/path", json!(path)))?;
+    c.write_config(
+        &b,
+        &Spec::new().check(&["cwd"]).set("/root/path", json!(path)),
+    )?;
     let id = c.new_id();
-    let out = c.rt(&["run", "--bundle", &path_str(&b), &id])?.expect_ok()?;
+    let out = c
+        .rt(&["run", "--bundle", &path_str(&b), &id])?
+        .expect_ok()?;
     out.facts().expect("cwd", "/")
 }
 
@@ -137,14 +144,22 @@ fn mounts_order(c: &mut Ctx) -> Res {
 
 fn mounts_tmpfs(c: &mut Ctx) -> Res {
     let spec = Spec::new()
-        .tmpfs("/mnt/t", &["nosuid", "nodev", "noexec", "mode=0711", "size=1m"])
+        .tmpfs(
+            "/mnt/t",
+            &["nosuid", "nodev", "noexec", "mode=0711", "size=1m"],
+        )
         .sh("oci-check mountinfo; oci-check stat /mnt/t");
     let out = c.run(&spec)?.expect_ok()?;
     let m = parse_mountinfo(&out.stdout);
     let t = mount_at(&m, "/mnt/t")?;
     ensure!(t.fs_type == "tmpfs", "type {}", t.fs_type);
     for o in ["nosuid", "nodev", "noexec", "size=1024k", "mode=711"] {
-        ensure!(t.has(o), "option {o} missing: {:?} {:?}", t.mount_options, t.super_options);
+        ensure!(
+            t.has(o),
+            "option {o} missing: {:?} {:?}",
+            t.mount_options,
+            t.super_options
+        );
     }
     out.facts().expect("/mnt/t.mode", "0711")
 }
@@ -153,7 +168,11 @@ fn mounts_ro_noatime(c: &mut Ctx) -> Res {
     let m = mountinfo(c, Spec::new().tmpfs("/mnt/t", &["ro", "noatime"]))?;
     let t = mount_at(&m, "/mnt/t")?;
     for o in ["ro", "noatime"] {
-        ensure!(t.mount_options.iter().any(|x| x == o), "option {o} missing: {:?}", t.mount_options);
+        ensure!(
+            t.mount_options.iter().any(|x| x == o),
+            "option {o} missing: {:?}",
+            t.mount_options
+        );
     }
     Ok(())
 }
@@ -163,7 +182,9 @@ fn mounts_bind(c: &mut Ctx) -> Res {
     fs::write(d.join("hello"), "hello").map_err(|e| e.to_string())?;
     let f = c.run_ok(
         &Spec::new()
-            .mount(json!({"destination": "/mnt/b", "type": "bind", "source": d, "options": ["bind"]}))
+            .mount(
+                json!({"destination": "/mnt/b", "type": "bind", "source": d, "options": ["bind"]}),
+            )
             .check(&["read", "/mnt/b/hello"]),
     )?;
     f.expect("content", "hello")
@@ -180,13 +201,19 @@ fn mounts_bind_relative(c: &mut Ctx) -> Res {
             .check(&["read", "/mnt/b/hello"]),
     )?;
     let id = c.new_id();
-    let out = c.rt(&["run", "--bundle", &path_str(&b), &id])?.expect_ok()?;
+    let out = c
+        .rt(&["run", "--bundle", &path_str(&b), &id])?
+        .expect_ok()?;
     out.facts().expect("content", "relative")
 }
 
 fn mounts_bind_ro(c: &mut Ctx) -> Res {
     let d = c.dir("src")?;
-    let f = c.run_ok(&Spec::new().bind(&d, "/mnt/b", &["ro"]).check(&["write", "/mnt/b/x", "x"]))?;
+    let f = c.run_ok(
+        &Spec::new()
+            .bind(&d, "/mnt/b", &["ro"])
+            .check(&["write", "/mnt/b/x", "x"]),
+    )?;
     f.expect("write.errno", "30")?;
     ensure!(!d.join("x").exists(), "write went through");
     Ok(())
@@ -205,7 +232,11 @@ fn mounts_rshared(c: &mut Ctx) -> Res {
     let d = c.dir("src")?;
     let m = mountinfo(c, Spec::new().bind(&d, "/mnt/s", &["rshared"]))?;
     let s = mount_at(&m, "/mnt/s")?;
-    ensure!(s.tagged("shared:"), "/mnt/s is not shared: tags {:?}", s.tags);
+    ensure!(
+        s.tagged("shared:"),
+        "/mnt/s is not shared: tags {:?}",
+        s.tags
+    );
     Ok(())
 }
 
@@ -229,7 +260,10 @@ fn process_args_required(c: &mut Ctx) -> Res {
     let (id, out) = c.create_bundle(&b, &[])?;
     if out.ok() {
         let st = c.rt(&["start", &id])?;
-        ensure!(st.failed(), "empty process.args accepted by create and start");
+        ensure!(
+            st.failed(),
+            "empty process.args accepted by create and start"
+        );
         return Ok(());
     }
     c.expect_no_trace(&id)
@@ -250,8 +284,12 @@ fn process_env(c: &mut Ctx) -> Res {
 }
 
 fn process_cwd(c: &mut Ctx) -> Res {
-    c.run_ok(&Spec::new().set("/process/cwd", json!("/tmp")).check(&["cwd"]))?
-        .expect("cwd", "/tmp")
+    c.run_ok(
+        &Spec::new()
+            .set("/process/cwd", json!("/tmp"))
+            .check(&["cwd"]),
+    )?
+    .expect("cwd", "/tmp")
 }
 
 fn process_cwd_relative(c: &mut Ctx) -> Res {
@@ -273,12 +311,18 @@ fn user_ids(c: &mut Ctx) -> Res {
 fn user_additional_gids(c: &mut Ctx) -> Res {
     let f = c.run_ok(
         &Spec::new()
-            .set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6]}))
+            .set(
+                "/process/user",
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6]}),
+            )
             .check(&["ids"]),
     )?;
     let groups = f.req("groups")?;
     let g: Vec<&str> = groups.split(',').filter(|s| !s.is_empty()).collect();
-    ensure!(g.contains(&"5") && g.contains(&"6"), "groups {groups:?} lack 5 and 6");
+    ensure!(
+        g.contains(&"5") && g.contains(&"6"),
+        "groups {groups:?} lack 5 and 6"
+    );
     ensure!(
         g.iter().all(|x| ["5", "6", "1000"].contains(x)),
         "unexpected supplementary groups {groups:?}"
@@ -302,7 +346,12 @@ fn status(c: &mut Ctx, spec: Spec) -> Res<String> {
 /// Non-root process (so exec does not recompute the sets from the bounding set):
 /// permitted = effective = ambient, inheritable and bounding as configured.
 fn caps(c: &mut Ctx, field: &str) -> Res {
-    let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETGID"];
+    let bnd = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETGID",
+    ];
     let inh = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let amb = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let spec = Spec::new()
@@ -331,7 +380,11 @@ fn caps_root(c: &mut Ctx) -> Res {
     let st = status(c, spec)?;
     for f in ["CapBnd", "CapEff", "CapPrm"] {
         let got = status_field(&st, f)?;
-        ensure!(got == cap_mask(&set), "{f}: expected {}, got {got}", cap_mask(&set));
+        ensure!(
+            got == cap_mask(&set),
+            "{f}: expected {}, got {got}",
+            cap_mask(&set)
+        );
     }
     Ok(())
 }
@@ -343,7 +396,11 @@ fn caps_unknown(c: &mut Ctx) -> Res {
         json!({"bounding": set, "permitted": set, "effective": set}),
     );
     let out = c.run(&spec.check(&["status"]))?;
-    ensure!(out.ok(), "an unknown capability made the container fail: {}", out.brief());
+    ensure!(
+        out.ok(),
+        "an unknown capability made the container fail: {}",
+        out.brief()
+    );
     let got = status_field(&out.stdout, "CapBnd")?;
     ensure!(got == cap_mask(&["CAP_KILL"]), "CapBnd {got}");
     Ok(())
@@ -398,15 +455,23 @@ fn nnp(c: &mut Ctx, on: bool) -> Res {
 }
 
 fn oom_set(c: &mut Ctx) -> Res {
-    c.run_ok(&Spec::new().set("/process/oomScoreAdj", json!(123)).check(&["oom_score_adj"]))?
-        .expect("oom_score_adj", "123")
+    c.run_ok(
+        &Spec::new()
+            .set("/process/oomScoreAdj", json!(123))
+            .check(&["oom_score_adj"]),
+    )?
+    .expect("oom_score_adj", "123")
 }
 
 fn oom_unset(c: &mut Ctx) -> Res {
     let old = fs::read_to_string("/proc/self/oom_score_adj").map_err(|e| e.to_string())?;
     // A distinctive value the runtime and container inherit from us.
     fs::write("/proc/self/oom_score_adj", "77").map_err(|e| e.to_string())?;
-    let r = c.run_ok(&Spec::new().remove("/process/oomScoreAdj").check(&["oom_score_adj"]));
+    let r = c.run_ok(
+        &Spec::new()
+            .remove("/process/oomScoreAdj")
+            .check(&["oom_score_adj"]),
+    );
     let _ = fs::write("/proc/self/oom_score_adj", old.trim());
     r?.expect("oom_score_adj", "77")
 }
@@ -421,13 +486,21 @@ fn console_size_ignored(c: &mut Ctx) -> Res {
 }
 
 fn hostname(c: &mut Ctx) -> Res {
-    c.run_ok(&Spec::new().set("/hostname", json!("conf-host")).check(&["uname"]))?
-        .expect("nodename", "conf-host")
+    c.run_ok(
+        &Spec::new()
+            .set("/hostname", json!("conf-host"))
+            .check(&["uname"]),
+    )?
+    .expect("nodename", "conf-host")
 }
 
 fn domainname(c: &mut Ctx) -> Res {
-    c.run_ok(&Spec::new().set("/domainname", json!("conf.example")).check(&["uname"]))?
-        .expect("domainname", "conf.example")
+    c.run_ok(
+        &Spec::new()
+            .set("/domainname", json!("conf.example"))
+            .check(&["uname"]),
+    )?
+    .expect("domainname", "conf.example")
 }
 
 // ---------------------------------------------------------------------------
@@ -548,7 +621,6 @@ struct HookRun {
     after_create: Vec<String>,
     after_start: Vec<String>,
     after_delete: Vec<String>,
-    log_at_poststop: Vec<String>,
     dir: std::path::PathBuf,
     id: String,
     bundle: String,
@@ -571,21 +643,20 @@ fn lines(p: &Path) -> Vec<String> {
 fn hook_run(c: &mut Ctx) -> Res<HookRun> {
     let d = c.dir("hooks")?;
     let host = path_str(&d);
-    let mut spec = Spec::new().bind(&d, "/out", &[]).sh(
-        "echo process >> /out/log; while :; do sleep 1; done",
-    );
+    let mut spec = Spec::new()
+        .bind(&d, "/out", &[])
+        .sh("echo process >> /out/log; while :; do sleep 1; done");
     for kind in KINDS {
-        let base = if kind == "startContainer" { "/out".to_string() } else { host.clone() };
-        let extra = if kind == "poststop" {
-            format!("cp {base}/log {base}/log-at-poststop; ")
+        let base = if kind == "startContainer" {
+            "/out".to_string()
         } else {
-            String::new()
+            host.clone()
         };
         for n in 1..=2 {
             spec = spec.hook(
                 kind,
                 &format!(
-                    "{extra}echo {kind}{n} >> {base}/log; cat > {base}/state-{kind}{n}; \
+                    "echo {kind}{n} >> {base}/log; cat > {base}/state-{kind}{n}; \
                      readlink /proc/self/ns/mnt > {base}/ns-{kind}{n}"
                 ),
             );
@@ -598,7 +669,9 @@ fn hook_run(c: &mut Ctx) -> Res<HookRun> {
     c.rt(&["start", &id])?.expect_ok()?;
     let after_start = lines(&d.join("log"));
     // Let the process log its line so the startContainer/process order is visible.
-    wait_until(Duration::from_secs(5), || lines(&d.join("log")).iter().any(|l| l == "process"));
+    wait_until(Duration::from_secs(5), || {
+        lines(&d.join("log")).iter().any(|l| l == "process")
+    });
     c.rt(&["kill", &id, "KILL"])?.expect_ok()?;
     c.wait_status(&id, "stopped")?;
     c.rt(&["delete", &id])?.expect_ok()?;
@@ -608,8 +681,9 @@ fn hook_run(c: &mut Ctx) -> Res<HookRun> {
         after_create,
         after_start,
         after_delete,
-        log_at_poststop: lines(&d.join("log-at-poststop")),
-        bundle: fs::canonicalize(&b).map(|p| path_str(&p)).unwrap_or_default(),
+        bundle: fs::canonicalize(&b)
+            .map(|p| path_str(&p))
+            .unwrap_or_default(),
         dir: d,
         id,
         container_mnt,
@@ -626,7 +700,9 @@ fn hooks_order(c: &mut Ctx) -> Res {
         .flat_map(|k| [format!("{k}1"), format!("{k}2")])
         .collect();
     ensure!(
-        got.iter().map(|s| s.as_str()).eq(want.iter().map(|s| s.as_str())),
+        got.iter()
+            .map(|s| s.as_str())
+            .eq(want.iter().map(|s| s.as_str())),
         "hook order {got:?}, expected {want:?}"
     );
     Ok(())
@@ -643,9 +719,23 @@ fn hooks_state(c: &mut Ctx) -> Res {
         ensure!(v["ociVersion"].is_string(), "{kind}: no ociVersion");
         ensure!(v["status"].is_string(), "{kind}: no status");
         let bundle = v["bundle"].as_str().unwrap_or("");
-        ensure!(bundle == h.bundle, "{kind}: bundle {bundle:?} != {:?}", h.bundle);
-        if kind != "poststop" {
-            ensure!(v["pid"].as_i64().is_some_and(|p| p > 0), "{kind}: no pid in {v}");
+        ensure!(
+            bundle == h.bundle,
+            "{kind}: bundle {bundle:?} != {:?}",
+            h.bundle
+        );
+        let st = v["status"].as_str().unwrap_or("");
+        if st == "created" || st == "running" {
+            ensure!(
+                v["pid"].as_i64().is_some_and(|p| p > 0),
+                "{kind}: status {st} without pid: {v}"
+            );
+        }
+        if let Some(p) = v.get("pid") {
+            ensure!(
+                p.as_i64().is_some_and(|p| p > 0),
+                "{kind}: pid {p} is not a process id: {v}"
+            );
         }
     }
     Ok(())
@@ -654,21 +744,30 @@ fn hooks_state(c: &mut Ctx) -> Res {
 fn hook_phase(c: &mut Ctx, kind: &str) -> Res {
     let h = hook_run(c)?;
     let k1 = format!("{kind}1");
-    let has = |v: &[String]| v.iter().any(|l| *l == k1);
+    let has = |v: &[String]| v.contains(&k1);
     let ns = fs::read_to_string(h.dir.join(format!("ns-{k1}"))).unwrap_or_default();
     let ns = ns.trim();
     let runtime_ns = ns_link("self", "mnt")?;
     let (in_container, phase_ok) = match kind {
-        "prestart" | "createRuntime" | "createContainer" => (kind == "createContainer", has(&h.after_create)),
+        "prestart" | "createRuntime" | "createContainer" => {
+            (kind == "createContainer", has(&h.after_create))
+        }
         "startContainer" => {
             let pos = |n: &str| h.after_delete.iter().position(|l| l == n);
             let before_process = matches!((pos(&k1), pos("process")), (Some(a), Some(b)) if a < b);
-            ensure!(before_process, "startContainer did not run before the process: {:?}", h.after_delete);
+            ensure!(
+                before_process,
+                "startContainer did not run before the process: {:?}",
+                h.after_delete
+            );
             (true, !has(&h.after_create) && has(&h.after_start))
         }
         "poststart" => (false, !has(&h.after_create) && has(&h.after_start)),
         "poststop" => {
-            ensure!(!h.state_after_delete_ok, "container still exists after delete");
+            ensure!(
+                !h.state_after_delete_ok,
+                "container still exists after delete"
+            );
             (false, !has(&h.after_start) && has(&h.after_delete))
         }
         _ => unreachable!(),
@@ -686,15 +785,45 @@ fn hook_phase(c: &mut Ctx, kind: &str) -> Res {
             !crate::harness::pid_alive(h.container_pid),
             "container process alive during poststop"
         );
-        let _ = &h.log_at_poststop;
     }
     ensure!(!ns.is_empty(), "{kind} did not record its namespace");
     if in_container {
-        ensure!(ns == h.container_mnt, "{kind} ran in mnt ns {ns}, container is {}", h.container_mnt);
+        ensure!(
+            ns == h.container_mnt,
+            "{kind} ran in mnt ns {ns}, container is {}",
+            h.container_mnt
+        );
     } else {
-        ensure!(ns == runtime_ns, "{kind} ran in mnt ns {ns}, runtime is {runtime_ns}");
+        ensure!(
+            ns == runtime_ns,
+            "{kind} ran in mnt ns {ns}, runtime is {runtime_ns}"
+        );
     }
     Ok(())
+}
+
+fn hooks_state_pid(c: &mut Ctx) -> Res {
+    let h = hook_run(c)?;
+    for kind in ["prestart", "createRuntime", "poststart"] {
+        let text = fs::read_to_string(h.dir.join(format!("state-{kind}1"))).unwrap_or_default();
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Bad::Fail(format!("{kind} stdin is not JSON ({e})")))?;
+        ensure!(
+            v["pid"] == json!(h.container_pid),
+            "{kind}: pid {} but the container process is {} as seen by the runtime",
+            v["pid"],
+            h.container_pid
+        );
+    }
+    Ok(())
+}
+
+fn hooks_path_absolute(c: &mut Ctx) -> Res {
+    let spec = Spec::new().sleeper().push(
+        "/hooks/createRuntime",
+        json!({"path": "sh", "args": ["sh", "-c", "true"]}),
+    );
+    expect_create_fails(c, &spec)
 }
 
 fn hooks_args_env(c: &mut Ctx) -> Res {
@@ -722,7 +851,10 @@ fn hooks_timeout(c: &mut Ctx) -> Res {
     let t = Instant::now();
     expect_create_fails(c, &spec)?;
     let took = t.elapsed();
-    ensure!(took < Duration::from_secs(15), "create took {took:?} with a 1 s hook timeout");
+    ensure!(
+        took < Duration::from_secs(15),
+        "create took {took:?} with a 1 s hook timeout"
+    );
     Ok(())
 }
 
@@ -737,6 +869,8 @@ fn unknown_properties(c: &mut Ctx) -> Res {
 }
 
 fn invalid_value(c: &mut Ctx) -> Res {
-    let spec = Spec::new().sleeper().push("/linux/namespaces", json!({"type": "conformance"}));
+    let spec = Spec::new()
+        .sleeper()
+        .push("/linux/namespaces", json!({"type": "conformance"}));
     expect_create_fails(c, &spec)
 }

@@ -32,14 +32,20 @@ fn versions(c: &mut Ctx) -> Res {
     let f = features(c)?;
     let min = f["ociVersionMin"].as_str().ok_or("no ociVersionMin")?;
     let max = f["ociVersionMax"].as_str().ok_or("no ociVersionMax")?;
-    let (a, b) = (semver(min).ok_or("min not SemVer")?, semver(max).ok_or("max not SemVer")?);
+    let (a, b) = (
+        semver(min).ok_or("min not SemVer")?,
+        semver(max).ok_or("max not SemVer")?,
+    );
     ensure!(b >= a, "ociVersionMax {max} < ociVersionMin {min}");
     Ok(())
 }
 
 fn accepted(c: &mut Ctx, key: &str) -> Res {
     let f = features(c)?;
-    let v = f[key].as_str().ok_or_else(|| format!("no {key}"))?.to_string();
+    let v = f[key]
+        .as_str()
+        .ok_or_else(|| format!("no {key}"))?
+        .to_string();
     c.run_ok(&Spec::new().set("/ociVersion", json!(v)).check(&["cwd"]))?
         .expect("cwd", "/")
 }
@@ -51,7 +57,10 @@ fn hooks(c: &mut Ctx) -> Res {
     };
     let mut spec = Spec::new().check(&["cwd"]);
     for h in list.iter().filter_map(Value::as_str) {
-        spec = spec.push(&format!("/hooks/{h}"), json!({"path": "/bin/true", "args": ["true"]}));
+        spec = spec.push(
+            &format!("/hooks/{h}"),
+            json!({"path": "/bin/true", "args": ["true"]}),
+        );
     }
     c.run_ok(&spec)?.expect("cwd", "/")
 }

@@ -4,8 +4,8 @@
 use super::config::with_terminal;
 use super::runtime::expect_create_fails;
 use crate::harness::{
-    cgroup_dir, cgroup_file, make_shared_mount, mount_at, ns_link, parse_mountinfo, path_str,
-    read, status_field, Bad, Ctx, Facts, Res, Spec,
+    cgroup_dir, cgroup_file, make_shared_mount, mount_at, ns_link, parse_mountinfo, path_str, read,
+    status_field, Bad, Ctx, Facts, Res, Spec,
 };
 use crate::{ensure, req, skip, Req};
 use serde_json::json;
@@ -31,6 +31,11 @@ pub fn reqs() -> Vec<Req> {
         req("config-linux.namespaces.join-uts", L, "The runtime MUST place the container process in the namespace associated with that path (uts)", |c| ns_join(c, "uts", "uts")),
         req("config-linux.namespaces.join-pid", L, "The runtime MUST place the container process in the namespace associated with that path (pid)", |c| ns_join(c, "pid", "pid")),
         req("config-linux.namespaces.join-cgroup", L, "The runtime MUST place the container process in the namespace associated with that path (cgroup)", |c| ns_join(c, "cgroup", "cgroup")),
+        req("config-linux.namespaces.pid-isolated", L, "pid: processes inside the container will only be able to see other processes inside the same container", ns_pid_isolated),
+        req("config-linux.namespaces.network-isolated", L, "network: the container will have its own network stack", ns_net_isolated),
+        req("config-linux.namespaces.mount-isolated", L, "mount: the container will have an isolated mount table", ns_mount_isolated),
+        req("config-linux.namespaces.cgroup-view", L, "cgroup: the container will have an isolated view of the cgroup hierarchy", ns_cgroup_view),
+        req("config-linux.namespaces.path-relative", L, "path ... This value MUST be an absolute path in the runtime mount namespace", ns_path_relative),
         req("config-linux.namespaces.wrong-type", L, "The runtime MUST generate an error if path is not associated with a namespace of type type", ns_wrong_type),
         req("config-linux.namespaces.duplicate", L, "If a namespaces field contains duplicated namespaces with same type, the runtime MUST generate an error", ns_duplicate),
         req("config-linux.user.uidMappings", L, "uidMappings describes the user namespace uid mappings from the host to the container", |c| id_map(c, "uid_map")),
@@ -71,7 +76,7 @@ pub fn reqs() -> Vec<Req> {
         req("config-linux.resources.cpu-quota", L, "quota (int64, OPTIONAL) - total amount of time in microseconds ... in a period", |c| cg(c, json!({"cpu": {"quota": 50000, "period": 100000}}), "cpu", "cpu.cfs_quota_us", "50000")),
         req("config-linux.resources.cpu-period", L, "period (uint64, OPTIONAL) - specifies a period of time in microseconds", |c| cg(c, json!({"cpu": {"quota": 50000, "period": 200000}}), "cpu", "cpu.cfs_period_us", "200000")),
         req("config-linux.resources.cpuset-cpus", L, "cpus (string, OPTIONAL) - list of CPUs the container will run in", |c| cg(c, json!({"cpu": {"cpus": "0"}}), "cpuset", "cpuset.cpus", "0")),
-        req("config-linux.resources.cpuset-mems", L, "mems (string, OPTIONAL) - list of Memory Nodes the container will run in", |c| cg(c, json!({"cpu": {"mems": "0"}}), "cpuset", "cpuset.mems", "0")),
+        req("config-linux.resources.cpuset-mems", L, "mems (string, OPTIONAL) - list of Memory Nodes the container will run in", cpuset_mems),
         req("config-linux.resources.pids-limit", L, "limit (int64, OPTIONAL) - specifies the maximum number of tasks in the cgroup", |c| cg(c, json!({"pids": {"limit": 123}}), "pids", "pids.max", "123")),
         req("config-linux.resources.devices-allow", L, "devices configures the allowed device list (allow entry)", devices_allow),
         req("config-linux.resources.devices-deny", L, "devices configures the allowed device list (deny entry)", devices_deny),
@@ -112,12 +117,19 @@ fn ns_new(c: &mut Ctx, kind: &str, link: &str) -> Res {
     let (_, pid) = c.running(&spec)?;
     let theirs = ns_link(&pid.to_string(), link)?;
     let ours = ns_link("self", link)?;
-    ensure!(theirs != ours, "container shares the runtime's {link} namespace {ours}");
+    ensure!(
+        theirs != ours,
+        "container shares the runtime's {link} namespace {ours}"
+    );
     Ok(())
 }
 
 fn ns_inherit(c: &mut Ctx) -> Res {
-    let (_, pid) = c.running(&Spec::new().without_namespace("network").without_namespace("ipc"))?;
+    let (_, pid) = c.running(
+        &Spec::new()
+            .without_namespace("network")
+            .without_namespace("ipc"),
+    )?;
     for link in ["net", "ipc"] {
         let theirs = ns_link(&pid.to_string(), link)?;
         let ours = ns_link("self", link)?;
@@ -141,13 +153,69 @@ fn ns_join(c: &mut Ctx, kind: &str, link: &str) -> Res {
     Ok(())
 }
 
+fn ns_pid_isolated(c: &mut Ctx) -> Res {
+    let f = c.run_ok(&Spec::new().sh("oci-check ls /proc; exec oci-check pid"))?;
+    f.expect("pid", "1")?;
+    let pids: Vec<&str> = f
+        .req("entries")?
+        .split(',')
+        .filter(|e| e.chars().all(|ch| ch.is_ascii_digit()))
+        .collect();
+    // sh (pid 1) and oci-check ls: nothing from the host.
+    ensure!(
+        pids.len() <= 2,
+        "the container sees host processes: {pids:?}"
+    );
+    Ok(())
+}
+
+fn ns_net_isolated(c: &mut Ctx) -> Res {
+    let f = c.run_ok(&Spec::new().check(&["ls", "/sys/class/net"]))?;
+    f.expect("entries", "lo")
+}
+
+fn ns_mount_isolated(c: &mut Ctx) -> Res {
+    let (id, pid) = c.running(&Spec::new().tmpfs("/mnt/private", &["size=1m"]))?;
+    let inside = parse_mountinfo(&read(format!("/proc/{pid}/mountinfo"))?);
+    ensure!(
+        inside.iter().any(|m| m.mount_point == "/mnt/private"),
+        "mount missing inside"
+    );
+    let host = read("/proc/self/mountinfo")?;
+    ensure!(
+        !parse_mountinfo(&host)
+            .iter()
+            .any(|m| m.mount_point.ends_with("/mnt/private")),
+        "the container's mount of {id} leaked into the runtime's mount table"
+    );
+    Ok(())
+}
+
+fn ns_cgroup_view(c: &mut Ctx) -> Res {
+    let out = c
+        .run(&Spec::new().namespace("cgroup", None).check(&["cgroup"]))?
+        .expect_ok()?;
+    for l in out.stdout.lines() {
+        let path = l.splitn(3, ':').nth(2).unwrap_or("");
+        ensure!(path == "/", "cgroup path {l:?} is not the namespace root");
+    }
+    Ok(())
+}
+
+fn ns_path_relative(c: &mut Ctx) -> Res {
+    let rel = format!("proc/{}/ns/net", std::process::id());
+    expect_create_fails(c, &Spec::new().sleeper().namespace("network", Some(&rel)))
+}
+
 fn ns_wrong_type(c: &mut Ctx) -> Res {
     let path = format!("/proc/{}/ns/net", std::process::id());
     expect_create_fails(c, &Spec::new().sleeper().namespace("ipc", Some(&path)))
 }
 
 fn ns_duplicate(c: &mut Ctx) -> Res {
-    let spec = Spec::new().sleeper().push("/linux/namespaces", json!({"type": "pid"}));
+    let spec = Spec::new()
+        .sleeper()
+        .push("/linux/namespaces", json!({"type": "pid"}));
     expect_create_fails(c, &spec)
 }
 
@@ -165,10 +233,16 @@ fn id_map(c: &mut Ctx, file: &str) -> Res {
 fn userns_no_chown(c: &mut Ctx) -> Res {
     let b = c.bundle(&userns_spec(Spec::new()).check(&["ids"]))?;
     let id = c.new_id();
-    c.rt(&["run", "--bundle", &path_str(&b), &id])?.expect_ok()?;
+    c.rt(&["run", "--bundle", &path_str(&b), &id])?
+        .expect_ok()?;
     for p in ["rootfs", "rootfs/bin/busybox", "rootfs/etc/passwd"] {
         let m = fs::metadata(b.join(p)).map_err(|e| e.to_string())?;
-        ensure!(m.uid() == 0 && m.gid() == 0, "{p} now owned by {}:{}", m.uid(), m.gid());
+        ensure!(
+            m.uid() == 0 && m.gid() == 0,
+            "{p} now owned by {}:{}",
+            m.uid(),
+            m.gid()
+        );
     }
     Ok(())
 }
@@ -213,16 +287,27 @@ fn dev_console(c: &mut Ctx) -> Res {
     let f = Facts::parse(&text);
     f.expect("/dev/console.type", "chr")?;
     let rdev = f.req("/dev/console.rdev")?;
-    ensure!(rdev.starts_with("136:"), "/dev/console is {rdev}, not a pty");
+    ensure!(
+        rdev.starts_with("136:"),
+        "/dev/console is {rdev}, not a pty"
+    );
     Ok(())
 }
 
 fn with_device(c: &mut Ctx, dev: serde_json::Value, path: &str) -> Res<Facts> {
-    c.run_ok(&Spec::new().push("/linux/devices", dev).check(&["stat", path]))
+    c.run_ok(
+        &Spec::new()
+            .push("/linux/devices", dev)
+            .check(&["stat", path]),
+    )
 }
 
 fn dev_char(c: &mut Ctx) -> Res {
-    let f = with_device(c, json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3}), "/dev/conf-null")?;
+    let f = with_device(
+        c,
+        json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3}),
+        "/dev/conf-null",
+    )?;
     f.expect("/dev/conf-null.type", "chr")?;
     f.expect("/dev/conf-null.rdev", "1:3")
 }
@@ -239,33 +324,49 @@ fn dev_mode_owner(c: &mut Ctx) -> Res {
 }
 
 fn dev_block(c: &mut Ctx) -> Res {
-    let f = with_device(c, json!({"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 0}), "/dev/conf-loop")?;
+    let f = with_device(
+        c,
+        json!({"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 0}),
+        "/dev/conf-loop",
+    )?;
     f.expect("/dev/conf-loop.type", "blk")?;
     f.expect("/dev/conf-loop.rdev", "7:0")
 }
 
 fn dev_fifo(c: &mut Ctx) -> Res {
-    let f = with_device(c, json!({"path": "/dev/conf-fifo", "type": "p"}), "/dev/conf-fifo")?;
+    let f = with_device(
+        c,
+        json!({"path": "/dev/conf-fifo", "type": "p"}),
+        "/dev/conf-fifo",
+    )?;
     f.expect("/dev/conf-fifo.type", "fifo")
 }
 
 fn dev_mismatch(c: &mut Ctx) -> Res {
-    let spec = Spec::new()
-        .sleeper()
-        .writable_root()
-        .push("/linux/devices", json!({"path": "/etc/conf-dev", "type": "c", "major": 1, "minor": 3}));
+    let spec = Spec::new().sleeper().writable_root().push(
+        "/linux/devices",
+        json!({"path": "/etc/conf-dev", "type": "c", "major": 1, "minor": 3}),
+    );
     let b = c.bare_bundle()?;
     fs::write(b.join("rootfs/etc/conf-dev"), "a regular file").map_err(|e| e.to_string())?;
     c.write_config(&b, &spec)?;
     let (id, out) = c.create_bundle(&b, &[])?;
-    ensure!(out.failed(), "create succeeded over a regular file at the device path");
+    ensure!(
+        out.failed(),
+        "create succeeded over a regular file at the device path"
+    );
     c.expect_no_trace(&id)
 }
 
 fn default_filesystems(c: &mut Ctx) -> Res {
     let out = c.run(&Spec::new().check(&["mountinfo"]))?.expect_ok()?;
     let m = parse_mountinfo(&out.stdout);
-    for (p, t) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs")] {
+    for (p, t) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+    ] {
         let x = mount_at(&m, p)?;
         ensure!(x.fs_type == t, "{p} is {}, expected {t}", x.fs_type);
     }
@@ -328,21 +429,65 @@ fn propagation(c: &mut Ctx, mode: &str) -> Res {
         &shared,
         &Spec::new()
             .set("/linux/rootfsPropagation", json!(mode))
-            .check(&["mountinfo"]),
+            .sleeper(),
     )?;
-    let id = c.new_id();
-    let out = c.rt(&["run", "--bundle", &path_str(&b), &id])?.expect_ok()?;
-    let m = parse_mountinfo(&out.stdout);
+    let (id, out) = c.create_bundle(&b, &[])?;
+    out.expect_ok()?;
+    c.rt(&["start", &id])?.expect_ok()?;
+    let pid = c.pid(&id)?;
+    if mode == "slave" {
+        // The spec's own words: "if something is mounted on the host it will also
+        // appear in the container".
+        let target = b.join("rootfs/mnt");
+        mount_tmpfs(&target)?;
+        let m = parse_mountinfo(&read(format!("/proc/{pid}/mountinfo"))?);
+        ensure!(
+            m.iter().any(|x| x.mount_point == "/mnt"),
+            "a tmpfs mounted on the host at {} did not appear in the container",
+            target.display()
+        );
+        return Ok(());
+    }
+    let m = parse_mountinfo(&read(format!("/proc/{pid}/mountinfo"))?);
     let root = mount_at(&m, "/")?;
-    let (sh, ma, un) = (root.tagged("shared:"), root.tagged("master:"), root.tagged("unbindable"));
+    let (sh, ma, un) = (
+        root.tagged("shared:"),
+        root.tagged("master:"),
+        root.tagged("unbindable"),
+    );
     let ok = match mode {
         "shared" => sh,
-        "slave" => ma && !sh,
         "private" => !sh && !ma && !un,
         "unbindable" => un,
         _ => false,
     };
-    ensure!(ok, "rootfs mount tags {:?} for rootfsPropagation {mode}", root.tags);
+    ensure!(
+        ok,
+        "rootfs mount tags {:?} for rootfsPropagation {mode}",
+        root.tags
+    );
+    Ok(())
+}
+
+fn mount_tmpfs(target: &Path) -> Res {
+    let t = std::ffi::CString::new(path_str(target)).map_err(|e| e.to_string())?;
+    let fstype = c"tmpfs";
+    // SAFETY: valid NUL-terminated strings; plain mount(2).
+    let r = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            t.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    ensure!(
+        r == 0,
+        "mount tmpfs on {}: {}",
+        target.display(),
+        std::io::Error::last_os_error()
+    );
     Ok(())
 }
 
@@ -377,8 +522,15 @@ fn cgroups_path_absolute(c: &mut Ctx) -> Res {
     let (_, pid) = c.running(&Spec::new().set("/linux/cgroupsPath", json!(p)))?;
     for ctrl in ["memory", "pids", "cpu", "devices"] {
         let d = cgroup_dir(pid, ctrl)?;
-        let want = Path::new("/sys/fs/cgroup").join(ctrl).join(p.trim_start_matches('/'));
-        ensure!(d == want, "{ctrl}: process in {}, expected {}", d.display(), want.display());
+        let want = Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(p.trim_start_matches('/'));
+        ensure!(
+            d == want,
+            "{ctrl}: process in {}, expected {}",
+            d.display(),
+            want.display()
+        );
     }
     Ok(())
 }
@@ -393,7 +545,12 @@ fn cgroups_path_consistent(c: &mut Ctx) -> Res {
     c.rt(&["delete", &id1])?.expect_ok()?;
     let (_, pid2) = c.running(&spec)?;
     let second = cgroup_dir(pid2, "memory")?;
-    ensure!(first == second, "{} vs {}", first.display(), second.display());
+    ensure!(
+        first == second,
+        "{} vs {}",
+        first.display(),
+        second.display()
+    );
     Ok(())
 }
 
@@ -408,10 +565,30 @@ fn cg(c: &mut Ctx, resources: serde_json::Value, ctrl: &str, file: &str, want: &
     Ok(())
 }
 
+fn cpuset_mems(c: &mut Ctx) -> Res {
+    let online = fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default();
+    if online.trim() == "0" || online.trim().is_empty() {
+        skip!("one memory node: cpuset.mems is 0 whether or not the runtime sets it");
+    }
+    cg(
+        c,
+        json!({"cpu": {"mems": "0"}}),
+        "cpuset",
+        "cpuset.mems",
+        "0",
+    )
+}
+
 fn disable_oom(c: &mut Ctx) -> Res {
-    let (_, pid) = c.running(&Spec::new().set("/linux/resources/memory", json!({"limit": 67108864, "disableOOMKiller": true})))?;
+    let (_, pid) = c.running(&Spec::new().set(
+        "/linux/resources/memory",
+        json!({"limit": 67108864, "disableOOMKiller": true}),
+    ))?;
     let got = cgroup_file(pid, "memory", "memory.oom_control")?;
-    ensure!(got.lines().any(|l| l.trim() == "oom_kill_disable 1"), "memory.oom_control: {got:?}");
+    ensure!(
+        got.lines().any(|l| l.trim() == "oom_kill_disable 1"),
+        "memory.oom_control: {got:?}"
+    );
     Ok(())
 }
 
@@ -468,8 +645,10 @@ fn seccomp_spec(rule: serde_json::Value) -> Spec {
 
 fn seccomp_errno(c: &mut Ctx) -> Res {
     let out = c.run(
-        &seccomp_spec(json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}))
-            .sh("oci-check mkdir /tmp/x; oci-check status"),
+        &seccomp_spec(
+            json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}),
+        )
+        .sh("oci-check mkdir /tmp/x; oci-check status"),
     )?;
     let out = out.expect_ok()?;
     out.facts().expect("mkdir.errno", "18")?;
@@ -489,8 +668,10 @@ fn seccomp_eperm(c: &mut Ctx) -> Res {
 fn seccomp_bad_errno(c: &mut Ctx) -> Res {
     expect_create_fails(
         c,
-        &seccomp_spec(json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL", "errnoRet": 18}))
-            .sleeper(),
+        &seccomp_spec(
+            json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL", "errnoRet": 18}),
+        )
+        .sleeper(),
     )
 }
 
@@ -501,7 +682,10 @@ fn personality(c: &mut Ctx) -> Res {
             .sh("oci-check personality; oci-check uname"),
     )?;
     let m = f.req("machine")?;
-    ensure!(m == "i686" || m == "i386", "uname machine {m:?} under LINUX32");
+    ensure!(
+        m == "i686" || m == "i386",
+        "uname machine {m:?} under LINUX32"
+    );
     Ok(())
 }
 
@@ -512,7 +696,10 @@ fn time_offsets(c: &mut Ctx) -> Res {
     let f = c.run_ok(
         &Spec::new()
             .namespace("time", None)
-            .set("/linux/timeOffsets", json!({"monotonic": {"secs": 86400, "nanosecs": 0}}))
+            .set(
+                "/linux/timeOffsets",
+                json!({"monotonic": {"secs": 86400, "nanosecs": 0}}),
+            )
             .check(&["read", "/proc/self/timens_offsets"]),
     )?;
     let content = f.req("content")?;
@@ -532,7 +719,10 @@ fn mount_label(c: &mut Ctx) -> Res {
     }
     c.run_ok(
         &Spec::new()
-            .set("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0:c1,c2"))
+            .set(
+                "/linux/mountLabel",
+                json!("system_u:object_r:container_file_t:s0:c1,c2"),
+            )
             .check(&["cwd"]),
     )?
     .expect("cwd", "/")

@@ -25,6 +25,7 @@ pub fn reqs() -> Vec<Req> {
         req("runtime.create.missing-id", R, "This operation MUST generate an error if it is not provided a path to the bundle and the container ID", create_missing_id),
         req("runtime.create.duplicate-id", R, "If the ID provided is not unique ... MUST generate an error and a new container MUST NOT be created", create_duplicate_id),
         req("runtime.create.invalid-id", R, "or is not valid in any other way, the implementation MUST generate an error", create_invalid_id),
+        req("runtime.create.bundle-missing", R, "If the runtime is unable to create the environment specified in the config.json, it MUST generate an error", create_bundle_missing),
         req("runtime.create.process-not-run", R, "the user-specified program (from process) MUST NOT be run at this time", create_process_not_run),
         req("runtime.create.config-changes-ignored", R, "Any updates to config.json after this step MUST NOT affect the container", create_config_changes_ignored),
         req("runtime.create.failure-leaves-nothing", R, "generating an error MUST leave the state of the environment as if the operation were never attempted", create_failure_leaves_nothing),
@@ -64,7 +65,11 @@ fn canonical(p: &std::path::Path) -> String {
 fn state_created(c: &mut Ctx) -> Res {
     let (id, _) = c.create(&Spec::new().sleeper())?;
     let s = c.state(&id)?;
-    ensure!(s["status"] == "created", "status after create: {}", s["status"]);
+    ensure!(
+        s["status"] == "created",
+        "status after create: {}",
+        s["status"]
+    );
     ensure!(s["id"] == json!(id), "id: {}", s["id"]);
     Ok(())
 }
@@ -72,7 +77,10 @@ fn state_created(c: &mut Ctx) -> Res {
 fn state_pid_created(c: &mut Ctx) -> Res {
     let (id, _) = c.create(&Spec::new().sleeper())?;
     let pid = c.pid(&id)?;
-    ensure!(pid > 0 && pid_alive(pid), "state pid {pid} is not a live process");
+    ensure!(
+        pid > 0 && pid_alive(pid),
+        "state pid {pid} is not a live process"
+    );
     // The container process lives in the container's (new) mount namespace.
     ensure!(
         ns_link(&pid.to_string(), "mnt")? != ns_link("self", "mnt")?,
@@ -84,7 +92,11 @@ fn state_pid_created(c: &mut Ctx) -> Res {
 fn state_running(c: &mut Ctx) -> Res {
     let (id, pid) = c.running(&Spec::new())?;
     let s = c.state(&id)?;
-    ensure!(s["status"] == "running", "status after start: {}", s["status"]);
+    ensure!(
+        s["status"] == "running",
+        "status after start: {}",
+        s["status"]
+    );
     let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
     ensure!(
@@ -114,7 +126,10 @@ fn state_schema(c: &mut Ctx) -> Res {
     for s in &states {
         let obj = s.as_object().ok_or("state is not an object")?;
         for k in ["ociVersion", "id", "status", "bundle"] {
-            ensure!(obj.get(k).is_some_and(Value::is_string), "{k} is not a string in {s}");
+            ensure!(
+                obj.get(k).is_some_and(Value::is_string),
+                "{k} is not a string in {s}"
+            );
         }
         let v = s["ociVersion"].as_str().unwrap_or("");
         ensure!(
@@ -126,7 +141,10 @@ fn state_schema(c: &mut Ctx) -> Res {
         }
         if let Some(a) = obj.get("annotations") {
             let a = a.as_object().ok_or("annotations is not a map")?;
-            ensure!(a.values().all(Value::is_string), "annotation values must be strings");
+            ensure!(
+                a.values().all(Value::is_string),
+                "annotation values must be strings"
+            );
         }
         let st = s["status"].as_str().unwrap_or("");
         ensure!(
@@ -134,7 +152,10 @@ fn state_schema(c: &mut Ctx) -> Res {
             "unexpected status {st:?} for a standard lifecycle state"
         );
         if st == "created" || st == "running" {
-            ensure!(obj.get("pid").is_some_and(|p| p.as_i64() > Some(0)), "pid REQUIRED when {st}: {s}");
+            ensure!(
+                obj.get("pid").is_some_and(|p| p.as_i64() > Some(0)),
+                "pid REQUIRED when {st}: {s}"
+            );
         }
     }
     Ok(())
@@ -143,13 +164,22 @@ fn state_schema(c: &mut Ctx) -> Res {
 fn state_bundle_absolute(c: &mut Ctx) -> Res {
     let b = c.bundle(&Spec::new().sleeper())?;
     let parent = b.parent().ok_or("bundle has no parent")?.to_path_buf();
-    let rel = b.file_name().ok_or("bundle has no name")?.to_string_lossy().into_owned();
+    let rel = b
+        .file_name()
+        .ok_or("bundle has no name")?
+        .to_string_lossy()
+        .into_owned();
     let id = c.new_id();
-    c.rt_in(Some(&parent), &["create", "--bundle", &rel, &id])?.expect_ok()?;
+    c.rt_in(Some(&parent), &["create", "--bundle", &rel, &id])?
+        .expect_ok()?;
     let s = c.state(&id)?;
     let got = s["bundle"].as_str().unwrap_or("");
     ensure!(got.starts_with('/'), "bundle {got:?} is not absolute");
-    ensure!(got == canonical(&b) || got == path_str(&b), "bundle {got:?} is not {}", b.display());
+    ensure!(
+        got == canonical(&b) || got == path_str(&b),
+        "bundle {got:?} is not {}",
+        b.display()
+    );
     Ok(())
 }
 
@@ -157,7 +187,11 @@ fn state_annotations(c: &mut Ctx) -> Res {
     let ann = json!({"org.example.key": "value", "com.example.empty": ""});
     let (id, _) = c.create(&Spec::new().sleeper().set("/annotations", ann.clone()))?;
     let s = c.state(&id)?;
-    ensure!(s["annotations"] == ann, "annotations in state: {}", s["annotations"]);
+    ensure!(
+        s["annotations"] == ann,
+        "annotations in state: {}",
+        s["annotations"]
+    );
     Ok(())
 }
 
@@ -188,10 +222,22 @@ fn create_duplicate_id(c: &mut Ctx) -> Res {
     let pid = c.pid(&id)?;
     let b2 = c.bundle(&Spec::new().sleeper())?;
     let out = c.rt(&["create", "--bundle", &path_str(&b2), &id])?;
-    ensure!(out.failed(), "second create with the same id: {}", out.brief());
+    ensure!(
+        out.failed(),
+        "second create with the same id: {}",
+        out.brief()
+    );
     let s = c.state(&id)?;
-    ensure!(s["status"] == "created", "first container now {}", s["status"]);
-    ensure!(s["pid"] == json!(pid), "first container's pid changed: {}", s["pid"]);
+    ensure!(
+        s["status"] == "created",
+        "first container now {}",
+        s["status"]
+    );
+    ensure!(
+        s["pid"] == json!(pid),
+        "first container's pid changed: {}",
+        s["pid"]
+    );
     ensure!(pid_alive(pid), "first container's process died");
     Ok(())
 }
@@ -212,18 +258,38 @@ fn create_invalid_id(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+fn create_bundle_missing(c: &mut Ctx) -> Res {
+    let d = c.dir("empty")?;
+    let (id, out) = c.create_bundle(&d.join("nonexistent"), &[])?;
+    ensure!(
+        out.failed(),
+        "create with a missing bundle: {}",
+        out.brief()
+    );
+    c.expect_no_trace(&id)
+}
+
 fn create_process_not_run(c: &mut Ctx) -> Res {
     let d = c.dir("out")?;
     let (id, _) = c.create(&Spec::new().bind(&d, "/out", &[]).sh("echo ran > /out/ran"))?;
     std::thread::sleep(Duration::from_millis(300));
-    ensure!(!d.join("ran").exists(), "the user program ran during create");
+    ensure!(
+        !d.join("ran").exists(),
+        "the user program ran during create"
+    );
     ensure!(c.status(&id)? == "created", "not created");
     Ok(())
 }
 
 fn start_runs_process(c: &mut Ctx) -> Res {
     let d = c.dir("out")?;
-    let (id, _) = c.create(&Spec::new().bind(&d, "/out", &[]).args(&["sh", "-c", "echo \"$0 $1\" > /out/ran", "a b", "c"]))?;
+    let (id, _) = c.create(&Spec::new().bind(&d, "/out", &[]).args(&[
+        "sh",
+        "-c",
+        "echo \"$0 $1\" > /out/ran",
+        "a b",
+        "c",
+    ]))?;
     c.rt(&["start", &id])?.expect_ok()?;
     ensure!(
         wait_until(Duration::from_secs(5), || d.join("ran").exists()),
@@ -247,7 +313,10 @@ fn create_config_changes_ignored(c: &mut Ctx) -> Res {
     );
     c.wait_status(&id, "stopped")?;
     let got = fs::read_to_string(d.join("which")).unwrap_or_default();
-    ensure!(got.trim() == "one", "the edited config.json took effect: {got:?}");
+    ensure!(
+        got.trim() == "one",
+        "the edited config.json took effect: {got:?}"
+    );
     Ok(())
 }
 
@@ -276,9 +345,10 @@ fn create_failure_leaves_nothing(c: &mut Ctx) -> Res {
 }
 
 fn create_unapplicable_property(c: &mut Ctx) -> Res {
-    let spec = Spec::new()
-        .sleeper()
-        .set("/linux/sysctl", json!({"kernel.conformance_no_such_key": "1"}));
+    let spec = Spec::new().sleeper().set(
+        "/linux/sysctl",
+        json!({"kernel.conformance_no_such_key": "1"}),
+    );
     expect_create_fails(c, &spec)
 }
 
@@ -287,7 +357,10 @@ fn start_running_error(c: &mut Ctx) -> Res {
     let out = c.rt(&["start", &id])?;
     ensure!(out.failed(), "second start: {}", out.brief());
     ensure!(c.status(&id)? == "running", "no longer running");
-    ensure!(c.pid(&id)? == pid && pid_alive(pid), "process changed or died");
+    ensure!(
+        c.pid(&id)? == pid && pid_alive(pid),
+        "process changed or died"
+    );
     Ok(())
 }
 
@@ -295,7 +368,11 @@ fn start_stopped_error(c: &mut Ctx) -> Res {
     let (id, _) = c.start(&Spec::new().check(&["ids"]))?;
     c.wait_status(&id, "stopped")?;
     let out = c.rt(&["start", &id])?;
-    ensure!(out.failed(), "start of a stopped container: {}", out.brief());
+    ensure!(
+        out.failed(),
+        "start of a stopped container: {}",
+        out.brief()
+    );
     ensure!(c.status(&id)? == "stopped", "no longer stopped");
     Ok(())
 }
@@ -314,7 +391,11 @@ fn start_process_required(c: &mut Ctx) -> Res {
         return c.expect_no_trace(&id);
     }
     let out = c.rt(&["start", &id])?;
-    ensure!(out.failed(), "start without process succeeded: {}", out.brief());
+    ensure!(
+        out.failed(),
+        "start without process succeeded: {}",
+        out.brief()
+    );
     Ok(())
 }
 
@@ -366,7 +447,11 @@ fn kill_missing_id(c: &mut Ctx) -> Res {
 fn delete_running_error(c: &mut Ctx) -> Res {
     let (id, pid) = c.running(&Spec::new())?;
     let out = c.rt(&["delete", &id])?;
-    ensure!(out.failed(), "delete of a running container: {}", out.brief());
+    ensure!(
+        out.failed(),
+        "delete of a running container: {}",
+        out.brief()
+    );
     ensure!(pid_alive(pid), "process was killed");
     ensure!(c.status(&id)? == "running", "no longer running");
     Ok(())
@@ -403,7 +488,10 @@ fn delete_keeps_unowned(c: &mut Ctx) -> Res {
     c.wait_status(&id, "stopped")?;
     c.rt(&["delete", &id])?.expect_ok()?;
     let got = fs::read_to_string(d.join("keep")).unwrap_or_default();
-    ensure!(got == "precious", "bind-mount source content was removed or changed");
+    ensure!(
+        got == "precious",
+        "bind-mount source content was removed or changed"
+    );
     Ok(())
 }
 
@@ -425,7 +513,10 @@ fn poststart_failure(c: &mut Ctx) -> Res {
     let (id, _) = c.create(&Spec::new().sleeper().hook("poststart", "exit 1"))?;
     let pid = c.pid(&id)?;
     let out = c.rt(&["start", &id])?;
-    ensure!(out.failed(), "start with a failing poststart hook succeeded");
+    ensure!(
+        out.failed(),
+        "start with a failing poststart hook succeeded"
+    );
     ensure!(
         wait_until(Duration::from_secs(5), || !pid_alive(pid)),
         "the container was not stopped"
@@ -444,7 +535,11 @@ fn poststop_failure(c: &mut Ctx) -> Res {
     )?;
     c.wait_status(&id, "stopped")?;
     let out = c.rt(&["delete", &id])?;
-    ensure!(out.ok(), "delete failed because of a poststop hook: {}", out.brief());
+    ensure!(
+        out.ok(),
+        "delete failed because of a poststop hook: {}",
+        out.brief()
+    );
     ensure!(after.exists(), "the remaining poststop hook did not run");
     c.expect_no_trace(&id)
 }
