@@ -27,6 +27,10 @@ pub fn reqs() -> Vec<Req> {
         req("config.mounts.bind", C, "A mount is a bind mount if it has either bind or rbind in the options", mounts_bind),
         req("config.mounts.bind-relative-source", C, "Path values for bind mounts are either absolute or relative to the bundle", mounts_bind_relative),
         req("config.mounts.bind-ro", C, "bind with ro: Runtimes MUST implement ro", mounts_bind_ro),
+        req("config.mounts.rbind-recursive", C, "rbind | MUST | Recursive bind mount", |c| bind_recursion(c, "rbind")),
+        req("config.mounts.bind-nonrecursive", C, "bind | MUST | Bind mount (not recursive)", |c| bind_recursion(c, "bind")),
+        req("config.mounts.rro", C, "rro | SHOULD | Recursive ro", mounts_rro),
+        req("config.mounts.nosymfollow", C, "nosymfollow | SHOULD", mounts_nosymfollow),
         req("config.mounts.relative-destination", C, "it MAY be a relative path, in which case it MUST be interpreted as relative to \"/\"", mounts_relative_dest),
         req("config.mounts.rshared", C, "rshared | MUST | Bind mount propagation", mounts_rshared),
         req("config.process.args", C, "args ... with similar semantics to execvp's argv", process_args),
@@ -65,6 +69,7 @@ pub fn reqs() -> Vec<Req> {
         req("config.hooks.startContainer", C, "startContainer hooks MUST be called before the user-specified process is executed ... in the container namespace", |c| hook_phase(c, "startContainer")),
         req("config.hooks.poststart", C, "poststart hooks MUST be called after the user-specified process is executed but before start returns", |c| hook_phase(c, "poststart")),
         req("config.hooks.poststop", C, "poststop hooks MUST be called after the container is deleted but before delete returns", |c| hook_phase(c, "poststop")),
+        req("config.hooks.before-pivot-root", C, "prestart/createRuntime/createContainer ... but before the pivot_root or any equivalent operation has been executed", hooks_before_pivot),
         req("config.hooks.state-pid", C, "For hooks executed in the runtime namespace, it is the pid as seen by the runtime", hooks_state_pid),
         req("config.hooks.path-absolute", C, "This specification extends the IEEE standard in that path MUST be absolute", hooks_path_absolute),
         req("config.hooks.args-env", C, "args/env with the same semantics as execv's argv / environ", hooks_args_env),
@@ -216,6 +221,64 @@ fn mounts_bind_ro(c: &mut Ctx) -> Res {
     )?;
     f.expect("write.errno", "30")?;
     ensure!(!d.join("x").exists(), "write went through");
+    Ok(())
+}
+
+/// A host directory with a tmpfs mounted on its `sub` directory (unmounted with the dir).
+fn dir_with_submount(c: &mut Ctx) -> Res<std::path::PathBuf> {
+    let d = c.dir("src")?;
+    let sub = d.join("sub");
+    fs::create_dir(&sub).map_err(|e| e.to_string())?;
+    super::linux::mount_tmpfs(&sub)?;
+    fs::write(sub.join("marker"), "submount").map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+fn bind_recursion(c: &mut Ctx, opt: &str) -> Res {
+    let d = dir_with_submount(c)?;
+    let f = c.run_ok(
+        &Spec::new()
+            .mount(json!({"destination": "/mnt/b", "type": "bind", "source": d, "options": [opt]}))
+            .check(&["ls", "/mnt/b/sub"]),
+    )?;
+    let entries = f.req("entries")?;
+    if opt == "rbind" {
+        ensure!(
+            entries == "marker",
+            "rbind did not bring the submount: {entries:?}"
+        );
+    } else {
+        ensure!(
+            entries.is_empty(),
+            "bind (non-recursive) brought the submount: {entries:?}"
+        );
+    }
+    Ok(())
+}
+
+fn mounts_rro(c: &mut Ctx) -> Res {
+    let d = dir_with_submount(c)?;
+    let f = c.run_ok(
+        &Spec::new()
+            .mount(json!({"destination": "/mnt/b", "type": "bind", "source": d, "options": ["rbind", "rro"]}))
+            .sh("oci-check write /mnt/b/x x; oci-check write /mnt/b/sub/y y"),
+    )?;
+    ensure!(
+        f.get("write.errno") == Some("30") && f.get("write").is_none(),
+        "a write under the rro bind mount succeeded: {:?}",
+        f.0
+    );
+    Ok(())
+}
+
+fn mounts_nosymfollow(c: &mut Ctx) -> Res {
+    let m = mountinfo(c, Spec::new().tmpfs("/mnt/t", &["nosymfollow"]))?;
+    let t = mount_at(&m, "/mnt/t")?;
+    ensure!(
+        t.has("nosymfollow"),
+        "nosymfollow missing: {:?}",
+        t.mount_options
+    );
     Ok(())
 }
 
@@ -798,6 +861,49 @@ fn hook_phase(c: &mut Ctx, kind: &str) -> Res {
             ns == runtime_ns,
             "{kind} ran in mnt ns {ns}, runtime is {runtime_ns}"
         );
+    }
+    Ok(())
+}
+
+/// prestart/createRuntime (runtime namespace) look at the container process's root
+/// through /proc/PID/root (the rootfs only once pivoted); createContainer (container namespace) records whether the host's
+/// path of the rootfs is still visible, which it is only before pivot_root.
+fn hooks_before_pivot(c: &mut Ctx) -> Res {
+    let d = c.dir("out")?;
+    let b = c.bare_bundle()?;
+    let rootfs = fs::canonicalize(b.join("rootfs")).map_err(|e| e.to_string())?;
+    let (h, r) = (d.display(), rootfs.display());
+    let mut spec = Spec::new().bind(&d, "/out", &[]).sleeper();
+    for kind in ["prestart", "createRuntime"] {
+        spec = spec.hook(
+            kind,
+            &format!(
+                "pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); \
+                 if [ -e /proc/$pid/root/bin/oci-check ]; then echo pivoted > {h}/{kind}; \
+                 else echo before > {h}/{kind}; fi"
+            ),
+        );
+    }
+    spec = spec.hook(
+        "createContainer",
+        &format!(
+            "if [ -e {r}/bin/oci-check ]; then echo {r}-visible > {h}/createContainer; \
+             else echo pivoted > /out/createContainer; fi"
+        ),
+    );
+    c.write_config(&b, &spec)?;
+    let (id, out) = c.create_bundle(&b, &[])?;
+    out.expect_ok()?;
+    let pid = c.pid(&id)?;
+    ensure!(
+        Path::new(&format!("/proc/{pid}/root/bin/oci-check")).exists(),
+        "after create the container's root is not the rootfs"
+    );
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let seen = fs::read_to_string(d.join(kind)).unwrap_or_default();
+        let seen = seen.trim();
+        ensure!(!seen.is_empty(), "{kind} recorded nothing");
+        ensure!(seen != "pivoted", "{kind} ran after pivot_root");
     }
     Ok(())
 }

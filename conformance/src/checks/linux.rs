@@ -54,6 +54,8 @@ pub fn reqs() -> Vec<Req> {
         req("config-linux.devices.block", L, "devices ... MUST be available in the container (b)", dev_block),
         req("config-linux.devices.fifo", L, "devices ... MUST be available in the container (p)", dev_fifo),
         req("config-linux.devices.existing-mismatch", L, "If a file already exists at path that does not match the requested device, the runtime MUST generate an error", dev_mismatch),
+        req("config-linux.filesystems.devpts-ptmx", L, "/dev/ptmx ... of the container's /dev/pts/ptmx (a new devpts instance)", devpts_ptmx),
+        req("config-linux.user.container-uid", L, "uid specifies the user ID in the container namespace (mapped to the host by uidMappings)", userns_uid),
         req("config-linux.filesystems.default", L, "The following filesystems SHOULD be made available: /proc, /sys, /dev/pts, /dev/shm", default_filesystems),
         req("config-linux.maskedPaths.file", L, "maskedPaths will mask over the provided paths ... so that they cannot be read (file)", masked_file),
         req("config-linux.maskedPaths.dir", L, "maskedPaths will mask over the provided paths ... so that they cannot be read (directory)", masked_dir),
@@ -358,6 +360,29 @@ fn dev_mismatch(c: &mut Ctx) -> Res {
     c.expect_no_trace(&id)
 }
 
+fn devpts_ptmx(c: &mut Ctx) -> Res {
+    let f = c.run_ok(&Spec::new().check(&["stat", "/dev/pts/ptmx"]))?;
+    f.expect("/dev/pts/ptmx.type", "chr")?;
+    f.expect("/dev/pts/ptmx.rdev", "5:2")
+}
+
+fn userns_uid(c: &mut Ctx) -> Res {
+    let spec = userns_spec(Spec::new()).set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let (_, pid) = c.running(&spec)?;
+    let st = read(format!("/proc/{pid}/status"))?;
+    let uid = status_field(&st, "Uid")?;
+    let gid = status_field(&st, "Gid")?;
+    ensure!(
+        uid.split(' ').all(|u| u == "101000"),
+        "host Uid {uid}, expected 101000"
+    );
+    ensure!(
+        gid.split(' ').all(|g| g == "101000"),
+        "host Gid {gid}, expected 101000"
+    );
+    Ok(())
+}
+
 fn default_filesystems(c: &mut Ctx) -> Res {
     let out = c.run(&Spec::new().check(&["mountinfo"]))?.expect_ok()?;
     let m = parse_mountinfo(&out.stdout);
@@ -469,7 +494,7 @@ fn propagation(c: &mut Ctx, mode: &str) -> Res {
     Ok(())
 }
 
-fn mount_tmpfs(target: &Path) -> Res {
+pub fn mount_tmpfs(target: &Path) -> Res {
     let t = std::ffi::CString::new(path_str(target)).map_err(|e| e.to_string())?;
     let fstype = c"tmpfs";
     // SAFETY: valid NUL-terminated strings; plain mount(2).

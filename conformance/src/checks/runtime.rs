@@ -42,6 +42,7 @@ pub fn reqs() -> Vec<Req> {
         req("runtime.delete.running-error", R, "Attempting to delete a container that is not stopped MUST have no effect ... and MUST generate an error", delete_running_error),
         req("runtime.delete.created-error", R, "Attempting to delete a container that is not stopped MUST have no effect ... and MUST generate an error", delete_created_error),
         req("runtime.delete.removes-resources", R, "Deleting a container MUST delete the resources that were created during the create step", delete_removes_resources),
+        req("runtime.delete.removes-cgroupsPath", R, "Deleting a container MUST delete the resources that were created during the create step (cgroupsPath)", delete_removes_cgroups_path),
         req("runtime.delete.keeps-unowned", R, "resources associated with the container, but not created by this container, MUST NOT be deleted", delete_keeps_unowned),
         req("runtime.delete.missing-id", R, "This operation MUST generate an error if it is not provided the container ID", delete_missing_id),
         req("runtime.lifecycle.prestart-failure", R, "If any prestart hook fails, the runtime MUST generate an error, stop the container", prestart_failure),
@@ -478,6 +479,24 @@ fn delete_removes_resources(c: &mut Ctx) -> Res {
     c.rt(&["delete", &id])?.expect_ok()?;
     c.expect_no_trace(&id)?;
     let _ = had_cgroups;
+    Ok(())
+}
+
+fn delete_removes_cgroups_path(c: &mut Ctx) -> Res {
+    let name = format!("conformance-{}-{}", std::process::id(), c.env.next());
+    let (id, pid) = c.running(&Spec::new().set("/linux/cgroupsPath", json!(format!("/{name}"))))?;
+    let dir = crate::harness::cgroup_dir(pid, "memory")?;
+    ensure!(dir.exists(), "{} was not created", dir.display());
+    c.rt(&["kill", &id, "KILL"])?.expect_ok()?;
+    c.wait_status(&id, "stopped")?;
+    c.rt(&["delete", &id])?.expect_ok()?;
+    let left: Vec<_> = fs::read_dir("/sys/fs/cgroup")
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|h| h.path().join(&name))
+        .filter(|p| p.exists())
+        .collect();
+    ensure!(left.is_empty(), "cgroups left after delete: {left:?}");
     Ok(())
 }
 
