@@ -48,6 +48,7 @@ pub fn reqs() -> Vec<Req> {
         req("config.process.capabilities.inheritable", C, "inheritable ... capabilities that are kept for the process", |c| caps(c, "CapInh")),
         req("config.process.capabilities.ambient", C, "ambient ... capabilities that are kept for the process", |c| caps(c, "CapAmb")),
         req("config.process.capabilities.root-bounding", C, "bounding ... kept for the process (uid 0)", caps_root),
+        req("config.process.capabilities.empty", C, "capabilities ... the sets of capabilities for the process (empty sets: none kept)", caps_empty),
         req("config.process.capabilities.unknown", C, "cannot be mapped ... MUST be logged as a warning; SHOULD NOT fail", caps_unknown),
         req("config.process.rlimits", C, "rlim.rlim_cur / rlim_max MUST match the configured value", rlimits),
         req("config.process.rlimits-invalid", C, "MUST generate an error for any values which cannot be mapped to a relevant kernel interface", rlimits_invalid),
@@ -448,6 +449,19 @@ fn caps_root(c: &mut Ctx) -> Res {
             "{f}: expected {}, got {got}",
             cap_mask(&set)
         );
+    }
+    Ok(())
+}
+
+fn caps_empty(c: &mut Ctx) -> Res {
+    let spec = Spec::new().set(
+        "/process/capabilities",
+        json!({"bounding": [], "permitted": [], "effective": [], "inheritable": [], "ambient": []}),
+    );
+    let st = status(c, spec)?;
+    for f in ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        let got = status_field(&st, f)?;
+        ensure!(got == cap_mask(&[]), "{f}: {got}, expected no capabilities");
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ pub fn reqs() -> Vec<Req> {
         req("config-linux.namespaces.duplicate", L, "If a namespaces field contains duplicated namespaces with same type, the runtime MUST generate an error", ns_duplicate),
         req("config-linux.user.uidMappings", L, "uidMappings describes the user namespace uid mappings from the host to the container", |c| id_map(c, "uid_map")),
         req("config-linux.user.gidMappings", L, "gidMappings describes the user namespace gid mappings from the host to the container", |c| id_map(c, "gid_map")),
+        req("config-linux.user.multiple-mappings", L, "uidMappings/gidMappings (array of objects): each entry containerID, hostID, size", id_map_multiple),
         req("config-linux.user.no-chown", L, "The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping", userns_no_chown),
         req("config-linux.devices.default-null", L, "the runtime MUST also supply: /dev/null", |c| default_dev(c, "/dev/null", "1:3", true)),
         req("config-linux.devices.default-zero", L, "the runtime MUST also supply: /dev/zero", |c| default_dev(c, "/dev/zero", "1:5", true)),
@@ -229,6 +230,30 @@ fn id_map(c: &mut Ctx, file: &str) -> Res {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     ensure!(got == ["0 100000 65536"], "{file}: {got:?}");
+    Ok(())
+}
+
+fn id_map_multiple(c: &mut Ctx) -> Res {
+    let map = json!([
+        {"containerID": 0, "hostID": 100000, "size": 1000},
+        {"containerID": 1000, "hostID": 200000, "size": 1000}
+    ]);
+    let spec = userns_spec(Spec::new())
+        .set("/linux/uidMappings", map.clone())
+        .set("/linux/gidMappings", map);
+    let (_, pid) = c.running(&spec)?;
+    for file in ["uid_map", "gid_map"] {
+        let text = read(format!("/proc/{pid}/{file}"))?;
+        let mut got: Vec<String> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        got.sort();
+        ensure!(
+            got == ["0 100000 1000", "1000 200000 1000"],
+            "{file}: {got:?}"
+        );
+    }
     Ok(())
 }
 

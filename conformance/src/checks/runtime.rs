@@ -47,6 +47,8 @@ pub fn reqs() -> Vec<Req> {
         req("runtime.delete.missing-id", R, "This operation MUST generate an error if it is not provided the container ID", delete_missing_id),
         req("runtime.lifecycle.prestart-failure", R, "If any prestart hook fails, the runtime MUST generate an error, stop the container", prestart_failure),
         req("runtime.lifecycle.createRuntime-failure", R, "If any createRuntime hook fails, the runtime MUST generate an error, stop the container", create_runtime_failure),
+        req("runtime.lifecycle.createContainer-failure", R, "If any createContainer hook fails, the runtime MUST generate an error, stop the container", create_container_failure),
+        req("runtime.lifecycle.startContainer-failure", R, "If any startContainer hook fails, the runtime MUST generate an error, stop the container", start_container_failure),
         req("runtime.lifecycle.poststart-failure", R, "If any poststart hook fails, the runtime MUST generate an error, stop the container", poststart_failure),
         req("runtime.lifecycle.poststop-failure", R, "If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue", poststop_failure),
         req("runtime-linux.fds", RL, "By default, only the stdin, stdout and stderr file descriptors are kept open", linux_fds),
@@ -526,6 +528,35 @@ fn prestart_failure(c: &mut Ctx) -> Res {
 
 fn create_runtime_failure(c: &mut Ctx) -> Res {
     expect_create_fails(c, &Spec::new().sleeper().hook("createRuntime", "exit 1"))
+}
+
+fn create_container_failure(c: &mut Ctx) -> Res {
+    expect_create_fails(c, &Spec::new().sleeper().hook("createContainer", "exit 1"))
+}
+
+fn start_container_failure(c: &mut Ctx) -> Res {
+    let d = c.dir("out")?;
+    let (id, _) = c.create(
+        &Spec::new()
+            .bind(&d, "/out", &[])
+            .sh("echo ran > /out/ran; sleep 100")
+            .hook("startContainer", "exit 1"),
+    )?;
+    let pid = c.pid(&id)?;
+    // The hook runs in the container after `start` has handed over, so the error may only
+    // be logged ("this specification does not mandate how, or even if, that error is
+    // returned"): what must be observable is that the container stops without running
+    // the program.
+    let _ = c.rt(&["start", &id])?;
+    ensure!(
+        wait_until(Duration::from_secs(5), || !pid_alive(pid)),
+        "the container was not stopped"
+    );
+    ensure!(
+        !d.join("ran").exists(),
+        "the user program ran despite the failed hook"
+    );
+    Ok(())
 }
 
 fn poststart_failure(c: &mut Ctx) -> Res {
