@@ -7,3 +7,6 @@ scripts/deps.sh
 cargo fmt --all --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release --workspace
+# The runtime-spec conformance suite against ongi: a per-requirement table and
+# "N passed, M failed"; fails on any failure not listed in conformance/known-failures.txt.
+conformance/run.sh

@@ -186,6 +186,9 @@ impl Container {
             status: Status::Creating,
             ..oci_state(sd, st)
         };
+        // Init can only write host cgroup files itself with host credentials.
+        let fast = !namespaces.has(nix::sched::CloneFlags::CLONE_NEWUSER);
+        let placement = cgroups::placement(&st.cgroup_dirs, fast);
         let cfg = InitConfig {
             hook_state: serde_json::to_vec(&creating).unwrap_or_default(),
             spec: bundle.spec,
@@ -197,6 +200,9 @@ impl Container {
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
             seccomp,
+            cgroup_into_fd: placement.clone_into.as_ref().and_then(|d| open_dir(d).ok()),
+            cgroup: placement,
+            cloned_into_cgroup: std::cell::Cell::new(false),
         };
         let (parent, child) = channel::pair()?;
         let pid = spawn(&cfg, &parent, child)?;
@@ -215,7 +221,11 @@ impl Container {
                 write_id_map(st.pid, "gid_map", linux.gid_mappings().as_deref())?;
             }
         }
-        cgroups::add_pid(&st.cgroup_dirs, st.pid)?;
+        let mut by_runtime = cfg.cgroup.by_runtime.clone();
+        if !cfg.cloned_into_cgroup.get() {
+            by_runtime.extend(cfg.cgroup.clone_into.iter().cloned());
+        }
+        cgroups::add_pid_to(&by_runtime, st.pid)?;
         parent.send(ToInit::Go)?;
         loop {
             match parent.recv() {
@@ -556,6 +566,14 @@ fn wait_exec(f: &std::os::fd::OwnedFd, st: &Persisted) {
             Err(_) => return,
         }
     }
+}
+
+fn open_dir(d: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+    nix::fcntl::open(
+        d,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
 }
 
 fn kill_and_wait(st: &Persisted) -> Result<(), Error> {

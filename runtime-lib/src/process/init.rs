@@ -32,6 +32,8 @@ pub enum InitError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{what} {path}: {errno}")]
     Sys {
         what: &'static str,
@@ -83,6 +85,9 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
 }
 
 fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, InitError> {
+    // Before waiting for Go, so the moves overlap the runtime's own work; the limits were
+    // written before the clone, and the cgroup namespace is only unshared after Go.
+    crate::cgroups::join_self(&cfg.cgroup.self_join)?;
     chan.expect(ToInit::Go)?;
     let ns = &cfg.namespaces;
     if !joined {

@@ -28,6 +28,12 @@ pub struct InitConfig {
     pub hook_state: Vec<u8>,
     /// linux.seccomp, compiled by the runtime before the clone; init only loads it.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// How init enters its cgroups (see [`crate::cgroups::Placement`]).
+    pub cgroup: crate::cgroups::Placement,
+    /// The v2 directory of `cgroup.clone_into`, opened for clone3(CLONE_INTO_CGROUP).
+    pub cgroup_into_fd: Option<OwnedFd>,
+    /// Set by `spawn` when init was cloned straight into `cgroup_into_fd`.
+    pub cloned_into_cgroup: std::cell::Cell<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

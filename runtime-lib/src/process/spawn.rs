@@ -37,6 +37,48 @@ pub(super) fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
     }
 }
 
+/// clone3 with CLONE_INTO_CGROUP: the child starts in the v2 cgroup `cgroup_fd`, so
+/// nobody has to migrate it (see cgroups::Placement). Fork-like: no stack given.
+fn clone_into_cgroup(flags: CloneFlags, cgroup_fd: std::os::fd::RawFd) -> Result<i32, Errno> {
+    /// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_fd as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; with no stack and without
+    // CLONE_VM the child runs on a private copy of our stack, exactly like fork(2).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r as i32)
+    }
+}
+
 pub(super) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and stdio flushing that belong to the runtime.
     unsafe { libc::_exit(code) }
@@ -46,7 +88,17 @@ pub(super) fn exit_now(code: i32) -> ! {
 pub fn spawn(cfg: &InitConfig, parent: &ParentEnd, child: InitEnd) -> Result<Pid, ProcessError> {
     let ns = &cfg.namespaces;
     if !ns.needs_intermediate() {
-        let pid = raw_clone(ns.new).map_err(ProcessError::Clone)?;
+        use std::os::fd::AsRawFd;
+        let into = cfg
+            .cgroup_into_fd
+            .as_ref()
+            .and_then(|fd| clone_into_cgroup(ns.new, fd.as_raw_fd()).ok());
+        cfg.cloned_into_cgroup.set(into.is_some());
+        // Without clone3 or a usable v2 directory: a plain clone, the runtime moves init.
+        let pid = match into {
+            Some(pid) => pid,
+            None => raw_clone(ns.new).map_err(ProcessError::Clone)?,
+        };
         if pid == 0 {
             parent.close_in_child();
             init::main(cfg, child, false);
