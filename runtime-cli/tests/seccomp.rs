@@ -694,3 +694,33 @@ fn allow_list_with_argument_rules() {
     // unshare is not allowed: it fails even with CAP_SYS_ADMIN.
     assert!(out.contains("Operation not permitted"), "{out}");
 }
+
+#[test]
+fn compiled_profile_is_reused_and_still_enforced() {
+    if skip_on_runc("the compiled-program cache under --root is ongi's") {
+        return;
+    }
+    let h = Harness::new("sc_cache");
+    let spec = with_filter(block(MKDIR, "SCMP_ACT_ERRNO", Some(1))).sh(MKDIR_SCRIPT);
+    for _ in 0..2 {
+        // The second container loads the cached program: it must block the same calls.
+        let out = h.run_ok(&spec);
+        assert!(out.contains("Operation not permitted"), "{out}");
+    }
+    let other = with_filter(block(MKDIR, "SCMP_ACT_ERRNO", Some(13))).sh(MKDIR_SCRIPT);
+    let out = h.run_ok(&other);
+    assert!(
+        out.contains("Permission denied"),
+        "a different profile got a cached program: {out}"
+    );
+    let cache = h.root().join("@seccomp-cache");
+    let files = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        files,
+        2,
+        "one cached program per profile in {}",
+        cache.display()
+    );
+    // The cache is not a container.
+    assert!(h.list_json().is_empty());
+}

@@ -154,7 +154,7 @@ impl Container {
     ) -> Result<OciState, Error> {
         // Compiled before any process or cgroup exists: a bad profile fails here and the
         // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
-        let seccomp = crate::seccomp::from_spec(&bundle.spec)?;
+        let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;

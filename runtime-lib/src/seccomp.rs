@@ -374,6 +374,19 @@ impl Program {
     }
 }
 
+pub mod cache;
+
+/// Like [`from_spec`], reusing a program compiled earlier under `root` for the same profile.
+pub fn from_spec_cached(
+    spec: &oci_spec::runtime::Spec,
+    root: &std::path::Path,
+) -> Result<Option<Program>, SeccompError> {
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => cache::compile_cached(s, root).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Compiles linux.seccomp when present; `None` (and no work at all) otherwise.
 pub fn from_spec(spec: &oci_spec::runtime::Spec) -> Result<Option<Program>, SeccompError> {
     match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
