@@ -263,3 +263,41 @@ fn sigpipe_is_not_ignored_in_the_container() {
     let ign = u64::from_str_radix(&status_field(&status, "SigIgn"), 16).expect("hex mask");
     assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0, "SigIgn {ign:#x}");
 }
+
+/// `/proc/keys` with the default masks lifted, so the container can list its keyrings.
+fn keys_spec() -> Spec {
+    Spec::new()
+        .set(
+            "/linux/maskedPaths",
+            serde_json::json!(["/proc/kcore", "/sys/firmware"]),
+        )
+        .args(&["cat", "/proc/keys"])
+}
+
+#[test]
+fn new_session_keyring_per_container() {
+    let h = Harness::new("keyring");
+    let bundle = h.bundle(&keys_spec());
+    let id = h.new_id();
+    let out = h
+        .rt(&["run", "--bundle", path_str(&bundle), &id])
+        .expect_ok();
+    assert!(
+        out.stdout.contains(&format!("_ses.{id}")),
+        "no session keyring named after the container:\n{out}"
+    );
+    let id2 = h.new_id();
+    let out = h
+        .rt(&[
+            "run",
+            "--no-new-keyring",
+            "--bundle",
+            path_str(&bundle),
+            &id2,
+        ])
+        .expect_ok();
+    assert!(
+        !out.stdout.contains(&format!("_ses.{id2}")),
+        "--no-new-keyring still made a keyring:\n{out}"
+    );
+}

@@ -198,6 +198,7 @@ impl Container {
             state_dir,
             console,
             no_pivot: opts.no_pivot,
+            session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", self.id)),
             preserve_fds: opts.preserve_fds,
             seccomp,
             cgroup_into_fd: placement.clone_into.as_ref().and_then(|d| open_dir(d).ok()),

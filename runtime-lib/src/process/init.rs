@@ -122,6 +122,10 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
             source,
         })?;
     }
+    // As runc: first thing in the container, before anything can look up keys.
+    if let Some(name) = &cfg.session_keyring {
+        security::keyring::join_new_session(name).map_err(security::SecurityError::from)?;
+    }
     // Device nodes and created dirs must get exactly the modes we ask for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 

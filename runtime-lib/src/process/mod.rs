@@ -23,6 +23,9 @@ pub struct InitConfig {
     pub state_dir: OwnedFd,
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
+    /// Name of the new session keyring init joins (runc's `_ses.<id>`); None with
+    /// `--no-new-keyring`.
+    pub session_keyring: Option<String>,
     pub preserve_fds: u32,
     /// State JSON for createContainer/startContainer hooks (they run inside init).
     pub hook_state: Vec<u8>,

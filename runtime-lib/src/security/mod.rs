@@ -1,6 +1,7 @@
 //! Process privileges: capabilities, rlimits, user/groups, no_new_privs, oom_score_adj.
 
 pub mod caps;
+pub mod keyring;
 pub mod rlimits;
 pub mod user;
 
@@ -32,6 +33,8 @@ pub enum SecurityError {
     },
     #[error("prctl {op}: {errno}")]
     Prctl { op: &'static str, errno: Errno },
+    #[error(transparent)]
+    Keyring(#[from] keyring::KeyringError),
     #[error("/proc/self/oom_score_adj: write {value}: {source}")]
     OomScoreAdj { value: i32, source: std::io::Error },
 }
