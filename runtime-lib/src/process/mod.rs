@@ -1,6 +1,7 @@
 //! Creating the container's init process: the clone sequence (`spawn`, runtime side) and
 //! everything init does before it execs the user program (`init`, container side).
 
+pub mod attrs;
 pub mod exec;
 pub mod init;
 pub mod spawn;
@@ -28,6 +29,8 @@ pub struct InitConfig {
     pub hook_state: Vec<u8>,
     /// linux.seccomp, compiled by the runtime before the clone; init only loads it.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// personality, ioPriority, scheduler: checked by the runtime, applied by init.
+    pub attrs: attrs::Attrs,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -56,7 +56,10 @@ pub fn spawn(cfg: &InitConfig, parent: &ParentEnd, child: InitEnd) -> Result<Pid
     let mid = raw_clone(CloneFlags::empty()).map_err(ProcessError::Clone)?;
     if mid == 0 {
         parent.close_in_child();
-        let r = ns.join_all().and_then(|()| namespaces::unshare(ns.new));
+        let r = ns
+            .join_all()
+            .and_then(|()| namespaces::unshare(ns.new))
+            .and_then(|()| ns.unshare_time());
         if let Err(e) = r {
             let _ = child.send(FromInit::Error(e.to_string()));
             exit_now(1);
