@@ -694,3 +694,18 @@ fn allow_list_with_argument_rules() {
     // unshare is not allowed: it fails even with CAP_SYS_ADMIN.
     assert!(out.contains("Operation not permitted"), "{out}");
 }
+
+#[test]
+fn errno_ret_on_an_action_without_errno_fails_create() {
+    // runtime-spec: "When the action doesn't support an errno, the runtime MUST print and
+    // error and fail".
+    let h = Harness::new("sc_errno_kill");
+    if skip_on_runc("runc 1.1.5 ignores errnoRet on SCMP_ACT_KILL") {
+        return;
+    }
+    create_fails(
+        &h,
+        block(MKDIR, "SCMP_ACT_KILL", Some(18)),
+        "linux.seccomp.syscalls[0].errnoRet",
+    );
+}
