@@ -182,14 +182,18 @@ fn new_time_namespace_with_offsets() {
     if !std::path::Path::new("/proc/self/ns/time").exists() {
         return;
     }
-    let out = h.run_ok(&time_ns_spec().sh(
-        "readlink /proc/self/ns/time; cat /proc/uptime; cat /proc/self/timens_offsets",
-    ));
+    let out = h.run_ok(
+        &time_ns_spec()
+            .sh("readlink /proc/self/ns/time; cat /proc/uptime; cat /proc/self/timens_offsets"),
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_ne!(lines[0], ns_link("self", "time"), "{out}");
     let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
     let theirs = uptime_secs(lines[1]);
-    assert!(theirs >= host + 86000.0, "uptime {theirs} vs host {host}:\n{out}");
+    assert!(
+        theirs >= host + 86000.0,
+        "uptime {theirs} vs host {host}:\n{out}"
+    );
     assert!(out.contains("monotonic") && out.contains("3600"), "{out}");
 
     // exec joins it: same offsets.
@@ -222,7 +226,11 @@ fn time_namespace_joined_by_path() {
             .sh("readlink /proc/self/ns/time; cat /proc/uptime"),
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], ns_link(&h.pid(&a.id).to_string(), "time"), "{out}");
+    assert_eq!(
+        lines[0],
+        ns_link(&h.pid(&a.id).to_string(), "time"),
+        "{out}"
+    );
     let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(uptime_secs(lines[1]) >= host + 86000.0, "{out}");
 }

@@ -273,7 +273,10 @@ fn create_fails_naming(h: &Harness, spec: &Spec, field: &str) {
         .rt(&["create", "--bundle", path_str(&bundle), &id])
         .expect_fail();
     h.assert_no_trace(&id);
-    assert!(out.stderr.contains(field), "error does not name {field}:\n{out}");
+    assert!(
+        out.stderr.contains(field),
+        "error does not name {field}:\n{out}"
+    );
 }
 
 #[test]
@@ -313,7 +316,10 @@ fn scheduler_policy_and_nice() {
     // /proc/self/sched shows the policy (SCHED_BATCH = 3); field 19 of stat is the nice.
     let out = h.run_ok(
         &Spec::new()
-            .set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 5}))
+            .set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "nice": 5}),
+            )
             .sh("grep '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat"),
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -368,7 +374,10 @@ fn intel_rdt_is_refused_and_lsm_labels_ignored() {
     {
         create_fails_naming(
             &h,
-            &Spec::new().set("/linux/intelRdt", json!({"closID": "x", "l3CacheSchema": "L3:0=f"})),
+            &Spec::new().set(
+                "/linux/intelRdt",
+                json!({"closID": "x", "l3CacheSchema": "L3:0=f"}),
+            ),
             "linux.intelRdt",
         );
     }
@@ -379,8 +388,14 @@ fn intel_rdt_is_refused_and_lsm_labels_ignored() {
         let out = h.run_ok(
             &Spec::new()
                 .set("/process/apparmorProfile", json!("some-profile"))
-                .set("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"))
-                .set("/linux/mountLabel", json!("system_u:object_r:container_file_t:s0"))
+                .set(
+                    "/process/selinuxLabel",
+                    json!("system_u:system_r:container_t:s0"),
+                )
+                .set(
+                    "/linux/mountLabel",
+                    json!("system_u:object_r:container_file_t:s0"),
+                )
                 .args(&["echo", "ok"]),
         );
         assert_eq!(out, "ok\n");

@@ -296,12 +296,7 @@ impl Attrs {
             // SAFETY: `attr` is a live sched_attr whose `size` field matches its layout;
             // the kernel only reads it.
             let r = unsafe {
-                libc::syscall(
-                    libc::SYS_sched_setattr,
-                    0,
-                    attr as *const SchedAttr,
-                    0u32,
-                )
+                libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0u32)
             };
             if r < 0 {
                 return Err(AttrError::Apply {
@@ -316,12 +311,18 @@ impl Attrs {
 
     /// execCPUAffinity.initial, in the intermediate before the cgroup join.
     pub fn apply_initial_affinity(&self) -> Result<(), AttrError> {
-        set_affinity(self.affinity_initial.as_ref(), "process.execCPUAffinity.initial")
+        set_affinity(
+            self.affinity_initial.as_ref(),
+            "process.execCPUAffinity.initial",
+        )
     }
 
     /// execCPUAffinity.final, in the process after it joined the container's cgroup.
     pub fn apply_final_affinity(&self) -> Result<(), AttrError> {
-        set_affinity(self.affinity_final.as_ref(), "process.execCPUAffinity.final")
+        set_affinity(
+            self.affinity_final.as_ref(),
+            "process.execCPUAffinity.final",
+        )
     }
 }
 
@@ -355,20 +356,30 @@ pub fn check_unsupported(spec: &Spec) -> Result<(), AttrError> {
         return Err(field("linux.intelRdt", reason));
     }
     let selinux = selinux_enabled();
-    if selinux && linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|s| !s.is_empty()) {
+    if selinux
+        && linux
+            .and_then(|l| l.mount_label().as_ref())
+            .is_some_and(|s| !s.is_empty())
+    {
         return Err(field(
             "linux.mountLabel",
             "SELinux is enabled on this host but this runtime cannot apply labels",
         ));
     }
     let process = spec.process().as_ref();
-    if selinux && process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|s| !s.is_empty()) {
+    if selinux
+        && process
+            .and_then(|p| p.selinux_label().as_ref())
+            .is_some_and(|s| !s.is_empty())
+    {
         return Err(field(
             "process.selinuxLabel",
             "SELinux is enabled on this host but this runtime cannot apply labels",
         ));
     }
-    if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|s| !s.is_empty())
+    if process
+        .and_then(|p| p.apparmor_profile().as_ref())
+        .is_some_and(|s| !s.is_empty())
         && apparmor_enabled()
     {
         return Err(field(

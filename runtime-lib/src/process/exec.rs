@@ -36,8 +36,8 @@ use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -424,7 +424,11 @@ impl Container {
                 attrs: &attrs,
             };
             let notify = Notify {
-                seccomp: bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                seccomp: bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref()),
                 state: crate::container::oci_state(&sd, &st),
             };
             let cg = CgroupTarget {
