@@ -819,3 +819,24 @@ fn exec_gets_the_containers_personality() {
     let out = exec(&h, &c.id, &["uname", "-m"]).expect_ok();
     assert_eq!(out.stdout.trim(), "i686", "{out}");
 }
+
+#[test]
+fn exec_cpu_affinity_final_is_applied() {
+    let h = Harness::new("exec_affinity");
+    if skip_on_runc("runc 1.1.5 has no process.execCPUAffinity") {
+        return;
+    }
+    let c = sleeper(&h);
+    let pj = h.work().join("process.json");
+    write_file(
+        &pj,
+        &json!({
+            "args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/",
+            "user": { "uid": 0, "gid": 0 },
+            "execCPUAffinity": { "initial": "0", "final": "0" }
+        })
+        .to_string(),
+    );
+    let out = exec_with(&h, &["--process", path_str(&pj)], &c.id, &[]).expect_ok();
+    assert!(out.stdout.trim().ends_with("\t0"), "{out}");
+}

@@ -254,3 +254,25 @@ fn time_offsets_without_new_time_namespace_fail() {
         assert!(out.stderr.contains("linux.timeOffsets"), "{out}");
     }
 }
+
+#[test]
+fn time_namespace_with_a_new_user_namespace() {
+    // The time namespace is then owned by the new user namespace; the offsets are written
+    // with the capabilities the intermediate holds there.
+    let h = Harness::new("time_userns");
+    if skip_on_runc("runc 1.1.5 has no time namespaces") {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        return;
+    }
+    let out = h.run_ok(
+        &time_ns_spec()
+            .user_namespace(100_000, 65_536)
+            .sh("id -u; cat /proc/uptime"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+    assert!(uptime_secs(lines[1]) >= host + 86000.0, "{out}");
+}
