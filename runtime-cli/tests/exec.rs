@@ -722,3 +722,121 @@ fn cgroup_flag_joins_an_existing_sub_cgroup() {
     let out = exec_with(&h, &["--cgroup", "a", "--cgroup", "b"], &c.id, &["true"]).expect_fail();
     assert!(out.stderr.contains("--cgroup"), "{out}");
 }
+
+/// A container whose seccomp profile makes mkdir fail with EPERM (and a writable /tmp).
+fn mkdir_blocked_spec(action: &str) -> Spec {
+    sleeper_spec().tmpfs("/tmp", &["mode=1777"]).set(
+        "/linux/seccomp",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": action }]
+        }),
+    )
+}
+
+const MKDIR_SCRIPT: &str = "touch /tmp/ok && echo touch-ok; mkdir /tmp/x 2>&1; echo rc=$?";
+
+#[test]
+fn exec_gets_the_containers_seccomp_profile() {
+    let h = Harness::new("exec_seccomp");
+    let c = h.start(&mkdir_blocked_spec("SCMP_ACT_ERRNO"));
+    let out = exec(&h, &c.id, &["sh", "-c", MKDIR_SCRIPT]).expect_ok();
+    assert!(out.stdout.contains("touch-ok"), "{out}");
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    // With --process and no_new_privileges the filter is loaded at the other point (after
+    // the user switch); it applies all the same.
+    let pj = h.work().join("process.json");
+    write_file(
+        &pj,
+        &json!({
+            "args": ["sh", "-c", MKDIR_SCRIPT], "cwd": "/", "noNewPrivileges": true,
+            "user": { "uid": 1000, "gid": 1000 },
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        })
+        .to_string(),
+    );
+    let out = exec_with(&h, &["--process", path_str(&pj)], &c.id, &[]).expect_ok();
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+}
+
+/// Accepts one connection from the runtime and returns the notify fd it sent.
+fn agent_fd(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().expect("runtime connects to the agent");
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<nix::sys::socket::UnixAddr>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg from the runtime");
+    let mut fd = None;
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel just installed these fds in our table; we own them.
+            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+        }
+    }
+    fd.expect("an fd came with the state")
+}
+
+#[test]
+fn exec_sends_its_notify_fd_to_the_agent() {
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    let h = Harness::new("exec_notify");
+    let sock = h.work().join("agent.sock");
+    let listener = UnixListener::bind(&sock).expect("bind agent socket");
+    let mut spec = mkdir_blocked_spec("SCMP_ACT_NOTIFY");
+    spec = spec.set("/linux/seccomp/listenerPath", json!(sock));
+    let agent = std::thread::spawn(move || {
+        // First the fd of init (create), then the one of the exec'd process.
+        let _init = agent_fd(&listener);
+        let fd = agent_fd(&listener);
+        let req = ScmpNotifReq::receive(fd.as_raw_fd()).expect("receive notification");
+        ScmpNotifResp::new_error(req.id, -libc::EXDEV, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .expect("respond");
+        req.data.syscall.get_name().unwrap_or_default()
+    });
+    let c = h.start(&spec);
+    let out = exec(&h, &c.id, &["sh", "-c", MKDIR_SCRIPT]).expect_ok();
+    let syscall = agent.join().expect("agent");
+    assert!(syscall.starts_with("mkdir"), "notified for {syscall}");
+    assert!(out.stdout.contains("Invalid cross-device link"), "{out}");
+}
+
+#[test]
+fn exec_gets_the_containers_personality() {
+    let h = Harness::new("exec_personality");
+    if skip_on_runc("runc 1.1.5 has no linux.personality") {
+        return;
+    }
+    let c = h.start(&sleeper_spec().set("/linux/personality", json!({"domain": "LINUX32"})));
+    let out = exec(&h, &c.id, &["uname", "-m"]).expect_ok();
+    assert_eq!(out.stdout.trim(), "i686", "{out}");
+}
+
+#[test]
+fn exec_cpu_affinity_final_is_applied() {
+    let h = Harness::new("exec_affinity");
+    if skip_on_runc("runc 1.1.5 has no process.execCPUAffinity") {
+        return;
+    }
+    let c = sleeper(&h);
+    let pj = h.work().join("process.json");
+    write_file(
+        &pj,
+        &json!({
+            "args": ["grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/",
+            "user": { "uid": 0, "gid": 0 },
+            "execCPUAffinity": { "initial": "0", "final": "0" }
+        })
+        .to_string(),
+    );
+    let out = exec_with(&h, &["--process", path_str(&pj)], &c.id, &[]).expect_ok();
+    assert!(out.stdout.trim().ends_with("\t0"), "{out}");
+}

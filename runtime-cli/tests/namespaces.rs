@@ -156,3 +156,123 @@ fn join_existing_uts_namespace_sees_its_hostname() {
         .args(&["hostname"]);
     assert_eq!(h.run_ok(&b), "container-a\n");
 }
+
+/// A container in a new time namespace whose boottime is one day ahead.
+fn time_ns_spec() -> Spec {
+    Spec::new().namespace("time", None).set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 86400, "nanosecs": 0}, "monotonic": {"secs": 3600}}),
+    )
+}
+
+/// Seconds of /proc/uptime as printed by `cat /proc/uptime`.
+fn uptime_secs(text: &str) -> f64 {
+    text.split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not /proc/uptime: {text:?}"))
+}
+
+#[test]
+fn new_time_namespace_with_offsets() {
+    let h = Harness::new("time_ns");
+    if skip_on_runc("runc 1.1.5 has no time namespaces") {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        return;
+    }
+    let out = h.run_ok(
+        &time_ns_spec()
+            .sh("readlink /proc/self/ns/time; cat /proc/uptime; cat /proc/self/timens_offsets"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns_link("self", "time"), "{out}");
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+    let theirs = uptime_secs(lines[1]);
+    assert!(
+        theirs >= host + 86000.0,
+        "uptime {theirs} vs host {host}:\n{out}"
+    );
+    assert!(out.contains("monotonic") && out.contains("3600"), "{out}");
+
+    // exec joins it: same offsets.
+    let c = h.start(&time_ns_spec().args(&["sleep", "1000"]));
+    let out = h.rt(&["exec", &c.id, "cat", "/proc/uptime"]).expect_ok();
+    assert!(uptime_secs(&out.stdout) >= host + 86000.0, "{out}");
+    assert_eq!(
+        ns_link(&h.pid(&c.id).to_string(), "time"),
+        h.rt(&["exec", &c.id, "readlink", "/proc/self/ns/time"])
+            .expect_ok()
+            .stdout
+            .trim()
+    );
+}
+
+#[test]
+fn time_namespace_joined_by_path() {
+    let h = Harness::new("time_ns_join");
+    if skip_on_runc("runc 1.1.5 has no time namespaces") {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        return;
+    }
+    let a = h.start(&time_ns_spec().args(&["sleep", "1000"]));
+    let path = format!("/proc/{}/ns/time", h.pid(&a.id));
+    let out = h.run_ok(
+        &Spec::new()
+            .namespace("time", Some(&path))
+            .sh("readlink /proc/self/ns/time; cat /proc/uptime"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        ns_link(&h.pid(&a.id).to_string(), "time"),
+        "{out}"
+    );
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+    assert!(uptime_secs(lines[1]) >= host + 86000.0, "{out}");
+}
+
+#[test]
+fn time_offsets_without_new_time_namespace_fail() {
+    let h = Harness::new("time_offsets_bad");
+    if skip_on_runc("runc 1.1.5 ignores linux.timeOffsets") {
+        return;
+    }
+    for spec in [
+        Spec::new().set("/linux/timeOffsets", json!({"boottime": {"secs": 1}})),
+        time_ns_spec().set("/linux/timeOffsets", json!({"realtime": {"secs": 1}})),
+    ] {
+        let bundle = h.bundle(&spec);
+        let id = h.new_id();
+        let out = h
+            .rt(&["create", "--bundle", path_str(&bundle), &id])
+            .expect_fail();
+        h.assert_no_trace(&id);
+        assert!(out.stderr.contains("linux.timeOffsets"), "{out}");
+    }
+}
+
+#[test]
+fn time_namespace_with_a_new_user_namespace() {
+    // The time namespace is then owned by the new user namespace; the offsets are written
+    // with the capabilities the intermediate holds there.
+    let h = Harness::new("time_userns");
+    if skip_on_runc("runc 1.1.5 has no time namespaces") {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        return;
+    }
+    let out = h.run_ok(
+        &time_ns_spec()
+            .user_namespace(100_000, 65_536)
+            .sh("id -u; cat /proc/uptime"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
+    assert!(uptime_secs(lines[1]) >= host + 86000.0, "{out}");
+}

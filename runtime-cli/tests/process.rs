@@ -301,3 +301,141 @@ fn new_session_keyring_per_container() {
         "--no-new-keyring still made a keyring:\n{out}"
     );
 }
+
+/// `create` must fail naming `field`, leaving nothing behind.
+#[track_caller]
+fn create_fails_naming(h: &Harness, spec: &Spec, field: &str) {
+    let bundle = h.bundle(spec);
+    let id = h.new_id();
+    let out = h
+        .rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_fail();
+    h.assert_no_trace(&id);
+    assert!(
+        out.stderr.contains(field),
+        "error does not name {field}:\n{out}"
+    );
+}
+
+#[test]
+fn personality_linux32() {
+    let h = Harness::new("personality");
+    if skip_on_runc("runc 1.1.5 has no linux.personality") {
+        return;
+    }
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/linux/personality", json!({"domain": "LINUX32"}))
+            .args(&["uname", "-m"]),
+    );
+    assert_eq!(out.trim(), "i686");
+    let out = h.run_ok(
+        &Spec::new()
+            .set("/linux/personality", json!({"domain": "LINUX"}))
+            .args(&["uname", "-m"]),
+    );
+    assert_eq!(out.trim(), "x86_64");
+    create_fails_naming(
+        &h,
+        &Spec::new().set(
+            "/linux/personality",
+            json!({"domain": "LINUX", "flags": ["NOT_A_FLAG"]}),
+        ),
+        "linux.personality.flags",
+    );
+}
+
+#[test]
+fn scheduler_policy_and_nice() {
+    let h = Harness::new("scheduler");
+    if skip_on_runc("runc 1.1.5 has no process.scheduler") {
+        return;
+    }
+    // /proc/self/sched shows the policy (SCHED_BATCH = 3); field 19 of stat is the nice.
+    let out = h.run_ok(
+        &Spec::new()
+            .set(
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "nice": 5}),
+            )
+            .sh("grep '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with(" 3"), "{out}");
+    assert_eq!(lines[1], "5", "{out}");
+    create_fails_naming(
+        &h,
+        &Spec::new().set("/process/scheduler", json!({"policy": "SCHED_FIFO"})),
+        "process.scheduler.priority",
+    );
+}
+
+#[test]
+fn io_priority_is_set() {
+    let h = Harness::new("ioprio");
+    if skip_on_runc("runc 1.1.5 has no process.ioPriority") {
+        return;
+    }
+    let c = h.start(
+        &Spec::new()
+            .set(
+                "/process/ioPriority",
+                json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+            )
+            .args(&["sleep", "1000"]),
+    );
+    let pid = h.pid(&c.id);
+    // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, pid) takes plain integers.
+    let v = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, pid) };
+    assert_eq!(v, 2 << 13 | 6, "ioprio of {pid}");
+    // assert_no_trace below looks for any live process of this test.
+    h.rt(&["delete", "--force", &c.id]).expect_ok();
+    create_fails_naming(
+        &h,
+        &Spec::new().set(
+            "/process/ioPriority",
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 9}),
+        ),
+        "process.ioPriority.priority",
+    );
+}
+
+#[test]
+fn intel_rdt_is_refused_and_lsm_labels_ignored() {
+    let h = Harness::new("rdt");
+    if skip_on_runc("runc's error text differs") {
+        return;
+    }
+    if !std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - resctrl ")
+    {
+        create_fails_naming(
+            &h,
+            &Spec::new().set(
+                "/linux/intelRdt",
+                json!({"closID": "x", "l3CacheSchema": "L3:0=f"}),
+            ),
+            "linux.intelRdt",
+        );
+    }
+    // Neither SELinux nor AppArmor is enabled here: ignored, as runc does.
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists()
+        && !std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists()
+    {
+        let out = h.run_ok(
+            &Spec::new()
+                .set("/process/apparmorProfile", json!("some-profile"))
+                .set(
+                    "/process/selinuxLabel",
+                    json!("system_u:system_r:container_t:s0"),
+                )
+                .set(
+                    "/linux/mountLabel",
+                    json!("system_u:object_r:container_file_t:s0"),
+                )
+                .args(&["echo", "ok"]),
+        );
+        assert_eq!(out, "ok\n");
+    }
+}

@@ -724,3 +724,18 @@ fn compiled_profile_is_reused_and_still_enforced() {
     // The cache is not a container.
     assert!(h.list_json().is_empty());
 }
+
+#[test]
+fn errno_ret_on_an_action_without_errno_fails_create() {
+    // runtime-spec: "When the action doesn't support an errno, the runtime MUST print and
+    // error and fail".
+    let h = Harness::new("sc_errno_kill");
+    if skip_on_runc("runc 1.1.5 ignores errnoRet on SCMP_ACT_KILL") {
+        return;
+    }
+    create_fails(
+        &h,
+        block(MKDIR, "SCMP_ACT_KILL", Some(18)),
+        "linux.seccomp.syscalls[0].errnoRet",
+    );
+}

@@ -58,7 +58,7 @@ pub(crate) fn status_of(sd: &StateDir, st: &Persisted) -> Status {
     }
 }
 
-fn oci_state(sd: &StateDir, st: &Persisted) -> OciState {
+pub(crate) fn oci_state(sd: &StateDir, st: &Persisted) -> OciState {
     let status = status_of(sd, st);
     OciState {
         oci_version: OCI_VERSION.to_string(),
@@ -86,7 +86,8 @@ impl Container {
     pub fn create(&self, opts: &CreateOptions) -> Result<OciState, Error> {
         let bundle = Bundle::load(&opts.bundle)?;
         let linux = bundle.spec.linux().clone().unwrap_or_default();
-        let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?;
+        let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?
+            .with_time_offsets(linux.time_offsets().as_ref())?;
         let terminal = bundle
             .spec
             .process()
@@ -155,6 +156,8 @@ impl Container {
         // Compiled before any process or cgroup exists: a bad profile fails here and the
         // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
         let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
+        crate::process::attrs::check_unsupported(&bundle.spec)?;
+        let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;
@@ -204,6 +207,7 @@ impl Container {
             cgroup_into_fd: placement.clone_into.as_ref().and_then(|d| open_dir(d).ok()),
             cgroup: placement,
             cloned_into_cgroup: std::cell::Cell::new(false),
+            attrs,
         };
         let (parent, child) = channel::pair()?;
         let pid = spawn(&cfg, &parent, child)?;

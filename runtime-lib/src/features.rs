@@ -119,7 +119,9 @@ pub fn features() -> Features {
         ]),
         mount_options: strings(MOUNT_OPTIONS),
         linux: Linux {
-            namespaces: strings(&["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]),
+            namespaces: strings(&[
+                "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+            ]),
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
             cgroup: Cgroup {
                 v1: true,

@@ -72,6 +72,8 @@ pub enum Error {
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
+    Attr(#[from] process::attrs::AttrError),
+    #[error(transparent)]
     Exec(#[from] process::exec::ExecError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]

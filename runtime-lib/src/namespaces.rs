@@ -4,7 +4,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, LinuxTimeOffset};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -28,7 +28,15 @@ pub enum NamespaceError {
     Loopback { op: &'static str, errno: Errno },
     #[error("namespace type {0} is not supported by this runtime")]
     Unsupported(String),
+    #[error("linux.timeOffsets{key}: {reason}")]
+    TimeOffsets { key: String, reason: &'static str },
+    #[error("write /proc/self/timens_offsets: {errno}")]
+    WriteTimeOffsets { errno: Errno },
 }
+
+/// CLONE_NEWTIME shares its bit with CSIGNAL in clone(2): it can only be unshared (clone3
+/// aside), so it is never part of `Namespaces::new`.
+pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
 
 /// One namespace to join: its type and an fd opened in the runtime, before any fork, so a
 /// path that vanishes or is wrong is reported at once.
@@ -45,6 +53,11 @@ pub struct Namespaces {
     /// The cgroup namespace is created by init after it is placed in its cgroup, so that the
     /// namespace root is the container's cgroup.
     pub new_cgroup: bool,
+    /// A new time namespace: unshared by the intermediate, which writes the offsets and
+    /// then forks init into it (it applies to children only).
+    pub new_time: bool,
+    /// linux.timeOffsets in /proc/self/timens_offsets syntax ("monotonic 86400 0\n").
+    pub time_offsets: Option<String>,
     pub joins: Vec<Join>,
 }
 
@@ -57,7 +70,7 @@ pub fn flag(typ: LinuxNamespaceType) -> Result<CloneFlags, NamespaceError> {
         LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
         LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        LinuxNamespaceType::Time => CLONE_NEWTIME,
         #[allow(unreachable_patterns)]
         other => return Err(NamespaceError::Unsupported(other.to_string())),
     })
@@ -82,6 +95,7 @@ impl Namespaces {
     pub fn from_spec(list: &[LinuxNamespace]) -> Result<Self, NamespaceError> {
         let mut new = CloneFlags::empty();
         let mut new_cgroup = false;
+        let mut new_time = false;
         let mut joins = Vec::new();
         for ns in list {
             let f = flag(ns.typ())?;
@@ -102,6 +116,7 @@ impl Namespaces {
                     });
                 }
                 _ if f == CloneFlags::CLONE_NEWCGROUP => new_cgroup = true,
+                _ if f == CLONE_NEWTIME => new_time = true,
                 _ => new |= f,
             }
         }
@@ -111,23 +126,97 @@ impl Namespaces {
         Ok(Namespaces {
             new,
             new_cgroup,
+            new_time,
+            time_offsets: None,
             joins,
         })
     }
 
+    /// linux.timeOffsets: only for a new time namespace (the offsets of one that has had a
+    /// process in it are frozen), keys `monotonic` and `boottime`.
+    pub fn with_time_offsets(
+        mut self,
+        offsets: Option<&std::collections::HashMap<String, LinuxTimeOffset>>,
+    ) -> Result<Self, NamespaceError> {
+        let Some(offsets) = offsets.filter(|o| !o.is_empty()) else {
+            return Ok(self);
+        };
+        let err = |key: &str, reason| NamespaceError::TimeOffsets {
+            key: if key.is_empty() {
+                String::new()
+            } else {
+                format!(".{key}")
+            },
+            reason,
+        };
+        if !self.new_time {
+            return Err(err(
+                "",
+                "needs a new time namespace (a \"time\" entry without path in linux.namespaces)",
+            ));
+        }
+        // Sorted, so the text (and any error) does not depend on the map's order.
+        let mut keys: Vec<&String> = offsets.keys().collect();
+        keys.sort();
+        let mut text = String::new();
+        for k in keys {
+            if k != "monotonic" && k != "boottime" {
+                return Err(err(k, "unknown clock (monotonic or boottime)"));
+            }
+            let o = &offsets[k];
+            let nanos = o.nanosecs().unwrap_or(0);
+            if nanos >= 1_000_000_000 {
+                return Err(err(k, "nanosecs must be below 1000000000"));
+            }
+            text.push_str(&format!("{k} {} {nanos}\n", o.secs().unwrap_or(0)));
+        }
+        self.time_offsets = Some(text);
+        Ok(self)
+    }
+
     pub fn has(&self, f: CloneFlags) -> bool {
-        self.new.contains(f) || self.joins.iter().any(|j| j.flag == f)
+        (f == CLONE_NEWTIME && self.new_time)
+            || self.new.contains(f)
+            || self.joins.iter().any(|j| j.flag == f)
+    }
+
+    /// In the intermediate, after the other namespaces are made: a new time namespace for
+    /// the children to come, with its offsets (writable only until a process enters it).
+    pub fn unshare_time(&self) -> Result<(), NamespaceError> {
+        if !self.new_time {
+            return Ok(());
+        }
+        unshare(CLONE_NEWTIME)?;
+        if let Some(text) = &self.time_offsets {
+            // One write: the kernel takes all lines of a write as one update.
+            let fd = open(
+                "/proc/self/timens_offsets",
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|errno| NamespaceError::WriteTimeOffsets { errno })?;
+            let n = nix::unistd::write(&fd, text.as_bytes())
+                .map_err(|errno| NamespaceError::WriteTimeOffsets { errno })?;
+            if n != text.len() {
+                return Err(NamespaceError::WriteTimeOffsets { errno: Errno::EIO });
+            }
+        }
+        Ok(())
     }
 
     /// One clone with all flags works unless a pid or user namespace must be joined, or a
     /// new user namespace must own namespaces that are joined: those need setns before the
-    /// namespaces are created, i.e. an intermediate process.
+    /// namespaces are created, i.e. an intermediate process. A time namespace (new or
+    /// joined) only applies to the children of the process that unshares/joins it, so it
+    /// needs one too.
     pub fn needs_intermediate(&self) -> bool {
-        self.joins.iter().any(|j| {
-            j.flag == CloneFlags::CLONE_NEWPID
-                || j.flag == CloneFlags::CLONE_NEWUSER
-                || j.flag.bits() == libc::CLONE_NEWTIME
-        }) || (!self.joins.is_empty() && self.new.contains(CloneFlags::CLONE_NEWUSER))
+        self.new_time
+            || self.joins.iter().any(|j| {
+                j.flag == CloneFlags::CLONE_NEWPID
+                    || j.flag == CloneFlags::CLONE_NEWUSER
+                    || j.flag == CLONE_NEWTIME
+            })
+            || (!self.joins.is_empty() && self.new.contains(CloneFlags::CLONE_NEWUSER))
     }
 
     /// setns into every joined namespace, user first.

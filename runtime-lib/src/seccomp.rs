@@ -132,6 +132,14 @@ fn action(
         let r = r.unwrap_or(libc::EPERM as u32);
         u16::try_from(r).map_err(|_| field(at(), format!("errnoRet {r} is out of range")))
     };
+    // runtime-spec: "When the action doesn't support an errno, the runtime MUST print and
+    // error and fail" (for errnoRet and defaultErrnoRet alike).
+    if let (Some(r), false) = (errno_ret, matches!(a, ScmpActErrno | ScmpActTrace)) {
+        return Err(field(
+            at(),
+            format!("errnoRet {r} is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}"),
+        ));
+    }
     Ok(match a {
         ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
         ScmpActKillProcess => ScmpAction::KillProcess,
@@ -670,6 +678,28 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("linux.seccomp.defaultErrnoRet: errnoRet 70000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errno_ret_needs_an_errno_action() {
+        let e = compile(&spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 18}]
+        })))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.seccomp.syscalls[0].errnoRet: errnoRet 18"),
+            "{e}"
+        );
+        let e = compile(&spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1
+        })))
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("linux.seccomp.defaultErrnoRet"),
             "{e}"
         );
     }

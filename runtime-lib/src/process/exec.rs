@@ -17,6 +17,7 @@
 //! No re-exec of our binary and no threads: like `create`, the caller must be
 //! single-threaded.
 
+use super::attrs::Attrs;
 use super::init::find_executable;
 use super::spawn::{exit_now, raw_clone};
 use super::tty_relay;
@@ -35,6 +36,7 @@ use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -124,6 +126,10 @@ enum ChildError {
     Security(#[from] crate::security::SecurityError),
     #[error(transparent)]
     Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Attr(#[from] super::attrs::AttrError),
     #[error("{what} {path}: {errno}")]
     Sys {
         what: &'static str,
@@ -376,13 +382,16 @@ impl Container {
                 Status::Creating => return Err(ExecError::Creating(self.id.clone()).into()),
                 _ => {}
             }
+            // Loaded with --process too: the container's seccomp profile and personality
+            // apply to every process in it (runc).
+            let bundle = Bundle::load(&st.bundle)?;
             let process = match &opts.process {
                 Some(_) => opts.build_process(None)?,
-                None => {
-                    let bundle = Bundle::load(&st.bundle)?;
-                    opts.build_process(bundle.spec.process().as_ref())?
-                }
+                None => opts.build_process(bundle.spec.process().as_ref())?,
             };
+            // Compiled here, before any fork, as for create; no work without linux.seccomp.
+            let seccomp = crate::seccomp::from_spec(&bundle.spec)?;
+            let attrs = Attrs::for_exec(Some(&bundle.spec), &process)?;
             // With a tty and no console socket, a foreground exec relays the pty itself
             // (runc does too); a detached one would leave nobody holding the master.
             let (console, relay_end) =
@@ -411,13 +420,23 @@ impl Container {
                 process: &process,
                 console: console.as_ref(),
                 preserve_fds: opts.preserve_fds,
+                seccomp: seccomp.as_ref(),
+                attrs: &attrs,
+            };
+            let notify = Notify {
+                seccomp: bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref()),
+                state: crate::container::oci_state(&sd, &st),
             };
             let cg = CgroupTarget {
                 dirs: &st.cgroup_dirs,
                 init_pid: st.pid,
                 subs: &subs,
             };
-            let pid = spawn(&setup, &ns, &cg, parent, child)?;
+            let pid = spawn(&setup, &ns, &cg, &notify, parent, child)?;
             let relay = match relay_end.map(|s| tty_relay::receive_master(&s)) {
                 None => None,
                 Some(Ok(master)) => Some(master),
@@ -548,6 +567,15 @@ struct Setup<'a> {
     process: &'a Process,
     console: Option<&'a OwnedFd>,
     preserve_fds: u32,
+    /// The container's linux.seccomp, compiled by the runtime.
+    seccomp: Option<&'a crate::seccomp::Program>,
+    attrs: &'a Attrs,
+}
+
+/// What the runtime needs to hand a SCMP_ACT_NOTIFY listener fd to the seccomp agent.
+struct Notify<'a> {
+    seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    state: crate::state::OciState,
 }
 
 /// Clones intermediate + process, places the process in the cgroups, lets it exec and
@@ -556,6 +584,7 @@ fn spawn(
     setup: &Setup,
     ns: &[NsFd],
     cg: &CgroupTarget,
+    notify: &Notify,
     parent: ParentEnd,
     child: InitEnd,
 ) -> Result<i32, Error> {
@@ -584,7 +613,35 @@ fn spawn(
     parent
         .send(ToInit::Go)
         .map_err(|e| fail(ExecError::Channel(e).into()))?;
-    match parent.recv() {
+    loop {
+        let got = parent.recv();
+        if let Ok(FromInit::SeccompFd(fd)) = &got {
+            // As create does: the agent gets the listener fd before the process goes on.
+            let sc = notify.seccomp;
+            let state = crate::seccomp::process_state(
+                pid,
+                sc.and_then(|s| s.listener_metadata().as_deref()),
+                &notify.state,
+            );
+            let path = sc.and_then(|s| s.listener_path().as_deref());
+            crate::seccomp::send_to_listener(path.unwrap_or(Path::new("")), &state, fd.as_fd())
+                .map_err(|e| fail(e.into()))?;
+            parent
+                .send(ToInit::SeccompDone)
+                .map_err(|e| fail(ExecError::Channel(e).into()))?;
+            continue;
+        }
+        return exec_result(got, pid, &fail);
+    }
+}
+
+/// The last message of the exec'd process's setup.
+fn exec_result(
+    got: Result<FromInit, ChannelError>,
+    pid: i32,
+    fail: &dyn Fn(Error) -> Error,
+) -> Result<i32, Error> {
+    match got {
         // The channel is close-on-exec: EOF without an error message means execve worked.
         Err(ChannelError::Closed) => Ok(pid),
         Ok(FromInit::Error(msg)) => {
@@ -723,6 +780,11 @@ fn intermediate(setup: &Setup, ns: &[NsFd], chan: InitEnd) -> ! {
         let _ = chan.send(FromInit::Error(format!("prctl PR_SET_DUMPABLE: {errno}")));
         exit_now(1);
     }
+    // execCPUAffinity.initial: before the cgroup transition (inherited by the fork).
+    if let Err(e) = setup.attrs.apply_initial_affinity() {
+        let _ = chan.send(FromInit::Error(e.to_string()));
+        exit_now(1);
+    }
     if let Err(e) = join_namespaces(ns) {
         let _ = chan.send(FromInit::Error(e.to_string()));
         exit_now(1);
@@ -746,7 +808,8 @@ fn child_main(setup: &Setup, chan: InitEnd) -> ! {
         Err(e) => e,
     };
     if chan.send(FromInit::Error(err.to_string())).is_err() {
-        eprintln!("ongi exec: {err}");
+        // Not eprintln: it panics when stderr fails (a seccomp profile refusing write).
+        let _ = writeln!(std::io::stderr(), "ongi exec: {err}");
     }
     exit_now(1)
 }
@@ -758,6 +821,8 @@ fn sys(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(Errno) -> Ch
 
 fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     chan.expect(ToInit::Go)?;
+    // We are in the container's cgroup now.
+    setup.attrs.apply_final_affinity()?;
     let process = setup.process;
     if let Some(sock) = setup.console {
         let size = process
@@ -771,18 +836,23 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     if let Some(r) = process.rlimits() {
         security::rlimits::apply(r)?;
     }
+    // Before caps are dropped and before the filter: see Attrs::apply.
+    setup.attrs.apply()?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // As init (runc's setns init): without no_new_privs the filter needs
+        // CAP_SYS_ADMIN, so it goes in before capabilities are dropped.
+        load_seccomp(setup, chan)?;
+    }
     let caps = Sets::from_spec(process.capabilities().as_ref())?;
     caps.drop_bounding()?;
-    // TODO(seccomp): once init applies linux.seccomp (branch wip/seccomp), the same filter
-    // must be loaded here, right before execve as in init: runc gives exec'd processes the
-    // container's seccomp profile.
     let user = process.user();
     let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
     security::user::switch(user, setgroups_ok)?;
     caps.apply()?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         security::set_no_new_privs()?;
     }
     nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
@@ -813,11 +883,28 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     // and the console socket on a successful execve, which is how the runtime learns of it.
     crate::sys::cloexec_from(3 + setup.preserve_fds)
         .map_err(sys("close_range", "/proc/self/fd"))?;
+    if nnp {
+        // As late as possible, as in init: the profile must only allow execve after it.
+        load_seccomp(setup, chan)?;
+    }
     let errno = match nix::unistd::execve(&c_exe, &c_args, &c_env) {
         Ok(never) => match never {},
         Err(e) => e,
     };
     Err(exec_err(format!("{}: {errno}", exe.display())))
+}
+
+/// Loads the container's filter; a notify listener fd goes to the runtime, which hands it
+/// to the agent at listenerPath before we go on (as init does at create).
+fn load_seccomp(setup: &Setup, chan: &InitEnd) -> Result<(), ChildError> {
+    let Some(prog) = setup.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = prog.load()? {
+        chan.send(FromInit::SeccompFd(fd))?;
+        chan.expect(ToInit::SeccompDone)?;
+    }
+    Ok(())
 }
 
 impl Container {

@@ -34,6 +34,8 @@ pub enum InitError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Attr(#[from] super::attrs::AttrError),
     #[error("{what} {path}: {errno}")]
     Sys {
         what: &'static str,
@@ -186,6 +188,8 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // library caller may ignore more) must not leak into the container, as with runc.
     // Before the seccomp filter, so the profile need not allow rt_sigaction.
     reset_signal_dispositions();
+    // Before caps are dropped and before the filter: see Attrs::apply.
+    cfg.attrs.apply()?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
         // runc's order: without no_new_privs the kernel only accepts a filter from a task

@@ -1,6 +1,7 @@
 //! Creating the container's init process: the clone sequence (`spawn`, runtime side) and
 //! everything init does before it execs the user program (`init`, container side).
 
+pub mod attrs;
 pub mod exec;
 pub mod init;
 pub mod spawn;
@@ -37,6 +38,8 @@ pub struct InitConfig {
     pub cgroup_into_fd: Option<OwnedFd>,
     /// Set by `spawn` when init was cloned straight into `cgroup_into_fd`.
     pub cloned_into_cgroup: std::cell::Cell<bool>,
+    /// personality, ioPriority, scheduler: checked by the runtime, applied by init.
+    pub attrs: attrs::Attrs,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,11 @@
 //! The runtime side of the clone sequence.
 //!
 //! Fast path: one clone(2) with every new-namespace flag; the child is init. When a pid or
-//! user namespace must be joined (or a new user namespace must own joined ones), an
-//! intermediate child joins and unshares first, then forks init with CLONE_PARENT so init is
-//! still the runtime's child, and exits.
+//! user namespace must be joined (or a new user namespace must own joined ones), or a time
+//! namespace is new or joined (CLONE_NEWTIME only reaches children, and clone(2) cannot
+//! take it), an intermediate child joins and unshares first (and writes
+//! linux.timeOffsets), then forks init with CLONE_PARENT so init is still the runtime's
+//! child, and exits.
 //!
 //! No re-exec of our binary and no threads: the clone happens in the calling process, which
 //! must be single-threaded (glibc's malloc locks are not reset by a raw clone).
@@ -108,7 +110,10 @@ pub fn spawn(cfg: &InitConfig, parent: &ParentEnd, child: InitEnd) -> Result<Pid
     let mid = raw_clone(CloneFlags::empty()).map_err(ProcessError::Clone)?;
     if mid == 0 {
         parent.close_in_child();
-        let r = ns.join_all().and_then(|()| namespaces::unshare(ns.new));
+        let r = ns
+            .join_all()
+            .and_then(|()| namespaces::unshare(ns.new))
+            .and_then(|()| ns.unshare_time());
         if let Err(e) = r {
             let _ = child.send(FromInit::Error(e.to_string()));
             exit_now(1);
