@@ -390,7 +390,7 @@ impl Container {
                 None => opts.build_process(bundle.spec.process().as_ref())?,
             };
             // Compiled here, before any fork, as for create; no work without linux.seccomp.
-            let seccomp = crate::seccomp::from_spec(&bundle.spec)?;
+            let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
             let attrs = Attrs::for_exec(Some(&bundle.spec), &process)?;
             // With a tty and no console socket, a foreground exec relays the pty itself
             // (runc does too); a detached one would leave nobody holding the master.
