@@ -17,12 +17,12 @@ struct Log {
 
 const IN_CONTAINER_DIR: &str = "/hooklog";
 
-/// Appends `NAME STATUS PID HOOK_VAR` plus the namespace links and hostname it sees.
+/// Appends `NAME STATUS PID HOOK_VAR` (PID "none" when the state has no pid) plus the namespace links and hostname it sees.
 const LOGGER: &str = r#"name=$1
 state=$(cat)
 status=$(echo "$state" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
 pid=$(echo "$state" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-echo "$name $status $pid ${HOOK_VAR:-unset} $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/uts) $(hostname)" >> "$LOGDIR/log"
+echo "$name $status ${pid:-none} ${HOOK_VAR:-unset} $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/uts) $(hostname)" >> "$LOGDIR/log"
 "#;
 
 impl Log {

@@ -39,9 +39,23 @@ pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
     Ok(fd)
 }
 
-/// In init, after pivot_root: opens a pty from the container's devpts, makes the slave the
-/// controlling terminal and stdio, and hands the master to whoever listens on `socket`.
+/// In init, after pivot_root: `setup` plus the container's /dev/console bound to the pty.
+pub fn setup_init(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+    open_pty(socket, size, true)
+}
+
+/// Opens a pty from the container's devpts, makes the slave the controlling terminal and
+/// stdio, and hands the master to whoever listens on `socket`. For exec'd processes:
+/// /dev/console stays the init's, as in runc.
 pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+    open_pty(socket, size, false)
+}
+
+fn open_pty(
+    socket: RawFd,
+    size: Option<(u16, u16)>,
+    dev_console: bool,
+) -> Result<(), ConsoleError> {
     let pty = |op| move |errno| ConsoleError::Pty { op, errno };
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(pty("open /dev/ptmx"))?;
@@ -64,7 +78,9 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError
         nix::sys::stat::Mode::empty(),
     )
     .map_err(pty("open pty slave"))?;
-    bind_dev_console(&name)?;
+    if dev_console {
+        bind_dev_console(&name)?;
+    }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let payload = name.as_bytes();
@@ -106,6 +122,9 @@ fn bind_dev_console(slave: &str) -> Result<(), ConsoleError> {
     ) {
         Ok(fd) => drop(fd),
         Err(Errno::EEXIST) => {}
+        // /dev is part of a read-only root (no tmpfs on /dev): nowhere to put a mount point,
+        // and failing the container for it would break configs that worked before.
+        Err(Errno::EROFS) => return Ok(()),
         Err(e) => return Err(err("create mount point")(e)),
     }
     nix::mount::mount(

@@ -166,7 +166,7 @@ fn normalize(v: &mut serde_json::Value) -> Vec<String> {
                     return true; // not a string: let oci_spec report the type error
                 };
                 // Exactly the deserializer's rule (case, repeated CAP_ prefixes).
-                if oci_spec::runtime::Capability::deserialize(&*c).is_ok() {
+                if oci_spec::runtime::Capability::deserialize(c).is_ok() {
                     return true;
                 }
                 warnings.push(format!(
@@ -352,4 +352,33 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
 
 fn state_oci_version() -> &'static str {
     crate::state::OCI_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_drops_unknown_caps_and_anchors_destinations() {
+        let mut v = serde_json::json!({
+            "process": {"capabilities": {
+                "bounding": ["CAP_KILL", "CAP_NOPE", "net_raw"],
+                "effective": ["CAP_NOPE"]
+            }},
+            "mounts": [{"destination": "mnt/rel"}, {"destination": "/abs"}]
+        });
+        let w = normalize(&mut v);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("process.capabilities.bounding") && w[0].contains("CAP_NOPE"));
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL", "net_raw"])
+        );
+        assert_eq!(
+            v["process"]["capabilities"]["effective"],
+            serde_json::json!([])
+        );
+        assert_eq!(v["mounts"][0]["destination"], "/mnt/rel");
+        assert_eq!(v["mounts"][1]["destination"], "/abs");
+    }
 }

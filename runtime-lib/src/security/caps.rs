@@ -44,6 +44,9 @@ pub struct Sets {
     inheritable: CapsHashSet,
     permitted: CapsHashSet,
     ambient: CapsHashSet,
+    /// Mask of the capabilities the running kernel has, learnt by `drop_bounding` (where
+    /// PR_CAPBSET_DROP answers EINVAL); all ones until then.
+    known: std::cell::Cell<u64>,
 }
 
 #[repr(C)]
@@ -74,6 +77,7 @@ impl Sets {
             inheritable: convert(c.inheritable())?,
             permitted: convert(c.permitted())?,
             ambient: convert(c.ambient())?,
+            known: std::cell::Cell::new(u64::MAX),
         })
     }
 
@@ -91,8 +95,13 @@ impl Sets {
                 unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
             match Errno::result(r) {
                 Ok(_) => {}
-                // Past the kernel's last capability: nothing more to drop.
-                Err(Errno::EINVAL) => break,
+                // Past the kernel's last capability: nothing more to drop. Remember where
+                // the kernel ends: capset refuses bits it does not know (runc also ignores
+                // unavailable capabilities).
+                Err(Errno::EINVAL) => {
+                    self.known.set((1u64 << cap) - 1);
+                    break;
+                }
                 Err(e) => {
                     return Err(SecurityError::Caps {
                         op: "drop",
@@ -108,10 +117,11 @@ impl Sets {
     /// Sets effective, permitted and inheritable in one capset(2), then ambient; after the
     /// uid switch (with PR_SET_KEEPCAPS, so permitted is still full).
     pub fn apply(&self) -> Result<(), SecurityError> {
+        let known = self.known.get();
         let (eff, prm, inh) = (
-            mask(&self.effective),
-            mask(&self.permitted),
-            mask(&self.inheritable),
+            mask(&self.effective) & known,
+            mask(&self.permitted) & known,
+            mask(&self.inheritable) & known,
         );
         let mut hdr = CapHeader {
             version: CAP_V3,
@@ -160,7 +170,7 @@ impl Sets {
                 })
             }
         }
-        for cap in &self.ambient {
+        for cap in self.ambient.iter().filter(|c| known & c.bitmask() != 0) {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures too.
             // SAFETY: prctl with integer arguments only.
             let _ = unsafe {
