@@ -17,12 +17,12 @@ struct Log {
 
 const IN_CONTAINER_DIR: &str = "/hooklog";
 
-/// Appends `NAME STATUS PID HOOK_VAR` plus the namespace links and hostname it sees.
+/// Appends `NAME STATUS PID HOOK_VAR` (PID "none" when the state has no pid) plus the namespace links and hostname it sees.
 const LOGGER: &str = r#"name=$1
 state=$(cat)
 status=$(echo "$state" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
 pid=$(echo "$state" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-echo "$name $status $pid ${HOOK_VAR:-unset} $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/uts) $(hostname)" >> "$LOGDIR/log"
+echo "$name $status ${pid:-none} ${HOOK_VAR:-unset} $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/uts) $(hostname)" >> "$LOGDIR/log"
 "#;
 
 impl Log {
@@ -364,4 +364,106 @@ fn hook_with_lots_of_output_does_not_block() {
     );
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert_eq!(h.status(&c.id), "created");
+}
+
+#[test]
+fn failing_poststop_delete_exits_zero_and_logs_a_warning() {
+    if skip_on_runc("runc 1.1.5 fails delete when a poststop hook fails") {
+        return;
+    }
+    let h = Harness::new("hooks_poststop_warn");
+    let hooks = json!({ "poststop": [sh_hook("echo poststop-broke >&2; exit 4")] });
+    let c = h.start(&Spec::new().args(&["true"]).set("/hooks", hooks.clone()));
+    h.wait_status(&c.id, "stopped");
+    let log = h.work().join("delete.log");
+    let out = h.rt(&["--log", path_str(&log), "delete", &c.id]);
+    // runtime.md lifecycle 13: the runtime MUST log a warning, the lifecycle continues.
+    assert_eq!(out.code(), Some(0), "delete must succeed:\n{out}");
+    assert!(
+        out.stderr.contains("warning"),
+        "no warning on stderr:\n{out}"
+    );
+    let logged = read_opt(&log).unwrap_or_default();
+    assert!(
+        logged.contains("level=warning") && logged.contains("poststop"),
+        "no warning in --log: {logged:?}"
+    );
+    h.assert_no_trace(&c.id);
+
+    // `run`: the container's exit status, and the warning logged the same way.
+    let log = h.work().join("run.log");
+    let bundle = h.bundle(&Spec::new().sh("exit 3").set("/hooks", hooks));
+    let id = h.new_id();
+    let out = h.rt(&[
+        "--log",
+        path_str(&log),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        path_str(&bundle),
+        &id,
+    ]);
+    assert_eq!(out.code(), Some(3), "{out}");
+    let logged = read_opt(&log).unwrap_or_default();
+    assert!(
+        logged.contains("\"level\":\"warning\""),
+        "no json warning in --log: {logged:?}"
+    );
+}
+
+#[test]
+fn hook_state_never_has_pid_zero() {
+    // config.md: the state on stdin; pid is REQUIRED while created/running and, when
+    // present, names a process. poststop (the process is gone) used to get "pid": 0.
+    let h = Harness::new("hooks_state_pid");
+    let dir = h.dir("states");
+    let save = |name: &str| {
+        json!({ "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat > {}/{name}", dir.display())] })
+    };
+    let hooks = json!({
+        "createRuntime": [save("createRuntime")],
+        "poststart": [save("poststart")],
+        "poststop": [save("poststop")],
+    });
+    let c = h.start(&Spec::new().args(&["true"]).set("/hooks", hooks));
+    h.wait_status(&c.id, "stopped");
+    let _ = h.rt(&["delete", &c.id]);
+    for name in ["createRuntime", "poststart", "poststop"] {
+        let text = read_opt(&dir.join(name)).unwrap_or_default();
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{name}: state is not JSON ({e}): {text:?}"));
+        if let Some(pid) = v.get("pid") {
+            assert!(
+                pid.as_i64().is_some_and(|p| p > 0),
+                "{name}: pid {pid} names no process: {v}"
+            );
+        }
+        if name != "poststop" {
+            assert!(v.get("pid").is_some(), "{name}: no pid: {v}");
+        }
+    }
+}
+
+#[test]
+fn relative_hook_path_fails_create() {
+    // config.md: hook path MUST be absolute.
+    let h = Harness::new("hooks_relative");
+    let spec = Spec::new().set(
+        "/hooks",
+        json!({ "createRuntime": [{ "path": "sh", "args": ["sh", "-c", "true"] }] }),
+    );
+    let bundle = h.bundle(&spec);
+    let id = h.new_id();
+    let out = h
+        .rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_fail();
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("hooks.createRuntime") && out.stderr.contains("absolute"),
+            "the error names the field:\n{out}"
+        );
+    }
+    h.assert_no_trace(&id);
 }

@@ -276,3 +276,32 @@ fn time_namespace_with_a_new_user_namespace() {
     let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(uptime_secs(lines[1]) >= host + 86000.0, "{out}");
 }
+
+#[test]
+fn joined_cgroup_namespace_gets_its_cgroup_mount() {
+    // Regression: joining a cgroup namespace by path bound host cgroup paths that do not
+    // exist from inside it ("bind cgroup hierarchy: ENOENT"); mount fresh instead.
+    let h = Harness::new("join_cgroupns");
+    let a = h.start(
+        &Spec::new()
+            .namespace("cgroup", None)
+            .args(&["sleep", "100"]),
+    );
+    let pid_a = h.pid(&a.id);
+    let path = format!("/proc/{pid_a}/ns/cgroup");
+    let b = h.start(
+        &Spec::new()
+            .namespace("cgroup", Some(&path))
+            .args(&["sleep", "100"]),
+    );
+    let pid_b = h.pid(&b.id);
+    assert_eq!(
+        ns_link(&pid_b.to_string(), "cgroup"),
+        ns_link(&pid_a.to_string(), "cgroup")
+    );
+    let m = std::fs::read_to_string(format!("/proc/{pid_b}/mountinfo")).unwrap();
+    assert!(
+        m.lines().any(|l| l.contains(" /sys/fs/cgroup")),
+        "no cgroup mount in the container:\n{m}"
+    );
+}

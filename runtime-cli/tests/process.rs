@@ -439,3 +439,61 @@ fn intel_rdt_is_refused_and_lsm_labels_ignored() {
         assert_eq!(out, "ok\n");
     }
 }
+#[test]
+fn non_root_inheritable_not_a_subset_of_permitted() {
+    // Regression: permitted was written before inheritable (separate capsets), so the kernel
+    // refused an inheritable set wider than the new permitted one ("set inheritable: EPERM").
+    let h = Harness::new("nonroot_inh");
+    let bnd = [CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE];
+    let inh = [CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE];
+    let amb = [CAP_KILL, CAP_NET_BIND_SERVICE];
+    let caps = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "inheritable": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "ambient": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    });
+    let spec = Spec::new()
+        .set("/process/capabilities", caps)
+        .set("/process/user", user_json(1000, 1000));
+    let status = proc_status(&h, spec);
+    assert_eq!(status_field(&status, "CapBnd"), cap_mask(&bnd));
+    assert_eq!(status_field(&status, "CapInh"), cap_mask(&inh));
+    assert_eq!(status_field(&status, "CapPrm"), cap_mask(&amb));
+    assert_eq!(status_field(&status, "CapEff"), cap_mask(&amb));
+    assert_eq!(status_field(&status, "CapAmb"), cap_mask(&amb));
+}
+
+#[test]
+fn unknown_capability_is_ignored_with_a_warning() {
+    // config.md: a capability that cannot be mapped MUST be logged as a warning and SHOULD
+    // NOT fail the container.
+    let h = Harness::new("unknown_cap");
+    let set = json!(["CAP_KILL", "CAP_ONGI_TEST_UNKNOWN"]);
+    let spec = Spec::new()
+        .set(
+            "/process/capabilities",
+            json!({"bounding": set, "permitted": set, "effective": set}),
+        )
+        .args(&["cat", "/proc/self/status"]);
+    let log = h.work().join("unknown-cap.log");
+    let bundle = h.bundle(&spec);
+    let id = h.new_id();
+    let out = h
+        .rt(&[
+            "--log",
+            path_str(&log),
+            "run",
+            "--bundle",
+            path_str(&bundle),
+            &id,
+        ])
+        .expect_ok();
+    assert_eq!(status_field(&out.stdout, "CapBnd"), cap_mask(&[CAP_KILL]));
+    let logged = read_opt(&log).unwrap_or_default();
+    assert!(
+        logged.contains("CAP_ONGI_TEST_UNKNOWN") && logged.contains("warning"),
+        "no warning about the unknown capability in --log: {logged:?}\n{out}"
+    );
+}

@@ -306,3 +306,210 @@ fn no_pivot_runs_container() {
     h.wait_status(&ctr.id, "stopped");
     assert_eq!(read_opt(&host.join("out")).as_deref(), Some("1\n"));
 }
+
+#[test]
+fn nosymfollow_is_a_mount_flag() {
+    // Regression: passed to tmpfs as data, which fails the mount with EINVAL.
+    let h = Harness::new("nosymfollow");
+    let m = mounts_in(&h, Spec::new().tmpfs("/mnt/t", &["nosymfollow"]));
+    let t = mount_at(&m, "/mnt/t");
+    assert!(t.has_option("nosymfollow"), "{t:?}");
+}
+
+#[test]
+fn rro_makes_submounts_readonly() {
+    // config.md mount option rro: recursive read-only (mount_setattr AT_RECURSIVE).
+    let h = Harness::new("rro");
+    let src = h.dir("rro-src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    let spec = Spec::new()
+        .mount(
+            json!({"destination": "/data", "type": "bind", "source": src,
+                      "options": ["rbind", "rro"]}),
+        )
+        .tmpfs("/data/sub", &[])
+        .sh("touch /data/x 2>/dev/null && echo top-writable; cat /proc/self/mountinfo");
+    let out = h.run_ok(&spec);
+    assert!(!out.contains("top-writable"), "{out}");
+    let m = parse_mountinfo(&out);
+    assert!(mount_at(&m, "/data").has_option("ro"), "{out}");
+    // The tmpfs mounted after the bind is not covered; rro covers what the bind brought.
+    let src2 = h.dir("rro-src2");
+    fs::create_dir_all(src2.join("sub")).unwrap();
+    let sub = src2.join("sub");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("mount tmpfs under the bind source");
+    let spec = Spec::new()
+        .mount(
+            json!({"destination": "/data", "type": "bind", "source": src2,
+                      "options": ["rbind", "rro"]}),
+        )
+        .sh("touch /data/sub/y 2>/dev/null && echo sub-writable; echo checked");
+    let out = h.run(&spec);
+    let _ = nix::mount::umount2(&sub, nix::mount::MntFlags::MNT_DETACH);
+    let out = out.expect_ok();
+    assert!(out.stdout.contains("checked"), "{out}");
+    assert!(!out.stdout.contains("sub-writable"), "{out}");
+}
+
+#[test]
+fn relative_mount_destination_is_relative_to_root() {
+    // config.md: destination MAY be relative, interpreted as relative to "/".
+    let h = Harness::new("relative_dest");
+    let m = mounts_in(
+        &h,
+        Spec::new().mount(json!({"destination": "mnt/rel", "type": "tmpfs", "source": "tmpfs"})),
+    );
+    assert_eq!(mount_at(&m, "/mnt/rel").fs_type, "tmpfs");
+}
+
+#[test]
+fn existing_file_at_device_path_is_an_error() {
+    // config-linux.md devices: "If a file already exists at path that does not match the
+    // requested device, the runtime MUST generate an error". runc 1.1.5 replaces it.
+    if skip_on_runc("runc 1.1.5 silently accepts a mismatching file at a linux.devices path") {
+        return;
+    }
+    let h = Harness::new("dev_mismatch");
+    let bundle = h.bare_bundle();
+    write_file(&bundle.join("rootfs/etc/conf-dev"), "a regular file");
+    let spec = Spec::new()
+        .set("/root/readonly", json!(false))
+        .set(
+            "/linux/devices",
+            json!([{"path": "/etc/conf-dev", "type": "c", "major": 1, "minor": 3}]),
+        )
+        .args(&["true"]);
+    h.write_config(&bundle, &spec);
+    let id = h.new_id();
+    let out = h
+        .rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_fail();
+    assert!(
+        out.stderr.contains("/etc/conf-dev"),
+        "names the path:\n{out}"
+    );
+    h.assert_no_trace(&id);
+    // The requested device already there is fine.
+    let bundle = h.bare_bundle();
+    nix::sys::stat::mknod(
+        &bundle.join("rootfs/etc/conf-null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .expect("mknod in the rootfs");
+    let spec = Spec::new()
+        .set("/root/readonly", json!(false))
+        .set(
+            "/linux/devices",
+            json!([{"path": "/etc/conf-null", "type": "c", "major": 1, "minor": 3}]),
+        )
+        .args(&["stat", "-c", "%t:%T", "/etc/conf-null"]);
+    h.write_config(&bundle, &spec);
+    let out = h.run_bundle(&bundle).expect_ok();
+    assert_eq!(out.stdout, "1:3\n");
+}
+
+/// A directory bind-mounted on itself and made shared (as a host with systemd has them),
+/// unmounted again on drop.
+struct SharedDir(std::path::PathBuf);
+
+impl SharedDir {
+    fn new(path: std::path::PathBuf) -> Self {
+        use nix::mount::{mount, MsFlags};
+        mount(
+            Some(&path),
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind shared dir");
+        let d = SharedDir(path);
+        mount(
+            None::<&str>,
+            &d.0,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .expect("make shared");
+        d
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn rootfs_propagation_is_applied_to_the_root_mount() {
+    // config-linux.md rootfsPropagation. runc 1.1.5 leaves / private for shared and
+    // unbindable and cuts slave off from the host.
+    if skip_on_runc("runc 1.1.5 does not apply rootfsPropagation to the rootfs mount") {
+        return;
+    }
+    let h = Harness::new("rootfs_propagation");
+    let shared = SharedDir::new(h.dir("shared"));
+    for mode in ["shared", "unbindable", "private", "slave"] {
+        let bundle = shared.0.join(format!("bundle-{mode}"));
+        build_rootfs(&bundle.join("rootfs"));
+        fs::create_dir_all(bundle.join("rootfs/mnt")).unwrap();
+        let spec = Spec::new()
+            .set("/linux/rootfsPropagation", json!(mode))
+            .args(&["sleep", "100"]);
+        h.write_config(&bundle, &spec);
+        let id = h.new_id();
+        h.rt(&["run", "-d", "--bundle", path_str(&bundle), &id])
+            .expect_ok();
+        let pid = h.pid(&id);
+        if mode == "slave" {
+            // "if something is mounted on the host it will also appear in the container"
+            let target = bundle.join("rootfs/mnt");
+            nix::mount::mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            )
+            .expect("mount on the host");
+            let m = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+            let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
+            assert!(
+                parse_mountinfo(&m).iter().any(|x| x.mount_point == "/mnt"),
+                "slave: host mount did not propagate:\n{m}"
+            );
+        } else {
+            let m = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+            let line = m
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some("/"))
+                .unwrap_or_else(|| panic!("no / in {m}"));
+            let tags: Vec<&str> = line
+                .split(" - ")
+                .next()
+                .unwrap()
+                .split(' ')
+                .skip(6)
+                .collect();
+            let has = |t: &str| tags.iter().any(|x| x.starts_with(t));
+            let ok = match mode {
+                "shared" => has("shared:"),
+                "unbindable" => has("unbindable"),
+                _ => !has("shared:") && !has("master:") && !has("unbindable"),
+            };
+            assert!(ok, "{mode}: / tagged {tags:?}");
+        }
+        h.rt(&["delete", "--force", &id]).expect_ok();
+    }
+}

@@ -13,6 +13,8 @@ pub enum ConsoleError {
     Connect { path: PathBuf, errno: Errno },
     #[error("console: {op}: {errno}")]
     Pty { op: &'static str, errno: Errno },
+    #[error("/dev/console: {op}: {errno}")]
+    DevConsole { op: &'static str, errno: Errno },
     #[error("cannot allocate tty if the runtime will detach without setting console socket")]
     NoSocket,
 }
@@ -37,9 +39,23 @@ pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
     Ok(fd)
 }
 
-/// In init, after pivot_root: opens a pty from the container's devpts, makes the slave the
-/// controlling terminal and stdio, and hands the master to whoever listens on `socket`.
+/// In init, after pivot_root: `setup` plus the container's /dev/console bound to the pty.
+pub fn setup_init(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+    open_pty(socket, size, true)
+}
+
+/// Opens a pty from the container's devpts, makes the slave the controlling terminal and
+/// stdio, and hands the master to whoever listens on `socket`. For exec'd processes:
+/// /dev/console stays the init's, as in runc.
 pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError> {
+    open_pty(socket, size, false)
+}
+
+fn open_pty(
+    socket: RawFd,
+    size: Option<(u16, u16)>,
+    dev_console: bool,
+) -> Result<(), ConsoleError> {
     let pty = |op| move |errno| ConsoleError::Pty { op, errno };
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(pty("open /dev/ptmx"))?;
@@ -62,6 +78,9 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError
         nix::sys::stat::Mode::empty(),
     )
     .map_err(pty("open pty slave"))?;
+    if dev_console {
+        bind_dev_console(&name)?;
+    }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let payload = name.as_bytes();
@@ -86,4 +105,34 @@ pub fn setup(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), ConsoleError
         }
     }
     Ok(())
+}
+
+/// config-linux.md: "/dev/console is set up if terminal is enabled in the config by bind
+/// mounting the pseudoterminal pty to /dev/console". As runc: an empty regular file is the
+/// mount point (a character device there would be a second way into the host's console).
+fn bind_dev_console(slave: &str) -> Result<(), ConsoleError> {
+    let err = |op| move |errno| ConsoleError::DevConsole { op, errno };
+    let console = Path::new("/dev/console");
+    // O_EXCL: never open whatever is already there (a device node would be opened for
+    // real); an existing file or node is simply the mount point.
+    match nix::fcntl::open(
+        console,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(fd) => drop(fd),
+        Err(Errno::EEXIST) => {}
+        // /dev is part of a read-only root (no tmpfs on /dev): nowhere to put a mount point,
+        // and failing the container for it would break configs that worked before.
+        Err(Errno::EROFS) => return Ok(()),
+        Err(e) => return Err(err("create mount point")(e)),
+    }
+    nix::mount::mount(
+        Some(slave),
+        console,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(err("bind pty slave"))
 }

@@ -35,11 +35,26 @@ pub fn run_all(phase: &'static str, hooks: &[Hook], state: &OciState) -> Result<
     if hooks.is_empty() {
         return Ok(());
     }
-    let json = serde_json::to_vec(state).unwrap_or_default();
+    let json = state_json(state);
     for h in hooks {
         run(phase, h, &json)?;
     }
     Ok(())
+}
+
+/// The state a hook reads on stdin. `pid` is only REQUIRED while the container is created
+/// or running; once the process is gone (poststop) there is no pid to give, and "pid": 0
+/// would name no process, so the field is left out then.
+fn state_json(state: &OciState) -> Vec<u8> {
+    let Ok(mut v) = serde_json::to_value(state) else {
+        return Vec::new();
+    };
+    if state.pid <= 0 {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("pid");
+        }
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 fn run(phase: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
@@ -149,6 +164,9 @@ pub fn with_pid_status(state: &[u8], pid: i32, status: &str) -> Vec<u8> {
     };
     if pid > 0 {
         v["pid"] = pid.into();
+    } else if let Some(o) = v.as_object_mut() {
+        // Unknown host pid: no "pid" at all rather than one naming no process.
+        o.remove("pid");
     }
     v["status"] = status.into();
     serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
@@ -157,7 +175,7 @@ pub fn with_pid_status(state: &[u8], pid: i32, status: &str) -> Vec<u8> {
 /// poststop semantics (runtime-spec lifecycle step 13): a failing hook is only a warning and
 /// the remaining hooks still run. Returns the failures for the caller to report.
 pub fn run_all_continue(phase: &'static str, hooks: &[Hook], state: &OciState) -> Vec<HookError> {
-    let json = serde_json::to_vec(state).unwrap_or_default();
+    let json = state_json(state);
     hooks
         .iter()
         .filter_map(|h| run(phase, h, &json).err())

@@ -4,6 +4,7 @@
 //! so that bad input fails before anything needs to be cleaned up.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,9 @@ pub struct Bundle {
     pub path: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
+    /// What was accepted with a warning (unknown capabilities); also kept for
+    /// `take_warnings`.
+    pub warnings: Vec<String>,
 }
 
 impl Bundle {
@@ -62,7 +66,14 @@ impl Bundle {
             path: cfg.clone(),
             source,
         })?;
-        let spec: Spec = serde_json::from_slice(&text).map_err(|source| {
+        // Parsed once into a Value so unknown capabilities can be dropped (with a warning)
+        // and relative mount destinations anchored at "/" before oci_spec's strict types
+        // see them; a conversion error is reported like a parse error.
+        let converted = serde_json::from_slice::<serde_json::Value>(&text).and_then(|mut v| {
+            let warnings = normalize(&mut v);
+            serde_json::from_value::<Spec>(v).map(|spec| (spec, warnings))
+        });
+        let (spec, warnings) = converted.map_err(|source| {
             // serde names a line and column; for linux.seccomp say which field is wrong.
             match crate::seccomp::explain_parse_error(&text) {
                 Some(source) => SpecError::Seccomp {
@@ -104,8 +115,77 @@ impl Bundle {
             source,
         })?;
         validate(&spec, &invalid)?;
-        Ok(Bundle { path, spec, rootfs })
+        WARNINGS.with(|w| w.borrow_mut().extend(warnings.iter().cloned()));
+        Ok(Bundle {
+            path,
+            spec,
+            rootfs,
+            warnings,
+        })
     }
+}
+
+thread_local! {
+    /// Warnings of the bundles loaded by this thread, for `take_warnings`.
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Returns (and forgets) the warnings of every bundle loaded so far by this thread, e.g.
+/// unknown capabilities that were ignored. The lifecycle API loads the bundle itself
+/// (`Container::create`), so this is how a caller gets to log them, as runc does.
+pub fn take_warnings() -> Vec<String> {
+    WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+}
+
+/// The capability sets of process.capabilities.
+const CAP_SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "inheritable",
+    "permitted",
+    "ambient",
+];
+
+/// Rewrites what the spec allows but oci_spec's types reject, in the raw JSON:
+/// - capability names oci_spec does not know are removed from process.capabilities (the
+///   spec: "MUST be logged as a warning by the runtime ... SHOULD NOT fail"); each removal is
+///   returned as a warning;
+/// - a relative mount destination is "interpreted as relative to /": it gets a leading "/".
+fn normalize(v: &mut serde_json::Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for set in CAP_SETS {
+            let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else {
+                continue;
+            };
+            list.retain(|c| {
+                let Some(name) = c.as_str() else {
+                    return true; // not a string: let oci_spec report the type error
+                };
+                // Exactly the deserializer's rule (case, repeated CAP_ prefixes).
+                if oci_spec::runtime::Capability::deserialize(c).is_ok() {
+                    return true;
+                }
+                warnings.push(format!(
+                    "process.capabilities.{set}: unknown capability {name:?} ignored"
+                ));
+                false
+            });
+        }
+    }
+    if let Some(mounts) = v.get_mut("mounts").and_then(|m| m.as_array_mut()) {
+        for m in mounts {
+            if let Some(d) = m.get_mut("destination") {
+                if let Some(s) = d.as_str().filter(|s| !s.starts_with('/')) {
+                    *d = serde_json::Value::String(format!("/{s}"));
+                }
+            }
+        }
+    }
+    warnings
 }
 
 /// Checks that depend only on the spec's own content.
@@ -174,11 +254,33 @@ pub fn validate(
         ));
     }
     for m in spec.mounts().iter().flatten() {
+        // `Bundle::load` anchors relative destinations at "/"; a spec built in code must too.
         if !m.destination().is_absolute() {
             return Err(invalid(
                 "mounts.destination",
                 format!("{} is not an absolute path", m.destination().display()),
             ));
+        }
+    }
+    if let Some(hooks) = spec.hooks() {
+        let phases: [(&'static str, &Option<Vec<oci_spec::runtime::Hook>>); 6] = [
+            ("hooks.prestart", hooks.prestart()),
+            ("hooks.createRuntime", hooks.create_runtime()),
+            ("hooks.createContainer", hooks.create_container()),
+            ("hooks.startContainer", hooks.start_container()),
+            ("hooks.poststart", hooks.poststart()),
+            ("hooks.poststop", hooks.poststop()),
+        ];
+        for (field, list) in phases {
+            for (i, h) in list.iter().flatten().enumerate() {
+                // The spec: "path MUST be absolute" (hooks are not looked up in PATH).
+                if !h.path().is_absolute() {
+                    return Err(invalid(
+                        field,
+                        format!("[{i}].path {} is not an absolute path", h.path().display()),
+                    ));
+                }
+            }
         }
     }
     Ok(())
@@ -250,4 +352,33 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
 
 fn state_oci_version() -> &'static str {
     crate::state::OCI_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_drops_unknown_caps_and_anchors_destinations() {
+        let mut v = serde_json::json!({
+            "process": {"capabilities": {
+                "bounding": ["CAP_KILL", "CAP_NOPE", "net_raw"],
+                "effective": ["CAP_NOPE"]
+            }},
+            "mounts": [{"destination": "mnt/rel"}, {"destination": "/abs"}]
+        });
+        let w = normalize(&mut v);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("process.capabilities.bounding") && w[0].contains("CAP_NOPE"));
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL", "net_raw"])
+        );
+        assert_eq!(
+            v["process"]["capabilities"]["effective"],
+            serde_json::json!([])
+        );
+        assert_eq!(v["mounts"][0]["destination"], "/mnt/rel");
+        assert_eq!(v["mounts"][1]["destination"], "/abs");
+    }
 }

@@ -60,3 +60,36 @@ pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 pub(crate) fn fd_path(fd: RawFd) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/self/fd/{fd}"))
 }
+
+/// linux/mount.h `struct mount_attr` (MOUNT_ATTR_SIZE_VER0, 32 bytes).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) with AT_RECURSIVE on the mount `fd` names (an O_PATH fd is fine):
+/// the recursive mount options (`rro`, `rnosuid`, ...) of the runtime-spec. Linux 5.12+.
+pub(crate) fn mount_setattr_recursive(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: an empty NUL-terminated path and a mount_attr of the size we pass, both alive
+    // for the call; the kernel only reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}

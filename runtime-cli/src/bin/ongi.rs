@@ -360,12 +360,23 @@ struct Logger {
 
 impl Logger {
     fn error(&mut self, msg: &str) {
+        self.log("error", msg);
+    }
+
+    /// A warning goes to --log (level "warning", logrus' name) and to stderr; the command
+    /// still succeeds.
+    fn warning(&mut self, msg: &str) {
+        eprintln!("warning: {msg}");
+        self.log("warning", msg);
+    }
+
+    fn log(&mut self, level: &str, msg: &str) {
         let Some(f) = self.file.as_mut() else { return };
         let time = ongi::state::rfc3339_now();
         let line = if self.json {
-            serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
         } else {
-            format!("time={time:?} level=error msg={msg:?}")
+            format!("time={time:?} level={level} msg={msg:?}")
         };
         let _ = writeln!(f, "{line}");
     }
@@ -453,7 +464,7 @@ fn print_list(root: &std::path::Path, format: &str, quiet: bool) -> Result<(), S
     Ok(())
 }
 
-fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
+fn run(cli: &Cli, cmd: &Cmd, logger: &mut Logger) -> Result<ExitCode, String> {
     let c = |id: &str| Container::new(&cli.root, id);
     let e = |e: ongi::Error| e.to_string();
     match cmd {
@@ -470,7 +481,7 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
                 RunOutcome::Detached(_) => Ok(ExitCode::SUCCESS),
                 RunOutcome::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
                 RunOutcome::ExitedWithWarning(code, warning) => {
-                    eprintln!("warning: {warning}");
+                    logger.warning(&warning);
                     Ok(ExitCode::from(code.clamp(0, 255) as u8))
                 }
             }
@@ -488,7 +499,16 @@ fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode, String> {
             let sig = parse_signal(signal)?;
             c(id).kill(sig, *all).map(|_| ExitCode::SUCCESS).map_err(e)
         }
-        Cmd::Delete { force, id } => c(id).delete(*force).map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Delete { force, id } => match c(id).delete(*force) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            // The container is gone; a failing poststop hook is only a warning (runtime-spec
+            // lifecycle step 13), so delete succeeds.
+            Err(ongi::Error::Warning(w)) => {
+                logger.warning(&w);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => Err(e(err)),
+        },
         Cmd::List { format, quiet } => {
             print_list(&cli.root, format, *quiet).map(|_| ExitCode::SUCCESS)
         }
@@ -590,7 +610,12 @@ fn main() -> ExitCode {
         eprintln!("ongi: no command given; see ongi --help");
         return ExitCode::from(1);
     };
-    match run(&cli, cmd) {
+    let result = run(&cli, cmd, &mut logger);
+    // Accepted-with-a-warning parts of config.json (unknown capabilities), as runc logs them.
+    for w in ongi::spec::take_warnings() {
+        logger.warning(&w);
+    }
+    match result {
         Ok(code) => code,
         Err(msg) => {
             logger.error(&msg);

@@ -174,7 +174,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        crate::console::setup(sock.as_raw_fd(), size)?;
+        crate::console::setup_init(sock.as_raw_fd(), size)?;
     } else if process.terminal().unwrap_or(false) {
         return Err(crate::console::ConsoleError::NoSocket.into());
     }

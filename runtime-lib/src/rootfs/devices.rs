@@ -28,6 +28,9 @@ struct Node {
     mode: u32,
     uid: Option<u32>,
     gid: Option<u32>,
+    /// Listed in linux.devices (not one of the defaults): an existing file at its path that
+    /// is not this device is an error (config-linux.md), not something to replace.
+    requested: bool,
 }
 
 pub fn create_defaults(root: &OwnedFd, extra: Option<&[LinuxDevice]>) -> Result<(), RootfsError> {
@@ -41,6 +44,7 @@ pub fn create_defaults(root: &OwnedFd, extra: Option<&[LinuxDevice]>) -> Result<
             mode: 0o666,
             uid: Some(0),
             gid: Some(0),
+            requested: false,
         })
         .collect();
     for d in extra.into_iter().flatten() {
@@ -59,6 +63,7 @@ pub fn create_defaults(root: &OwnedFd, extra: Option<&[LinuxDevice]>) -> Result<
             mode: d.file_mode().unwrap_or(0o666),
             uid: d.uid(),
             gid: d.gid(),
+            requested: true,
         });
     }
     for n in &nodes {
@@ -83,9 +88,30 @@ fn create_node(root: &OwnedFd, n: &Node) -> Result<(), RootfsError> {
         Mode::empty(),
     )
     .map_err(perr(&n.path, "open device parent"))?;
-    let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     let perm = Mode::from_bits_truncate(n.mode & 0o7777);
-    match mknodat(&dir, name, n.kind, perm, makedev(n.major, n.minor)) {
+    let existing = nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+    let mknod = match existing {
+        Err(Errno::ENOENT) => mknodat(&dir, name, n.kind, perm, makedev(n.major, n.minor)),
+        Err(e) => return Err(perr(&n.path, "stat existing file")(e)),
+        Ok(st) => {
+            let same_type = st.st_mode & libc::S_IFMT == n.kind.bits();
+            let same_dev = n.kind == SFlag::S_IFIFO || st.st_rdev == makedev(n.major, n.minor);
+            if same_type && same_dev {
+                // Already the requested device: keep it, owner and mode are set below.
+                Ok(())
+            } else if n.requested {
+                return Err(RootfsError::Path {
+                    path: n.path.clone(),
+                    op: "a file that is not the requested device already exists",
+                    errno: Errno::EEXIST,
+                });
+            } else {
+                let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+                mknodat(&dir, name, n.kind, perm, makedev(n.major, n.minor))
+            }
+        }
+    };
+    match mknod {
         Ok(()) => {
             let uid = n.uid.map(nix::unistd::Uid::from_raw);
             let gid = n.gid.map(nix::unistd::Gid::from_raw);

@@ -57,11 +57,18 @@ pub struct Context<'a> {
 /// Everything that must happen before pivot_root.
 pub fn prepare(cx: &Context) -> Result<(), RootfsError> {
     let linux = cx.spec.linux().as_ref();
-    let prop = match linux.and_then(|l| l.rootfs_propagation().as_ref()) {
-        Some(p) if !p.is_empty() => {
-            options::propagation(p).ok_or_else(|| RootfsError::Propagation(p.clone()))?
-        }
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    // The whole namespace's propagation before the rootfs is bound. The requested one is
+    // applied to the new "/" again after pivot_root (`finish`): pivot_root refuses a shared
+    // new root, and the rootfs bind inherits its propagation from its parent mount.
+    let prop = match rootfs_propagation(cx.spec)? {
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        // Recursively: a non-recursive slave "/" leaves the rootfs' parent mount shared with
+        // the host, and making that private (for pivot_root) would cut the rootfs off from
+        // the host's events, which is what "slave" asks for.
+        Some(p) if p.contains(MsFlags::MS_SLAVE) => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        // Unbindable "/" would make the rootfs bind below fail; private until `finish`.
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Some(p) => p,
     };
     // Stop our mounts from reaching the host (and honour the requested propagation).
     mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
@@ -101,6 +108,20 @@ pub fn prepare(cx: &Context) -> Result<(), RootfsError> {
             .map_err(perr(cwd, "create cwd"))?;
     }
     Ok(())
+}
+
+/// linux.rootfsPropagation as mount flags; None when unset.
+fn rootfs_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_ref())
+    {
+        Some(p) if !p.is_empty() => options::propagation(p)
+            .map(Some)
+            .ok_or_else(|| RootfsError::Propagation(p.clone())),
+        _ => Ok(None),
+    }
 }
 
 /// pivot_root fails when the rootfs' parent mount is shared; make it private in our namespace.
@@ -151,6 +172,18 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
+/// Whether init is in a cgroup namespace of the container's own: created (`new_cgroupns`) or
+/// joined by path. Either way the kernel roots a fresh cgroup mount at the namespace's
+/// cgroup, while the host paths a bind would need are not visible from a joined namespace.
+fn in_cgroupns(cx: &Context) -> bool {
+    cx.new_cgroupns
+        || cx.spec.linux().as_ref().is_some_and(|l| {
+            l.namespaces().iter().flatten().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup && n.path().is_some()
+            })
+        })
+}
+
 fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().clone().unwrap_or_default();
@@ -179,7 +212,7 @@ fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError>
         errno,
     };
     if fstype == "cgroup" || fstype == "cgroup2" {
-        return cgroupfs::mount(root.as_raw_fd(), dest, &opts, cx.new_cgroupns)
+        return cgroupfs::mount(root.as_raw_fd(), dest, &opts, in_cgroupns(cx))
             .map_err(|(op, e)| merr(op, e));
     }
     let target = resolve::open_or_create(root.as_raw_fd(), dest, kind)
@@ -192,7 +225,7 @@ fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError>
             f |= MsFlags::MS_REC;
         }
         mount(Some(&src), &tpath, None::<&str>, f, None::<&str>).map_err(|e| merr("bind", e))?;
-        let extra = opts.flags & !(MsFlags::MS_REMOUNT);
+        let extra = opts.flags.difference(MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Reopen: the fd still points at the covered directory, not the new mount.
             let t2 = resolve::open_or_create(root.as_raw_fd(), dest, kind)
@@ -228,6 +261,13 @@ fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError>
             }
             Err(e) => return Err(merr("mount", e)),
         }
+    }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        // Reopen: the new mount (not the directory it covers) must be the target.
+        let t2 = resolve::open_or_create(root.as_raw_fd(), dest, kind)
+            .map_err(|e| merr("resolve destination", e))?;
+        crate::sys::mount_setattr_recursive(t2.as_raw_fd(), opts.rec_set, opts.rec_clear)
+            .map_err(|e| merr("mount_setattr (recursive options)", e))?;
     }
     if !opts.propagation.is_empty() {
         let t2 = resolve::open_or_create(root.as_raw_fd(), dest, kind)
@@ -317,6 +357,13 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
 /// After pivot_root: masked paths, readonly paths, readonly root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
+    if let Some(p) = rootfs_propagation(spec)? {
+        // The requested propagation on the rootfs mount itself, now that it is "/". For
+        // "shared" the mount is private at this point (its parent was made private for
+        // pivot_root), so it becomes a new peer group, not one shared with the host.
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+            .map_err(perr(Path::new("/"), "set rootfsPropagation"))?;
+    }
     for p in linux
         .and_then(|l| l.readonly_paths().as_ref())
         .into_iter()

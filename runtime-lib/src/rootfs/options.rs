@@ -14,6 +14,55 @@ pub struct MountOptions {
     pub recursive: bool,
     /// Filesystem-specific options passed through as mount data.
     pub data: Vec<String>,
+    /// Recursive attributes (`rro`, `rnosuid`, ...): MOUNT_ATTR_* bits to set and to clear
+    /// with mount_setattr(AT_RECURSIVE) once the mount exists.
+    pub rec_set: u64,
+    pub rec_clear: u64,
+}
+
+/// MS_NOSYMFOLLOW (Linux 5.10); nix's MsFlags lacks it.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+/// linux/mount.h MOUNT_ATTR_* (mount_setattr(2)).
+pub mod attr {
+    pub const RDONLY: u64 = 0x0000_0001;
+    pub const NOSUID: u64 = 0x0000_0002;
+    pub const NODEV: u64 = 0x0000_0004;
+    pub const NOEXEC: u64 = 0x0000_0008;
+    /// The atime bits: a change to any of them must clear all of them.
+    pub const ATIME_MASK: u64 = 0x0000_0070;
+    pub const RELATIME: u64 = 0x0000_0000;
+    pub const NOATIME: u64 = 0x0000_0010;
+    pub const STRICTATIME: u64 = 0x0000_0020;
+    pub const NODIRATIME: u64 = 0x0000_0080;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// A recursive mount option: (bits to set, bits to clear).
+fn recursive_attr(o: &str) -> Option<(u64, u64)> {
+    use attr::*;
+    Some(match o {
+        "rro" => (RDONLY, 0),
+        "rrw" => (0, RDONLY),
+        "rnosuid" => (NOSUID, 0),
+        "rsuid" => (0, NOSUID),
+        "rnodev" => (NODEV, 0),
+        "rdev" => (0, NODEV),
+        "rnoexec" => (NOEXEC, 0),
+        "rexec" => (0, NOEXEC),
+        "rnodiratime" => (NODIRATIME, 0),
+        "rdiratime" => (0, NODIRATIME),
+        // The atime mode is one value: setting it clears the whole field (kernel rule).
+        "rrelatime" => (RELATIME, ATIME_MASK),
+        "rnoatime" => (NOATIME, ATIME_MASK),
+        "rstrictatime" => (STRICTATIME, ATIME_MASK),
+        // Without relatime the kernel only updates atime strictly when told so; "not
+        // relatime" therefore means strictatime (runc maps it the same way).
+        "rnorelatime" => (STRICTATIME, ATIME_MASK),
+        "rnosymfollow" => (NOSYMFOLLOW, 0),
+        "rsymfollow" => (0, NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 impl Default for MountOptions {
@@ -25,6 +74,8 @@ impl Default for MountOptions {
             bind: false,
             recursive: false,
             data: Vec::new(),
+            rec_set: 0,
+            rec_clear: 0,
         }
     }
 }
@@ -56,6 +107,9 @@ impl MountOptions {
                 "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
                 "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
                 "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+                // A mount flag, not filesystem data (tmpfs rejects it as data with EINVAL).
+                "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+                "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
                 "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
                 "bind" => {
                     m.bind = true;
@@ -82,6 +136,14 @@ impl MountOptions {
                     m.propagation.push(base | rec);
                     continue;
                 }
+                o if recursive_attr(o).is_some() => {
+                    if let Some((set, clear)) = recursive_attr(o) {
+                        // A later option wins over an earlier one for the same bits.
+                        m.rec_set = (m.rec_set & !clear & !set) | set;
+                        m.rec_clear = (m.rec_clear & !set) | clear;
+                    }
+                    continue;
+                }
                 // runc-specific options with no meaning for the kernel.
                 "tmpcopyup" | "idmap" | "ridmap" => continue,
                 _ => {
@@ -89,8 +151,10 @@ impl MountOptions {
                     continue;
                 }
             };
-            m.flags = (m.flags | set) & !clear;
-            m.cleared = (m.cleared | clear) & !set;
+            // difference(), not `& !x`: bitflags' `!` drops bits nix does not name
+            // (MS_NOSYMFOLLOW), difference() keeps them.
+            m.flags = m.flags.union(set).difference(clear);
+            m.cleared = m.cleared.union(clear).difference(set);
         }
         m
     }
@@ -121,5 +185,12 @@ mod tests {
         assert_eq!(m.cleared, MsFlags::MS_RDONLY);
         assert_eq!(propagation("private"), Some(MsFlags::MS_PRIVATE));
         assert_eq!(propagation("bogus"), None);
+        let m = MountOptions::parse(&["nosymfollow", "rro", "rnosuid", "rnoatime"]);
+        assert_eq!(m.flags, MS_NOSYMFOLLOW);
+        assert!(m.data.is_empty());
+        assert_eq!(m.rec_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(m.rec_clear, attr::ATIME_MASK);
+        let m = MountOptions::parse(&["rro", "rrw"]);
+        assert_eq!((m.rec_set, m.rec_clear), (0, attr::RDONLY));
     }
 }
