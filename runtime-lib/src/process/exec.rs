@@ -23,7 +23,7 @@ use super::spawn::{exit_now, raw_clone};
 use super::tty_relay;
 use crate::channel::{self, ChannelError, FromInit, InitEnd, ParentEnd, ToInit};
 use crate::container::{status_of, wait_exit, write_pid_file, Container};
-use crate::security::{self, caps::Sets};
+use crate::security;
 use crate::spec::Bundle;
 use crate::state::{self, StateDir, Status};
 use crate::{cgroups, Error};
@@ -838,23 +838,8 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     }
     // Before caps are dropped and before the filter: see Attrs::apply.
     setup.attrs.apply()?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        // As init (runc's setns init): without no_new_privs the filter needs
-        // CAP_SYS_ADMIN, so it goes in before capabilities are dropped.
-        load_seccomp(setup, chan)?;
-    }
-    let caps = Sets::from_spec(process.capabilities().as_ref())?;
-    caps.drop_bounding()?;
+    let nnp = super::drop_privileges(process, || load_seccomp(setup, chan))?;
     let user = process.user();
-    let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    security::user::switch(user, setgroups_ok)?;
-    caps.apply()?;
-    if nnp {
-        security::set_no_new_privs()?;
-    }
     nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),

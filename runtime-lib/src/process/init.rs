@@ -5,7 +5,7 @@ use super::InitConfig;
 use crate::channel::{FromInit, InitEnd, ToInit};
 use crate::namespaces;
 use crate::rootfs;
-use crate::security::{self, caps::Sets};
+use crate::security;
 use crate::state::EXEC_FIFO;
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
@@ -190,23 +190,8 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     reset_signal_dispositions();
     // Before caps are dropped and before the filter: see Attrs::apply.
     cfg.attrs.apply()?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        // runc's order: without no_new_privs the kernel only accepts a filter from a task
-        // with CAP_SYS_ADMIN, so load it before any capability is dropped.
-        load_seccomp(cfg, chan)?;
-    }
-    let caps = Sets::from_spec(process.capabilities().as_ref())?;
-    caps.drop_bounding()?;
+    let nnp = super::drop_privileges(process, || load_seccomp(cfg, chan))?;
     let user = process.user();
-    let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    security::user::switch(user, setgroups_ok)?;
-    caps.apply()?;
-    if nnp {
-        security::set_no_new_privs()?;
-    }
     nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),

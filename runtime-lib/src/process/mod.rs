@@ -42,6 +42,33 @@ pub struct InitConfig {
     pub attrs: attrs::Attrs,
 }
 
+/// The last privilege steps, shared by init and exec'd processes, in runc's order. Without
+/// no_new_privs the kernel only accepts a seccomp filter from a task with CAP_SYS_ADMIN, so
+/// `early_filter` runs before any capability is dropped; then the bounding set, the user
+/// switch, the other capability sets and no_new_privs. Returns whether no_new_privs was set
+/// (the caller then loads the filter as late as it can).
+pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
+    process: &oci_spec::runtime::Process,
+    early_filter: impl FnOnce() -> Result<(), E>,
+) -> Result<bool, E> {
+    use crate::security;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        early_filter()?;
+    }
+    let caps = security::caps::Sets::from_spec(process.capabilities().as_ref())?;
+    caps.drop_bounding()?;
+    let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    security::user::switch(process.user(), setgroups_ok)?;
+    caps.apply()?;
+    if nnp {
+        security::set_no_new_privs()?;
+    }
+    Ok(nnp)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("clone: {0}")]
