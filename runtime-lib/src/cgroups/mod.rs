@@ -100,9 +100,40 @@ impl Hierarchy {
     }
 }
 
+/// The mounted cgroup hierarchies, read from mountinfo once per process: one `create`
+/// needs them half a dozen times, and cgroup filesystems are mounted at boot. (A
+/// long-lived library caller that remounts cgroupfs would need a fresh process.)
 pub fn hierarchies() -> Vec<Hierarchy> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    parse_hierarchies(&info)
+    static CACHE: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            parse_hierarchies(&info)
+        })
+        .clone()
+}
+
+/// The hierarchy a container directory lives in: the longest mountpoint prefixing it.
+fn hierarchy_of<'a>(hs: &'a [Hierarchy], d: &Path) -> Option<&'a Hierarchy> {
+    hs.iter()
+        .filter(|h| d.starts_with(&h.mountpoint))
+        .max_by_key(|h| h.mountpoint.as_os_str().len())
+}
+
+/// The file that says whether the container is frozen: v1 freezer.state where the v1
+/// freezer is mounted (hybrid hosts too: pause uses it there), else v2 cgroup.freeze.
+fn freezer_file(dirs: &[PathBuf]) -> Option<PathBuf> {
+    let hs = hierarchies();
+    let of = |d: &&PathBuf| hierarchy_of(&hs, d);
+    if let Some(d) = dirs
+        .iter()
+        .find(|d| of(d).is_some_and(|h| h.has("freezer")))
+    {
+        return Some(d.join("freezer.state"));
+    }
+    dirs.iter()
+        .find(|d| of(d).is_some_and(Hierarchy::is_v2))
+        .map(|d| d.join("cgroup.freeze"))
 }
 
 fn parse_hierarchies(info: &str) -> Vec<Hierarchy> {
@@ -263,13 +294,7 @@ pub fn manager(dirs: &[PathBuf]) -> Box<dyn CgroupManager> {
     let hs = hierarchies();
     let placed: Vec<(Hierarchy, PathBuf)> = dirs
         .iter()
-        .filter_map(|d| {
-            // The longest mountpoint that prefixes the directory is its hierarchy.
-            hs.iter()
-                .filter(|h| d.starts_with(&h.mountpoint))
-                .max_by_key(|h| h.mountpoint.as_os_str().len())
-                .map(|h| (h.clone(), d.clone()))
-        })
+        .filter_map(|d| hierarchy_of(&hs, d).map(|h| (h.clone(), d.clone())))
         .collect();
     if mode_of(&hs) == Mode::Unified {
         if let Some((h, d)) = placed.iter().find(|(h, _)| h.is_v2()) {
@@ -321,17 +346,17 @@ pub fn pids(dirs: &[PathBuf]) -> Result<Vec<i32>> {
 
 /// Whether the freezer (v1 freezer.state or v2 cgroup.freeze) holds the container.
 pub fn frozen(dirs: &[PathBuf]) -> bool {
-    dirs.iter().any(|d| {
-        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-            || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-    })
+    // One read: status is derived on every command, so this is on every hot path.
+    freezer_file(dirs)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .is_some_and(|s| matches!(s.trim(), "FROZEN" | "1"))
 }
 
 /// Thaws the container, best effort (so that SIGKILLed processes can actually die).
 pub fn thaw(dirs: &[PathBuf]) {
-    for d in dirs {
-        let _ = std::fs::write(d.join("freezer.state"), "THAWED");
-        let _ = std::fs::write(d.join("cgroup.freeze"), "0");
+    if let Some(f) = freezer_file(dirs) {
+        let v2 = f.file_name().is_some_and(|n| n == "cgroup.freeze");
+        let _ = std::fs::write(f, if v2 { "0" } else { "THAWED" });
     }
 }
 
@@ -655,11 +680,7 @@ pub fn placement(dirs: &[PathBuf], fast: bool) -> Placement {
     }
     let hs = hierarchies();
     for d in dirs {
-        let v2 = hs
-            .iter()
-            .filter(|h| d.starts_with(&h.mountpoint))
-            .max_by_key(|h| h.mountpoint.as_os_str().len())
-            .map(Hierarchy::is_v2);
+        let v2 = hierarchy_of(&hs, d).map(Hierarchy::is_v2);
         match v2 {
             Some(false) => p.self_join.push(d.join("tasks")),
             Some(true) if p.clone_into.is_none() => p.clone_into = Some(d.clone()),
