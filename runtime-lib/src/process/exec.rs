@@ -18,7 +18,6 @@
 //! single-threaded.
 
 use super::attrs::Attrs;
-use super::init::find_executable;
 use super::spawn::{exit_now, raw_clone};
 use super::tty_relay;
 use crate::channel::{self, ChannelError, FromInit, InitEnd, ParentEnd, ToInit};
@@ -35,10 +34,8 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Options of `exec`, as runc's flags. Without `process`, the process is the container's
@@ -844,26 +841,8 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", security::user::home_dir(user.uid())));
-    }
-    let args = process.args().as_deref().unwrap_or_default();
-    let arg0 = args.first().cloned().unwrap_or_default();
-    let exec_err = |reason: String| ChildError::Exec {
-        arg0: arg0.clone(),
-        reason,
-    };
-    let exe = find_executable(&arg0, &env).map_err(exec_err)?;
-    let cstrings = |v: &[String]| -> Result<Vec<CString>, ChildError> {
-        v.iter()
-            .map(|s| CString::new(s.as_str()).map_err(|_| exec_err(format!("NUL byte in {s:?}"))))
-            .collect()
-    };
-    let c_args = cstrings(args)?;
-    let c_env = cstrings(&env)?;
-    let c_exe = CString::new(exe.as_os_str().as_bytes())
-        .map_err(|_| exec_err("NUL byte in path".into()))?;
+    let x =
+        super::exec_args(process).map_err(|(arg0, reason)| ChildError::Exec { arg0, reason })?;
     // Only stdio and --preserve-fds may reach the program; this also closes the channel
     // and the console socket on a successful execve, which is how the runtime learns of it.
     crate::sys::cloexec_from(3 + setup.preserve_fds)
@@ -872,11 +851,20 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
         // As late as possible, as in init: the profile must only allow execve after it.
         load_seccomp(setup, chan)?;
     }
-    let errno = match nix::unistd::execve(&c_exe, &c_args, &c_env) {
+    let errno = match nix::unistd::execve(&x.exe, &x.args, &x.env) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(exec_err(format!("{}: {errno}", exe.display())))
+    Err(ChildError::Exec {
+        arg0: process
+            .args()
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default(),
+        reason: format!("{}: {errno}", x.path.display()),
+    })
 }
 
 /// Loads the container's filter; a notify listener fd goes to the runtime, which hands it

@@ -9,10 +9,8 @@ use crate::security;
 use crate::state::EXEC_FIFO;
 use nix::sched::CloneFlags;
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -197,32 +195,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         user.umask().unwrap_or(0o022),
     ));
 
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", security::user::home_dir(user.uid())));
-    }
-    let args = process.args().as_deref().unwrap_or_default();
-    let arg0 = args.first().cloned().unwrap_or_default();
-    let exe = find_executable(&arg0, &env).map_err(|reason| InitError::Exec {
-        arg0: arg0.clone(),
-        reason,
-    })?;
-    let cstrings = |v: &[String]| -> Result<Vec<CString>, InitError> {
-        v.iter()
-            .map(|s| {
-                CString::new(s.as_str()).map_err(|_| InitError::Exec {
-                    arg0: arg0.clone(),
-                    reason: format!("NUL byte in {s:?}"),
-                })
-            })
-            .collect()
-    };
-    let c_args = cstrings(args)?;
-    let c_env = cstrings(&env)?;
-    let c_exe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| InitError::Exec {
-        arg0: arg0.clone(),
-        reason: "NUL byte in path".into(),
-    })?;
+    let x = super::exec_args(process).map_err(|(arg0, reason)| InitError::Exec { arg0, reason })?;
     // Only stdio and --preserve-fds may reach the user program.
     crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
     if nnp {
@@ -261,9 +234,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     nix::unistd::write(&fifo, b"0").map_err(sys("write exec fifo", EXEC_FIFO))?;
     // `fifo` stays open: it is O_CLOEXEC, so `start` sees EOF exactly when execve has
     // replaced us, and only then runs poststart ("after the user process is executed").
-    let e = nix::unistd::execve(&c_exe, &c_args, &c_env).unwrap_err();
+    let e = nix::unistd::execve(&x.exe, &x.args, &x.env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
-    let _ = writeln!(std::io::stderr(), "exec {}: {e}", exe.display());
+    let _ = writeln!(std::io::stderr(), "exec {}: {e}", x.path.display());
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
 }

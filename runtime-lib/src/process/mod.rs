@@ -69,6 +69,45 @@ pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
     Ok(nnp)
 }
 
+/// What execve needs, built from process.args/env/user the same way for init and for
+/// exec'd processes: HOME defaulted from the user, arg0 looked up in the container's PATH.
+pub(crate) struct ExecArgs {
+    pub path: PathBuf,
+    pub exe: std::ffi::CString,
+    pub args: Vec<std::ffi::CString>,
+    pub env: Vec<std::ffi::CString>,
+}
+
+/// Why [`exec_args`] failed: arg0 and the reason, for the caller's own error type.
+pub(crate) type ExecArgsError = (String, String);
+
+pub(crate) fn exec_args(process: &oci_spec::runtime::Process) -> Result<ExecArgs, ExecArgsError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = crate::security::user::home_dir(process.user().uid());
+        env.push(format!("HOME={home}"));
+    }
+    let args = process.args().as_deref().unwrap_or_default();
+    let arg0 = args.first().cloned().unwrap_or_default();
+    let fail = |reason: String| (arg0.clone(), reason);
+    let path = init::find_executable(&arg0, &env).map_err(fail)?;
+    let cstrings = |v: &[String]| -> Result<Vec<std::ffi::CString>, ExecArgsError> {
+        v.iter()
+            .map(|s| {
+                std::ffi::CString::new(s.as_str()).map_err(|_| fail(format!("NUL byte in {s:?}")))
+            })
+            .collect()
+    };
+    Ok(ExecArgs {
+        args: cstrings(args)?,
+        env: cstrings(&env)?,
+        exe: std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| fail("NUL byte in path".into()))?,
+        path,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("clone: {0}")]
