@@ -275,28 +275,6 @@ fn detached_with_pid_file_and_ps() {
     assert_eq!(h.status(&c.id), "running");
 }
 
-/// Accepts one connection and returns the fd it carried (SCM_RIGHTS).
-fn receive_fd(listener: &UnixListener) -> OwnedFd {
-    let (conn, _) = listener.accept().expect("accept console connection");
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg");
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel just installed this fd in our table; we own it.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received over the console socket");
-}
-
 #[test]
 fn tty_master_goes_over_console_socket() {
     let h = Harness::new("exec_tty");
