@@ -14,9 +14,9 @@ use std::path::Path;
 
 type Failure = (&'static str, Errno);
 
-/// The calling process's cgroup path in the hierarchy with these controllers.
-fn own_path(h: &Hierarchy) -> String {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+/// The calling process's cgroup path in the hierarchy with these controllers; `cg` is
+/// /proc/self/cgroup, read once per mount rather than once per hierarchy.
+fn own_path(h: &Hierarchy, cg: &str) -> String {
     for line in cg.lines() {
         let mut f = line.splitn(3, ':');
         let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
@@ -38,6 +38,7 @@ fn mount_hierarchy(
     target: &Path,
     flags: MsFlags,
     cgroupns: bool,
+    own: &str,
 ) -> Result<(), Failure> {
     if cgroupns {
         let data = (!h.controllers.is_empty()).then_some(h.controllers.as_str());
@@ -50,7 +51,7 @@ fn mount_hierarchy(
         )
         .map_err(|e| ("mount cgroup hierarchy", e))
     } else {
-        let src = h.mountpoint.join(own_path(h).trim_start_matches('/'));
+        let src = h.mountpoint.join(own_path(h, own).trim_start_matches('/'));
         sys_mount(
             Some(&src),
             target,
@@ -68,6 +69,12 @@ fn mount_hierarchy(
 
 pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> Result<(), Failure> {
     let hs = crate::cgroups::hierarchies();
+    // Only the bind mounts (no cgroup namespace) need our own cgroup paths.
+    let own = if cgroupns {
+        String::new()
+    } else {
+        std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
+    };
     let resolve = || {
         super::resolve::open_or_create(root, dest, super::resolve::Kind::Dir)
             .map_err(|e| ("resolve destination", e))
@@ -77,7 +84,7 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
     let base = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if let [h] = hs.as_slice() {
         if h.fstype == "cgroup2" {
-            return mount_hierarchy(h, target, opts.flags, cgroupns);
+            return mount_hierarchy(h, target, opts.flags, cgroupns, &own);
         }
     }
     sys_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
@@ -99,7 +106,7 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(("mkdir cgroup hierarchy dir", e)),
         }
-        mount_hierarchy(h, &dir, opts.flags, cgroupns)?;
+        mount_hierarchy(h, &dir, opts.flags, cgroupns, &own)?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         sys_mount(
