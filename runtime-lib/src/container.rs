@@ -163,8 +163,8 @@ impl Container {
         sd.save(st)?;
         sd.make_fifo()?;
         cgroups::create_dirs(&st.cgroup_dirs)?;
-        // Limits are in place before init joins the cgroup (add_pid below), so the user
-        // process never runs unlimited.
+        // Limits are in place before init is cloned into or joins the cgroup (Placement below),
+        // so the user process never runs unlimited.
         if let Some(linux) = bundle.spec.linux() {
             let none = oci_spec::runtime::LinuxResources::default();
             cgroups::apply_create(
@@ -230,7 +230,7 @@ impl Container {
         if !cfg.cloned_into_cgroup.get() {
             by_runtime.extend(cfg.cgroup.clone_into.iter().cloned());
         }
-        cgroups::add_pid_to(&by_runtime, st.pid)?;
+        cgroups::add_pid(&by_runtime, st.pid)?;
         parent.send(ToInit::Go)?;
         loop {
             match parent.recv() {

@@ -277,7 +277,6 @@ pub trait CgroupManager {
     fn create(&self) -> Result<()>;
     /// Writes the set fields of `r` (unset fields are not touched: this is a hot path).
     fn apply(&self, r: &LinuxResources, how: Apply<'_>) -> Result<()>;
-    fn add_pid(&self, pid: i32) -> Result<()>;
     fn pids(&self) -> Result<Vec<i32>>;
     /// Freezes and waits until every process is frozen.
     fn freeze(&self) -> Result<()>;
@@ -335,8 +334,13 @@ pub fn update(dirs: &[PathBuf], r: &LinuxResources) -> Result<()> {
     manager(dirs).apply(r, Apply::Update)
 }
 
+/// Writes `pid` into each directory's `cgroup.procs` (v1 and v2 alike): the runtime's
+/// slow path, see [`Placement`].
 pub fn add_pid(dirs: &[PathBuf], pid: i32) -> Result<()> {
-    manager(dirs).add_pid(pid)
+    for d in dirs {
+        write_procs(d, pid)?;
+    }
+    Ok(())
 }
 
 /// Pids in the container's cgroup.
@@ -698,14 +702,6 @@ pub fn join_self(tasks: &[PathBuf]) -> Result<()> {
             op: "write",
             source,
         })?;
-    }
-    Ok(())
-}
-
-/// The runtime's side: writes `pid` into each directory's `cgroup.procs`.
-pub fn add_pid_to(dirs: &[PathBuf], pid: i32) -> Result<()> {
-    for d in dirs {
-        write_procs(d, pid)?;
     }
     Ok(())
 }

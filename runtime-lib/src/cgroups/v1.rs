@@ -367,13 +367,6 @@ impl CgroupManager for V1 {
         self.apply_with(r, how)
     }
 
-    fn add_pid(&self, pid: i32) -> Result<()> {
-        for d in &self.all {
-            super::write_procs(d, pid)?;
-        }
-        Ok(())
-    }
-
     fn pids(&self) -> Result<Vec<i32>> {
         for d in &self.all {
             if let Some(p) = super::read_procs(d)? {

@@ -286,13 +286,6 @@ impl CgroupManager for V2 {
         Ok(())
     }
 
-    fn add_pid(&self, pid: i32) -> Result<()> {
-        for d in self.all() {
-            super::write_procs(&d, pid)?;
-        }
-        Ok(())
-    }
-
     fn pids(&self) -> Result<Vec<i32>> {
         Ok(super::read_procs(&self.dir)?.unwrap_or_default())
     }
