@@ -120,22 +120,6 @@ fn hierarchy_of<'a>(hs: &'a [Hierarchy], d: &Path) -> Option<&'a Hierarchy> {
         .max_by_key(|h| h.mountpoint.as_os_str().len())
 }
 
-/// The file that says whether the container is frozen: v1 freezer.state where the v1
-/// freezer is mounted (hybrid hosts too: pause uses it there), else v2 cgroup.freeze.
-fn freezer_file(dirs: &[PathBuf]) -> Option<PathBuf> {
-    let hs = hierarchies();
-    let of = |d: &&PathBuf| hierarchy_of(&hs, d);
-    if let Some(d) = dirs
-        .iter()
-        .find(|d| of(d).is_some_and(|h| h.has("freezer")))
-    {
-        return Some(d.join("freezer.state"));
-    }
-    dirs.iter()
-        .find(|d| of(d).is_some_and(Hierarchy::is_v2))
-        .map(|d| d.join("cgroup.freeze"))
-}
-
 fn parse_hierarchies(info: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
     for line in info.lines() {
@@ -350,18 +334,13 @@ pub fn pids(dirs: &[PathBuf]) -> Result<Vec<i32>> {
 
 /// Whether the freezer (v1 freezer.state or v2 cgroup.freeze) holds the container.
 pub fn frozen(dirs: &[PathBuf]) -> bool {
-    // One read: status is derived on every command, so this is on every hot path.
-    freezer_file(dirs)
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .is_some_and(|s| matches!(s.trim(), "FROZEN" | "1"))
+    // Status is derived on every command: one read of the one freezer file.
+    manager(dirs).frozen()
 }
 
 /// Thaws the container, best effort (so that SIGKILLed processes can actually die).
 pub fn thaw(dirs: &[PathBuf]) {
-    if let Some(f) = freezer_file(dirs) {
-        let v2 = f.file_name().is_some_and(|n| n == "cgroup.freeze");
-        let _ = std::fs::write(f, if v2 { "0" } else { "THAWED" });
-    }
+    let _ = manager(dirs).thaw();
 }
 
 /// Removes the directories. Dying processes can keep a cgroup busy for a moment, so EBUSY
