@@ -327,16 +327,21 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
     if bytes.is_empty() || bytes.len() % INSN != 0 {
         return Err(e(format!("{} bytes is not a BPF program", bytes.len())));
     }
-    // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; } in native byte order.
-    Ok(bytes
-        .chunks_exact(INSN)
+    Ok(decode_insns(&bytes))
+}
+
+/// struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; } in native byte order, as
+/// seccomp_export_bpf writes it (and the program cache stores it).
+fn decode_insns(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
+        .chunks_exact(std::mem::size_of::<libc::sock_filter>())
         .map(|c| libc::sock_filter {
             code: u16::from_ne_bytes([c[0], c[1]]),
             jt: c[2],
             jf: c[3],
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
-        .collect())
+        .collect()
 }
 
 impl Program {

@@ -58,17 +58,8 @@ fn read(path: &Path, key: &[u8]) -> Option<Program> {
     if insns.is_empty() || insns.len() % INSN != 0 {
         return None;
     }
-    let filter = insns
-        .chunks_exact(INSN)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
     Some(Program {
-        filter,
+        filter: super::decode_insns(insns),
         flags,
         notify,
     })
