@@ -41,6 +41,8 @@ fn state(c: &mut Criterion) {
         cgroup_dirs: vec!["/sys/fs/cgroup/pids/ongi/bench".into(); 9],
         hooks: None,
         cgroup_shared: false,
+        seccomp: None,
+        personality: None,
     };
     c.bench_function("state save", |b| {
         b.iter(|| sd.save(black_box(&st)).expect("save"))

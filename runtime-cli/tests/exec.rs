@@ -739,6 +739,42 @@ fn exec_gets_the_containers_seccomp_profile() {
     assert!(out.stdout.contains("Operation not permitted"), "{out}");
 }
 
+#[test]
+fn exec_keeps_the_profile_of_create_when_config_json_changes() {
+    // The seccomp profile and personality are the container's, fixed at create: a bundle
+    // whose config.json is rewritten afterwards (or removed, with --process) changes
+    // neither, as with runc, which keeps its config in the state.
+    let h = Harness::new("exec_seccomp_state");
+    let spec = mkdir_blocked_spec("SCMP_ACT_ERRNO");
+    let spec = if is_runc() {
+        spec
+    } else {
+        spec.set("/linux/personality", json!({"domain": "LINUX32"}))
+    };
+    let c = h.start(&spec);
+    h.write_config(&c.bundle, &sleeper_spec().tmpfs("/tmp", &["mode=1777"]));
+    let out = exec(&h, &c.id, &["sh", "-c", MKDIR_SCRIPT]).expect_ok();
+    assert!(out.stdout.contains("touch-ok"), "{out}");
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+    std::fs::remove_file(c.bundle.join("config.json")).expect("remove config.json");
+    let pj = h.work().join("process.json");
+    write_file(
+        &pj,
+        &json!({
+            "args": ["sh", "-c", "uname -m; mkdir /tmp/y 2>&1; echo rc=$?"], "cwd": "/",
+            "user": { "uid": 0, "gid": 0 },
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        })
+        .to_string(),
+    );
+    let out = exec_with(&h, &["--process", path_str(&pj)], &c.id, &[]).expect_ok();
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+    assert!(out.stdout.contains("rc=1"), "{out}");
+    if !is_runc() {
+        assert!(out.stdout.starts_with("i686"), "{out}");
+    }
+}
+
 /// Accepts one connection from the runtime and returns the notify fd it sent.
 fn agent_fd(listener: &UnixListener) -> OwnedFd {
     let (conn, _) = listener.accept().expect("runtime connects to the agent");

@@ -114,6 +114,12 @@ impl Container {
             cgroup_shared: cgroups::in_use(&cgroup_dirs),
             cgroup_dirs,
             hooks: bundle.spec.hooks().clone(),
+            seccomp: bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().clone()),
+            personality: None,
         };
         let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
         match r {
@@ -158,6 +164,7 @@ impl Container {
         let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
         crate::process::attrs::check_unsupported(&bundle.spec)?;
         let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
+        st.personality = attrs.personality.map(u64::from);
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;

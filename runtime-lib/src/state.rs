@@ -85,6 +85,13 @@ pub struct Persisted {
     /// The spec's hooks, kept for poststop at delete time when the bundle may be gone.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// linux.seccomp as it was at create: `exec` applies the container's profile even if
+    /// the bundle's config.json changed or is gone since (runc keeps its config in state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// linux.personality at create, as the personality(2) value; for `exec`, like seccomp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personality: Option<u64>,
 }
 
 /// The runtime-spec state, as printed by `state` (runc's field set and order).

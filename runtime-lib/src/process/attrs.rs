@@ -55,7 +55,7 @@ pub struct SchedAttr {
 #[derive(Debug, Clone, Default)]
 pub struct Attrs {
     /// personality(2) persona.
-    personality: Option<libc::c_ulong>,
+    pub(crate) personality: Option<libc::c_ulong>,
     /// ioprio_set(2) value: class << 13 | level.
     ioprio: Option<libc::c_int>,
     sched: Option<SchedAttr>,
@@ -249,9 +249,10 @@ impl Attrs {
     }
 
     /// For an `exec`'d process: its own process fields, the container's personality.
-    pub fn for_exec(spec: Option<&Spec>, p: &Process) -> Result<Self, AttrError> {
+    /// `personality` is the container's (kept in its state since create).
+    pub fn for_exec(personality: Option<u64>, p: &Process) -> Result<Self, AttrError> {
         let mut a = Attrs {
-            personality: spec.map(personality).transpose()?.flatten(),
+            personality: personality.map(|v| v as libc::c_ulong),
             ioprio: ioprio(p)?,
             sched: sched(p)?,
             ..Attrs::default()

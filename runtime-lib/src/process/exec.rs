@@ -379,16 +379,22 @@ impl Container {
                 Status::Creating => return Err(ExecError::Creating(self.id.clone()).into()),
                 _ => {}
             }
-            // Loaded with --process too: the container's seccomp profile and personality
-            // apply to every process in it (runc).
-            let bundle = Bundle::load(&st.bundle)?;
+            // Without --process the bundle's current config.json gives the defaults (as
+            // runc reads it); the container's seccomp profile and personality come from
+            // its state, as they were at create, and apply to every process in it.
             let process = match &opts.process {
                 Some(_) => opts.build_process(None)?,
-                None => opts.build_process(bundle.spec.process().as_ref())?,
+                None => {
+                    let bundle = Bundle::load(&st.bundle)?;
+                    opts.build_process(bundle.spec.process().as_ref())?
+                }
             };
             // Compiled here, before any fork, as for create; no work without linux.seccomp.
-            let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
-            let attrs = Attrs::for_exec(Some(&bundle.spec), &process)?;
+            let seccomp = match &st.seccomp {
+                Some(s) => Some(crate::seccomp::cache::compile_cached(s, &self.root)?),
+                None => None,
+            };
+            let attrs = Attrs::for_exec(st.personality, &process)?;
             // With a tty and no console socket, a foreground exec relays the pty itself
             // (runc does too); a detached one would leave nobody holding the master.
             let (console, relay_end) =
@@ -421,11 +427,7 @@ impl Container {
                 attrs: &attrs,
             };
             let notify = Notify {
-                seccomp: bundle
-                    .spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref()),
+                seccomp: st.seccomp.as_ref(),
                 state: crate::container::oci_state(&sd, &st),
             };
             let cg = CgroupTarget {
