@@ -164,7 +164,7 @@ impl Container {
         let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
         crate::process::attrs::check_unsupported(&bundle.spec)?;
         let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
-        st.personality = attrs.personality.map(u64::from);
+        st.personality = attrs.personality;
         // Written before anything else exists, so `delete --force` can find the cgroups of
         // a create that was killed half-way.
         sd.save(st)?;

@@ -91,7 +91,7 @@ pub struct Persisted {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// linux.personality at create, as the personality(2) value; for `exec`, like seccomp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub personality: Option<u64>,
+    pub personality: Option<libc::c_ulong>,
 }
 
 /// The runtime-spec state, as printed by `state` (runc's field set and order).

@@ -250,9 +250,9 @@ impl Attrs {
 
     /// For an `exec`'d process: its own process fields, the container's personality.
     /// `personality` is the container's (kept in its state since create).
-    pub fn for_exec(personality: Option<u64>, p: &Process) -> Result<Self, AttrError> {
+    pub fn for_exec(personality: Option<libc::c_ulong>, p: &Process) -> Result<Self, AttrError> {
         let mut a = Attrs {
-            personality: personality.map(|v| v as libc::c_ulong),
+            personality,
             ioprio: ioprio(p)?,
             sched: sched(p)?,
             ..Attrs::default()
