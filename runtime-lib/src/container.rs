@@ -59,7 +59,15 @@ pub(crate) fn status_of(sd: &StateDir, st: &Persisted) -> Status {
 }
 
 pub(crate) fn oci_state(sd: &StateDir, st: &Persisted) -> OciState {
-    let status = status_of(sd, st);
+    with_status(st, status_of(sd, st))
+}
+
+/// The state right after a successful create: nothing to probe.
+fn created_state(st: &Persisted) -> OciState {
+    with_status(st, Status::Created)
+}
+
+fn with_status(st: &Persisted, status: Status) -> OciState {
     OciState {
         oci_version: OCI_VERSION.to_string(),
         id: st.id.clone(),
@@ -84,6 +92,12 @@ impl Container {
     /// Sets up the container and leaves init waiting for `start`. On any error nothing is
     /// left behind: no process, cgroup or state directory.
     pub fn create(&self, opts: &CreateOptions) -> Result<OciState, Error> {
+        self.create_locked(opts).map(|(_sd, st)| created_state(&st))
+    }
+
+    /// `create`, returning the still locked state dir and what was saved in it, so `run`
+    /// goes on to start without loading and re-deriving what it just wrote.
+    fn create_locked(&self, opts: &CreateOptions) -> Result<(StateDir, Persisted), Error> {
         let bundle = Bundle::load(&opts.bundle)?;
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?
@@ -123,7 +137,7 @@ impl Container {
         };
         let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
         match r {
-            Ok(s) => Ok(s),
+            Ok(()) => Ok((sd, st)),
             Err(e) => {
                 // Best effort: the original error is what the user needs to see.
                 if st.pid > 0 {
@@ -158,7 +172,7 @@ impl Container {
         namespaces: Namespaces,
         console: Option<std::os::fd::OwnedFd>,
         opts: &CreateOptions,
-    ) -> Result<OciState, Error> {
+    ) -> Result<(), Error> {
         // Compiled before any process or cgroup exists: a bad profile fails here and the
         // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
         let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
@@ -285,7 +299,7 @@ impl Container {
         if let Some(pf) = &opts.pid_file {
             write_pid_file(pf, st.pid)?;
         }
-        Ok(oci_state(sd, st))
+        Ok(())
     }
 
     /// Lets init exec the user program (opens the exec fifo), then runs poststart hooks.
@@ -308,85 +322,7 @@ impl Container {
             }
             Status::Creating => return Err(Error::NotCreated(self.id.clone())),
         }
-        let fifo = sd.fifo();
-        let f = nix::fcntl::open(
-            &fifo,
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_NONBLOCK
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|errno| Error::Fifo {
-            path: fifo.clone(),
-            errno,
-        })?;
-        loop {
-            let mut fds = [nix::poll::PollFd::new(
-                f.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)) {
-                Ok(0) => {
-                    if !state::process_alive(st.pid, st.pid_start) {
-                        return Err(Error::BadStatus(
-                            "cannot start a container that has stopped".into(),
-                        ));
-                    }
-                }
-                Ok(_) => {
-                    // "0", or "E" + the error of a failed startContainer hook (one write
-                    // below PIPE_BUF, so one read gets it whole).
-                    let mut b = [0u8; 4096];
-                    match nix::unistd::read(&f, &mut b) {
-                        Ok(n) if n > 0 && b[0] == b'E' => {
-                            let msg = String::from_utf8_lossy(&b[1..n]).into_owned();
-                            let _ = kill_and_wait(&st);
-                            return Err(Error::Init(msg));
-                        }
-                        Ok(n) if n > 0 => break,
-                        Ok(_) | Err(Errno::EAGAIN) => {
-                            if !state::process_alive(st.pid, st.pid_start) {
-                                return Err(Error::BadStatus(
-                                    "cannot start a container that has stopped".into(),
-                                ));
-                            }
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                        Err(errno) => {
-                            return Err(Error::Fifo {
-                                path: fifo.clone(),
-                                errno,
-                            })
-                        }
-                    }
-                }
-                Err(Errno::EINTR) => {}
-                Err(errno) => {
-                    return Err(Error::Fifo {
-                        path: fifo.clone(),
-                        errno,
-                    })
-                }
-            }
-        }
-        let _ = std::fs::remove_file(&fifo);
-        wait_exec(&f, &st);
-        if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-            // The user process was executed: that is the state poststart is about, even if
-            // the process has already exited by now.
-            let s = OciState {
-                status: Status::Running,
-                pid: st.pid,
-                ..oci_state(&sd, &st)
-            };
-            if let Err(e) = hooks::run_all("poststart", &h, &s) {
-                // runtime-spec lifecycle step 9, and runc: a failing poststart hook stops
-                // the container and fails start.
-                let _ = kill_and_wait(&st);
-                return Err(e.into());
-            }
-        }
-        Ok(())
+        start_created(&sd, &st)
     }
 
     pub fn state(&self) -> Result<OciState, Error> {
@@ -430,6 +366,10 @@ impl Container {
     /// Removes the container. A running one needs `force` (it is then SIGKILLed); a created
     /// one is killed as in runc. With `force` a missing container is not an error.
     pub fn delete(&self, force: bool) -> Result<(), Error> {
+        self.delete_inner(force, Reaped::No)
+    }
+
+    fn delete_inner(&self, force: bool, reaped: Reaped) -> Result<(), Error> {
         let sd = match StateDir::open(&self.root, &self.id) {
             Ok(sd) => sd,
             Err(crate::state::StateError::NotExist(_)) if force => return Ok(()),
@@ -439,7 +379,11 @@ impl Container {
             sd.remove()?;
             return Ok(());
         };
-        let status = status_of(&sd, &st);
+        // `run` reaped init itself: the container is stopped, no need to probe /proc.
+        let status = match reaped {
+            Reaped::Yes if st.pid > 0 => Status::Stopped,
+            _ => status_of(&sd, &st),
+        };
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => kill_and_wait(&st)?,
@@ -491,6 +435,88 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// Lets the init of a created container exec the user program (opens the exec fifo), then
+/// runs poststart hooks. The caller holds the state dir lock and has checked the status.
+fn start_created(sd: &StateDir, st: &Persisted) -> Result<(), Error> {
+    let fifo = sd.fifo();
+    let f = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| Error::Fifo {
+        path: fifo.clone(),
+        errno,
+    })?;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            f.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)) {
+            Ok(0) => {
+                if !state::process_alive(st.pid, st.pid_start) {
+                    return Err(Error::BadStatus(
+                        "cannot start a container that has stopped".into(),
+                    ));
+                }
+            }
+            Ok(_) => {
+                // "0", or "E" + the error of a failed startContainer hook (one write
+                // below PIPE_BUF, so one read gets it whole).
+                let mut b = [0u8; 4096];
+                match nix::unistd::read(&f, &mut b) {
+                    Ok(n) if n > 0 && b[0] == b'E' => {
+                        let msg = String::from_utf8_lossy(&b[1..n]).into_owned();
+                        let _ = kill_and_wait(st);
+                        return Err(Error::Init(msg));
+                    }
+                    Ok(n) if n > 0 => break,
+                    Ok(_) | Err(Errno::EAGAIN) => {
+                        if !state::process_alive(st.pid, st.pid_start) {
+                            return Err(Error::BadStatus(
+                                "cannot start a container that has stopped".into(),
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(errno) => {
+                        return Err(Error::Fifo {
+                            path: fifo.clone(),
+                            errno,
+                        })
+                    }
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(errno) => {
+                return Err(Error::Fifo {
+                    path: fifo.clone(),
+                    errno,
+                })
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&fifo);
+    wait_exec(&f, st);
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+        // The user process was executed: that is the state poststart is about, even if
+        // the process has already exited by now.
+        let s = OciState {
+            status: Status::Running,
+            pid: st.pid,
+            ..oci_state(sd, st)
+        };
+        if let Err(e) = hooks::run_all("poststart", &h, &s) {
+            // runtime-spec lifecycle step 9, and runc: a failing poststart hook stops
+            // the container and fails start.
+            let _ = kill_and_wait(st);
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 impl Container {
@@ -657,6 +683,13 @@ pub fn list(root: &Path) -> Result<Vec<OciState>, Error> {
 }
 
 /// How `run` ended.
+/// Whether the caller already reaped the container's init (`run`).
+#[derive(Clone, Copy)]
+enum Reaped {
+    Yes,
+    No,
+}
+
 pub enum RunOutcome {
     /// Detached: the container keeps running.
     Detached(OciState),
@@ -670,16 +703,20 @@ pub enum RunOutcome {
 impl Container {
     /// create + start, and without `detach` wait for the process and delete the container.
     pub fn run(&self, opts: &CreateOptions, detach: bool) -> Result<RunOutcome, Error> {
-        let st = self.create(opts)?;
-        if let Err(e) = self.start() {
+        // Started under the lock create took: nothing can come between, so the status is
+        // known (created) and the state need not be read back.
+        let (sd, st) = self.create_locked(opts)?;
+        let started = start_created(&sd, &st);
+        drop(sd);
+        if let Err(e) = started {
             let _ = self.delete(true);
             return Err(e);
         }
         if detach {
-            return Ok(RunOutcome::Detached(st));
+            return Ok(RunOutcome::Detached(with_status(&st, Status::Running)));
         }
         let code = wait_exit(st.pid);
-        match self.delete(true) {
+        match self.delete_inner(true, Reaped::Yes) {
             Ok(()) => Ok(RunOutcome::Exited(code)),
             Err(Error::Warning(w)) => Ok(RunOutcome::ExitedWithWarning(code, w)),
             Err(e) => Err(e),

@@ -307,7 +307,7 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
 
 /// (state char, start time) from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = crate::sys::read_proc(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parens: fields resume after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut f = rest.split(' ');

@@ -222,7 +222,7 @@ pub fn parse_list(text: &str) -> Effective {
 /// the default's file, then each exception in the other one.
 pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
     let target = effective(rules);
-    let current = std::fs::read_to_string(dir.join("devices.list"))
+    let current = crate::sys::read_proc(dir.join("devices.list"))
         .map(|t| parse_list(&t))
         .ok();
     let (reset, grant, revoke) = if target.default_allow {
@@ -232,10 +232,11 @@ pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
     };
     // On an allow-all cgroup the kernel lists only `a *:* rwm` and keeps no exceptions
     // we could diff against, so a deny-list target always starts with a reset.
+    let mut files = super::Writer::new(dir, FIELD);
     let current = match current {
         Some(c) if c.default_allow == target.default_allow && !c.default_allow => c,
         _ => {
-            super::write(dir, reset, "a", FIELD)?;
+            files.write(reset, "a")?;
             Effective {
                 default_allow: target.default_allow,
                 exceptions: Vec::new(),
@@ -252,7 +253,7 @@ pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
         let drop = c.access & !keep;
         if drop != 0 {
             let r = Rule { access: drop, ..*c };
-            super::write(dir, revoke, &r.v1_line(), FIELD)?;
+            files.write(revoke, &r.v1_line())?;
         }
     }
     for t in &target.exceptions {
@@ -264,7 +265,7 @@ pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
         let add = t.access & !have;
         if add != 0 {
             let r = Rule { access: add, ..*t };
-            super::write(dir, grant, &r.v1_line(), FIELD)?;
+            files.write(grant, &r.v1_line())?;
         }
     }
     Ok(())

@@ -107,7 +107,7 @@ pub fn hierarchies() -> Vec<Hierarchy> {
     static CACHE: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
     CACHE
         .get_or_init(|| {
-            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let info = crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default();
             parse_hierarchies(&info)
         })
         .clone()
@@ -194,7 +194,7 @@ pub fn mode() -> Mode {
 
 /// The calling process's cgroup in hierarchy `h` (from /proc/self/cgroup).
 pub fn own_path(h: &Hierarchy) -> PathBuf {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cg = crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default();
     own_path_in(&cg, h)
 }
 
@@ -215,7 +215,9 @@ fn own_path_in(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
     PathBuf::from("/")
 }
 
-/// The parent every default cgroup path shares; removed with its last container.
+/// The parent every default cgroup path shares. Created with the first container and kept
+/// (as docker keeps /docker): removing and re-creating it (and copying cpuset.cpus/mems
+/// into it) with every container cost ~0.4 ms of each create+delete.
 pub const DEFAULT_PARENT: &str = "ongi";
 
 /// The container's directory in every mounted hierarchy, as runc computes it:
@@ -224,7 +226,7 @@ pub const DEFAULT_PARENT: &str = "ongi";
 /// means `/ongi/<id>`.
 pub fn dirs_for(spec_path: Option<&Path>, id: &str) -> Vec<PathBuf> {
     let hs = hierarchies();
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cg = crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default();
     hs.iter().map(|h| dir_in(h, spec_path, id, &cg)).collect()
 }
 
@@ -363,13 +365,6 @@ pub fn remove(dirs: &[PathBuf]) -> Result<()> {
                 }
             }
         }
-        // Other containers may still use the default parent: then rmdir just fails.
-        if let Some(p) = d
-            .parent()
-            .filter(|p| p.file_name() == Some(DEFAULT_PARENT.as_ref()))
-        {
-            let _ = rmdir(p);
-        }
     }
     Ok(())
 }
@@ -386,9 +381,8 @@ pub fn remove_empty(dirs: &[PathBuf]) {
 /// Whether any of the directories already holds processes (a pod's cgroup being joined):
 /// such a cgroup is not ours to empty or remove.
 pub fn in_use(dirs: &[PathBuf]) -> bool {
-    dirs.iter().any(|d| {
-        std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
-    })
+    dirs.iter()
+        .any(|d| crate::sys::read_proc(d.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty()))
 }
 
 // ---------------------------------------------------------------------------
@@ -407,32 +401,62 @@ fn errno_of(e: &std::io::Error) -> Errno {
 /// Writes `value` to `dir/file` for spec field `field`. A missing file means the controller
 /// or kernel feature is absent and is reported as such, naming the field.
 pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
-    let path = dir.join(file);
-    // No O_CREAT: creating a missing file in cgroupfs fails with EACCES, which would hide
-    // the ENOENT that says "controller or feature absent". One write(2) of the whole
-    // value: cgroup files parse each write as one command.
-    let res = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()));
-    res.map_err(|e| match errno_of(&e) {
-        Errno::ENOENT => CgroupError::MissingFile {
-            field: field.to_string(),
-            path: path.clone(),
-            what: "the controller or kernel feature is not available".into(),
-        },
-        errno => CgroupError::Write {
-            field: field.to_string(),
-            path: path.clone(),
-            value: value.to_string(),
-            errno,
-        },
-    })
+    Writer::new(dir, field).write(file, value)
+}
+
+/// Writes to files of one cgroup directory, keeping each file open for the next write:
+/// every write(2) is still one command to the kernel, but a dozen device rules cost one
+/// open instead of a dozen.
+pub(crate) struct Writer<'a> {
+    dir: &'a Path,
+    field: &'a str,
+    open: Vec<(String, std::fs::File)>,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(dir: &'a Path, field: &'a str) -> Self {
+        Writer {
+            dir,
+            field,
+            open: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write(&mut self, file: &str, value: &str) -> Result<()> {
+        let path = self.dir.join(file);
+        let res = match self.open.iter_mut().find(|(n, _)| n == file) {
+            Some((_, f)) => std::io::Write::write_all(f, value.as_bytes()),
+            // No O_CREAT: creating a missing file in cgroupfs fails with EACCES, which
+            // would hide the ENOENT that says "controller or feature absent". One write(2)
+            // of the whole value: cgroup files parse each write as one command.
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, value.as_bytes())?;
+                    self.open.push((file.to_string(), f));
+                    Ok(())
+                }),
+        };
+        res.map_err(|e| match errno_of(&e) {
+            Errno::ENOENT => CgroupError::MissingFile {
+                field: self.field.to_string(),
+                path: path.clone(),
+                what: "the controller or kernel feature is not available".into(),
+            },
+            errno => CgroupError::Write {
+                field: self.field.to_string(),
+                path: path.clone(),
+                value: value.to_string(),
+                errno,
+            },
+        })
+    }
 }
 
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).map_err(|source| CgroupError::Io {
+    crate::sys::read_proc(&path).map_err(|source| CgroupError::Io {
         path,
         op: "read",
         source,
@@ -442,7 +466,7 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
 /// A file holding one number (`max` counts as u64::MAX); missing or unreadable gives 0,
 /// because stats are best effort per file, as in runc.
 pub(crate) fn read_u64(dir: &Path, file: &str) -> u64 {
-    std::fs::read_to_string(dir.join(file))
+    crate::sys::read_proc(dir.join(file))
         .ok()
         .map(|s| parse_u64(s.trim()))
         .unwrap_or(0)
@@ -457,7 +481,7 @@ pub(crate) fn parse_u64(s: &str) -> u64 {
 
 /// `key value` lines (memory.stat, cpu.stat) as a map.
 pub(crate) fn read_kv(dir: &Path, file: &str) -> std::collections::BTreeMap<String, u64> {
-    std::fs::read_to_string(dir.join(file))
+    crate::sys::read_proc(dir.join(file))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
@@ -469,7 +493,7 @@ pub(crate) fn read_kv(dir: &Path, file: &str) -> std::collections::BTreeMap<Stri
 
 fn read_procs(dir: &Path) -> Result<Option<Vec<i32>>> {
     let p = dir.join("cgroup.procs");
-    match std::fs::read_to_string(&p) {
+    match crate::sys::read_proc(&p) {
         Ok(s) => Ok(Some(
             s.lines().filter_map(|l| l.trim().parse().ok()).collect(),
         )),

@@ -419,7 +419,7 @@ impl CgroupManager for V1 {
 
     fn frozen(&self) -> bool {
         self.dir("freezer").is_some_and(|d| {
-            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            crate::sys::read_proc(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
         })
     }
 
@@ -429,7 +429,7 @@ impl CgroupManager for V1 {
             let u = &mut s.cpu.usage;
             u.total = read_u64(d, "cpuacct.usage");
             let list = |f: &str| -> Vec<u64> {
-                std::fs::read_to_string(d.join(f))
+                crate::sys::read_proc(d.join(f))
                     .unwrap_or_default()
                     .split_whitespace()
                     .filter_map(|x| x.parse().ok())
@@ -452,7 +452,7 @@ impl CgroupManager for V1 {
             t.throttled_time = kv.get("throttled_time").copied().unwrap_or(0);
         }
         if let Some(d) = self.dir("cpuset") {
-            let rd = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+            let rd = |f: &str| crate::sys::read_proc(d.join(f)).unwrap_or_default();
             s.cpuset.cpus = stats::parse_list(&rd("cpuset.cpus"));
             s.cpuset.mems = stats::parse_list(&rd("cpuset.mems"));
             let c = &mut s.cpuset;
@@ -494,9 +494,9 @@ impl CgroupManager for V1 {
         if let Some(d) = self.dir("blkio") {
             // CFQ's recursive files when they have data, else the throttle ones.
             let pick = |a: &str, b: &str| {
-                let x = stats::parse_blkio(&std::fs::read_to_string(d.join(a)).unwrap_or_default());
+                let x = stats::parse_blkio(&crate::sys::read_proc(d.join(a)).unwrap_or_default());
                 if x.is_empty() {
-                    stats::parse_blkio(&std::fs::read_to_string(d.join(b)).unwrap_or_default())
+                    stats::parse_blkio(&crate::sys::read_proc(d.join(b)).unwrap_or_default())
                 } else {
                     x
                 }
@@ -539,24 +539,32 @@ impl CgroupManager for V1 {
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until
-/// they are copied down from the nearest initialised ancestor.
-fn init_cpuset(dir: &Path) -> Result<()> {
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let p = dir.join(file);
-        let Ok(cur) = std::fs::read_to_string(&p) else {
-            return Ok(()); // not a cpuset hierarchy
+/// they are copied down from the nearest initialised ancestor. Returns the directory's
+/// (cpus, mems) once initialised, so each level is read once.
+fn init_cpuset(dir: &Path) -> Result<(String, String)> {
+    let rd = |file: &str| crate::sys::read_proc(dir.join(file)).map(|v| v.trim().to_string());
+    let (Ok(mut cpus), Ok(mut mems)) = (rd("cpuset.cpus"), rd("cpuset.mems")) else {
+        return Ok(Default::default()); // not a cpuset hierarchy
+    };
+    if cpus.is_empty() || mems.is_empty() {
+        let Some(parent) = dir.parent() else {
+            return Ok((cpus, mems));
         };
-        if !cur.trim().is_empty() {
-            continue;
+        let (pcpus, pmems) = init_cpuset(parent)?;
+        for (file, cur, val) in [
+            ("cpuset.cpus", &mut cpus, pcpus),
+            ("cpuset.mems", &mut mems, pmems),
+        ] {
+            if cur.is_empty() {
+                let p = dir.join(file);
+                std::fs::write(&p, &val).map_err(|source| CgroupError::Io {
+                    path: p.clone(),
+                    op: "write",
+                    source,
+                })?;
+                *cur = val;
+            }
         }
-        let Some(parent) = dir.parent() else { continue };
-        init_cpuset(parent)?;
-        let val = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
-        std::fs::write(&p, val.trim()).map_err(|source| CgroupError::Io {
-            path: p.clone(),
-            op: "write",
-            source,
-        })?;
     }
-    Ok(())
+    Ok((cpus, mems))
 }

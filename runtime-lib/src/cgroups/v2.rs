@@ -42,7 +42,7 @@ impl V2 {
         };
         let mut cur = self.mountpoint.clone();
         for c in rel.components() {
-            let avail = std::fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+            let avail = crate::sys::read_proc(cur.join("cgroup.controllers")).unwrap_or_default();
             let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
             if !want.is_empty() {
                 let ctl = cur.join("cgroup.subtree_control");
@@ -64,7 +64,7 @@ impl V2 {
         // update that only changes swap uses the current memory.max.
         let mut limit = m.limit();
         if update && limit.is_none() && m.swap().is_some_and(|s| s > 0) {
-            limit = std::fs::read_to_string(d.join("memory.max"))
+            limit = crate::sys::read_proc(d.join("memory.max"))
                 .ok()
                 .map(|v| match v.trim() {
                     "max" => -1,
@@ -137,7 +137,7 @@ impl V2 {
         // update keeps the old one from its config; cpu.max holds both).
         let (mut quota, mut period) = (c.quota().filter(|q| *q != 0), c.period());
         if quota.is_some() != period.is_some_and(|p| p != 0) {
-            let cur = std::fs::read_to_string(d.join("cpu.max")).unwrap_or_default();
+            let cur = crate::sys::read_proc(d.join("cpu.max")).unwrap_or_default();
             let mut f = cur.split_whitespace();
             let (q, p) = (f.next(), f.next().and_then(|p| p.parse().ok()));
             if quota.is_none() {
@@ -314,7 +314,7 @@ impl CgroupManager for V2 {
     }
 
     fn frozen(&self) -> bool {
-        std::fs::read_to_string(self.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        crate::sys::read_proc(self.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
     }
 
     fn stats(&self) -> Result<Stats> {
@@ -328,7 +328,7 @@ impl CgroupManager for V2 {
         s.cpu.throttling.periods = cpu.get("nr_periods").copied().unwrap_or(0);
         s.cpu.throttling.throttled_periods = cpu.get("nr_throttled").copied().unwrap_or(0);
         s.cpu.throttling.throttled_time = us("throttled_usec");
-        let rd = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+        let rd = |f: &str| crate::sys::read_proc(d.join(f)).unwrap_or_default();
         s.cpuset.cpus = stats::parse_list(&rd("cpuset.cpus.effective"));
         s.cpuset.mems = stats::parse_list(&rd("cpuset.mems.effective"));
         let m = &mut s.memory;

@@ -392,7 +392,7 @@ pub fn check_unsupported(spec: &Spec) -> Result<(), AttrError> {
 }
 
 fn resctrl_mounted() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    crate::sys::read_proc("/proc/self/mountinfo")
         .is_ok_and(|m| m.lines().any(|l| l.contains(" - resctrl ")))
 }
 

@@ -756,7 +756,7 @@ fn init_v2_cgroup(dir: &Path, init_pid: i32) -> Option<PathBuf> {
     let h = cgroups::hierarchies()
         .into_iter()
         .find(|h| h.fstype == "cgroup2" && dir.starts_with(&h.mountpoint))?;
-    let text = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup")).ok()?;
+    let text = crate::sys::read_proc(format!("/proc/{init_pid}/cgroup")).ok()?;
     let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
     Some(h.mountpoint.join(rel.trim_start_matches('/')))
 }

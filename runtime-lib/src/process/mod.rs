@@ -58,7 +58,7 @@ pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
     }
     let caps = security::caps::Sets::from_spec(process.capabilities().as_ref())?;
     caps.drop_bounding()?;
-    let setgroups_ok = std::fs::read_to_string("/proc/self/setgroups")
+    let setgroups_ok = crate::sys::read_proc("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
     security::user::switch(process.user(), setgroups_ok)?;

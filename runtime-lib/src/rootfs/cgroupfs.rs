@@ -73,7 +73,7 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
     let own = if cgroupns {
         String::new()
     } else {
-        std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
+        crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default()
     };
     let resolve = || {
         super::resolve::open_or_create(root, dest, super::resolve::Kind::Dir)

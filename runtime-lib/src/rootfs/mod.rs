@@ -127,7 +127,7 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// pivot_root fails when the rootfs' parent mount is shared; make it private in our namespace.
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     let mut best: Option<(PathBuf, bool)> = None;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default();
     for line in info.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         let Some(mp) = f.get(4) else { continue };
