@@ -576,8 +576,16 @@ fn main() -> ExitCode {
                     .append(true)
                     .open(path)
                     .ok();
-                Logger { file, json }
-                    .error(err.to_string().lines().next().unwrap_or("usage error"));
+                // The shim shows only this line: the whole message (up to clap's usage
+                // block) on one line, e.g. "... not provided: <ID>".
+                let text = err.to_string();
+                let msg: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let msg = msg.join(" ");
+                Logger { file, json }.error(msg.strip_prefix("error: ").unwrap_or(&msg));
             }
             let _ = err.print();
             return if err.use_stderr() {
@@ -594,6 +602,10 @@ fn main() -> ExitCode {
             option_env!("ONGI_COMMIT").unwrap_or("unknown")
         );
         println!("spec: {}", ongi::state::OCI_VERSION);
+        // runc prints its libseccomp too (`docker info` and podman show this verbatim).
+        if let Some(v) = ongi::seccomp::libseccomp_version() {
+            println!("libseccomp: {v}");
+        }
         return ExitCode::SUCCESS;
     }
     let mut logger = Logger {
