@@ -494,6 +494,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.dir.join("runc-root")
     }
 
+    /// The shim's runtime root when its options name none: a call there did not get
+    /// `--runc-root`, nor then `--runc-binary` (ctr's `--no-pivot` replaces both, for one).
+    fn default_runc_root(&self) -> PathBuf {
+        Path::new("/run/containerd/runc").join(&self.ns)
+    }
+
     fn fifo_dir(&self) -> PathBuf {
         self.dir.join("fifo")
     }
@@ -655,9 +661,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 }
             }
         }
+        // Only empty directories go; another containerd may be using them.
+        let _ = fs::remove_dir(self.default_runc_root());
         if !self.had_run_containerd {
-            // Only empty directories go; another containerd may be using them.
             let _ = fs::remove_dir(SHIM_SOCKET_DIR);
+            let _ = fs::remove_dir("/run/containerd/runc");
             let _ = fs::remove_dir("/run/containerd");
         }
     }
@@ -950,6 +958,62 @@ fn containerd_runs_containers_through_the_runtime() {
         },
     );
 
+    // Every capability of the bounding set (the host's may lack some), no masked paths.
+    let bounding = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let out = cd.run(
+        &["--rm", "--privileged"],
+        "priv1",
+        &[
+            "sh",
+            "-c",
+            "grep ^CapEff: /proc/self/status; grep -c ' /proc/kcore ' /proc/self/mountinfo; true",
+        ],
+    );
+    c.check(
+        "ctr run --privileged",
+        out.check().and_then(|_| {
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            let caps_ok = lines.first().is_some_and(|l| l.ends_with(&bounding));
+            if caps_ok && lines.get(1) == Some(&"0") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "want CapEff {bounding} and /proc/kcore unmasked: {out}"
+                ))
+            }
+        }),
+    );
+
+    // Joining namespaces by path, as CRI does for the containers of a pod.
+    let (det1_pid, _) = cd.task("det1").unwrap_or_default();
+    let with_pid = format!("pid:/proc/{det1_pid}/ns/pid");
+    let with_net = format!("network:/proc/{det1_pid}/ns/net");
+    let out = cd.run(
+        &["--rm", "--with-ns", &with_pid, "--with-ns", &with_net],
+        "join1",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; readlink /proc/self/ns/net",
+        ],
+    );
+    let det1_net = fs::read_link(format!("/proc/{det1_pid}/ns/net"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    c.check(
+        "ctr run --with-ns pid:... --with-ns network:... (a running container's)",
+        out.check()
+            .and_then(|_| expect_contains(&out, &out.stdout, "sleep 1000"))
+            .and_then(|_| expect_contains(&out, &out.stdout, &det1_net)),
+    );
+
     let out = cd.exec(&[], "e1", "det1", &["echo", "hi-exec"]);
     c.check("ctr task exec", expect_stdout(&out, "hi-exec"));
 
@@ -1030,6 +1094,15 @@ fn containerd_runs_containers_through_the_runtime() {
                 ids if ids.is_empty() => Ok(()),
                 ids => Err(format!("containers left: {ids:?}")),
             }),
+    );
+
+    c.check(
+        "no runtime call fell back to the shim's default root (and binary)",
+        if cd.default_runc_root().exists() {
+            Err(format!("{} exists", cd.default_runc_root().display()))
+        } else {
+            Ok(())
+        },
     );
 
     eprintln!(
