@@ -4,9 +4,10 @@
 //! The test starts a private containerd (its own root, state, sockets and config under a
 //! temporary directory, CRI plugin disabled), imports a busybox-static image that it builds
 //! itself as an OCI archive, and drives every `ctr` operation that reaches the runtime: run
-//! (foreground, detached, with a terminal), exit codes, exec (plain, with a terminal, exit
-//! code, error), ps, pause/resume, kill, task delete, container rm, plus the error path of a
-//! failing create (the shim shows the message ongi wrote to `--log` as JSON).
+//! (foreground, detached, with a terminal, --seccomp, --privileged, --with-ns, a memory
+//! limit), exit codes, exec (plain, with a terminal, exit code, error), ps, pause/resume,
+//! kill, task delete, container rm, plus the error path of a failing create (the shim shows
+//! the message ongi wrote to `--log` as JSON).
 //!
 //! Every client call has a time limit, so a hung runtime fails the test instead of hanging
 //! CI. The [`Containerd`] guard tears everything down, also when a check panics: tasks and
@@ -394,6 +395,8 @@ impl Containerd {
             had_run_containerd: Path::new("/run/containerd").exists(),
             seq: Cell::new(1),
         };
+        // A crashed run with the same pid may have left mounts: never delete through them.
+        detach_mounts_under(&cd.dir);
         let _ = fs::remove_dir_all(&cd.dir);
         fs::create_dir_all(&cd.dir).expect("mkdir containerd dir");
         fs::set_permissions(&cd.dir, fs::Permissions::from_mode(0o711)).expect("chmod");
