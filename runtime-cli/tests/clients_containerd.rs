@@ -631,6 +631,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     /// SIGKILLs every process left below this one (shims, container processes, a stuck
     /// runtime) and reaps them; they all belong to this test.
     fn kill_descendants(&self) {
+        // A frozen (paused) process does not die of SIGKILL until thawed.
+        for h in cgroup_hierarchies() {
+            for d in read_dir_paths(&h.join(&self.ns)) {
+                let _ = fs::write(d.join("freezer.state"), "THAWED");
+                let _ = fs::write(d.join("cgroup.freeze"), "0");
+            }
+        }
         let me = std::process::id() as i32;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -1080,7 +1087,13 @@ fn containerd_runs_containers_through_the_runtime() {
 
     // SIGTERM: `sleep` as pid 1 of its namespace has no handler, so it ignores it.
     let out = cd.ctr(&["task", "kill", "det1"]);
-    c.check("ctr task kill (SIGTERM)", out.check());
+    c.check(
+        "ctr task kill (SIGTERM, ignored by pid 1)",
+        out.check().and_then(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            cd.wait_status("det1", "RUNNING")
+        }),
+    );
     let out = cd.ctr(&["task", "kill", "--signal", "SIGKILL", "det1"]);
     c.check(
         "ctr task kill -s SIGKILL",
@@ -1091,12 +1104,37 @@ fn containerd_runs_containers_through_the_runtime() {
     let out = cd.ctr(&["containers", "rm", "det1"]);
     c.check(
         "ctr container rm",
-        out.check()
-            .and_then(|_| cd.no_trace("det1"))
-            .and_then(|_| match cd.container_ids() {
-                ids if ids.is_empty() => Ok(()),
-                ids => Err(format!("containers left: {ids:?}")),
-            }),
+        out.check().and_then(|_| cd.no_trace("det1")),
+    );
+
+    // A paused task: SIGKILL must take effect (ongi once left it frozen with the signal
+    // pending, and `ctr task delete --force`, which kills and waits, hung).
+    for (id, how) in [("pz1", "kill"), ("pz2", "delete")] {
+        let out = cd.run(&["-d"], id, &["sleep", "1000"]);
+        let paused = out
+            .check()
+            .and_then(|_| cd.ctr(&["task", "pause", id]).check())
+            .and_then(|_| cd.wait_status(id, "PAUSED"));
+        let result = paused.and_then(|_| match how {
+            "kill" => cd
+                .ctr(&["task", "kill", "--signal", "SIGKILL", id])
+                .check()
+                .and_then(|_| cd.wait_status(id, "STOPPED"))
+                .and_then(|_| cd.ctr(&["task", "delete", id]).check()),
+            _ => cd.ctr(&["task", "delete", "--force", id]).check(),
+        });
+        let removed = cd.ctr(&["containers", "rm", id]).check();
+        c.check(
+            &format!("ctr task {how} of a paused task"),
+            result.and(removed).and_then(|_| cd.no_trace(id)),
+        );
+    }
+    c.check(
+        "no container left",
+        match cd.container_ids() {
+            ids if ids.is_empty() => Ok(()),
+            ids => Err(format!("containers left: {ids:?}")),
+        },
     );
 
     c.check(
