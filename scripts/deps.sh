@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages the build and the tests need (idempotent; quiet when present).
+# containerd: runtime-cli/tests/clients_containerd.rs runs containers through ongi with it
+# (the test starts a private daemon; the package's own service only starts under systemd).
 set -eu
 need=""
-for p in busybox-static libseccomp-dev pkg-config runc; do
+for p in busybox-static libseccomp-dev pkg-config runc containerd; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then

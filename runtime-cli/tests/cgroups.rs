@@ -459,6 +459,47 @@ fn paused_container_can_be_force_deleted() {
     assert!(cgroup_dirs_named(&ctr.id).is_empty());
 }
 
+/// containerd's `task kill -s KILL` and `task delete --force` of a paused task (and CRI's
+/// StopContainer) send `kill ID 9` (or `kill --all ID 9`) and wait for the exit: a frozen
+/// process must not stay frozen with the SIGKILL pending.
+#[test]
+fn sigkill_of_a_paused_container_stops_it() {
+    let h = Harness::new("cg_pause_kill");
+    for all in [false, true] {
+        let ctr = h.start(&sleeper());
+        let pid = h.pid(&ctr.id);
+        h.rt(&["pause", &ctr.id]).expect_ok();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([ctr.id.as_str(), "KILL"]);
+        h.rt(&args).expect_ok();
+        assert!(
+            wait_pid_gone(pid),
+            "init of a paused container survived {args:?}"
+        );
+        h.wait_status(&ctr.id, "stopped");
+        h.rt(&["delete", &ctr.id]).expect_ok();
+        h.assert_no_trace(&ctr.id);
+    }
+}
+
+/// Other signals stay pending until `resume`, as with runc: kill does not thaw for them.
+#[test]
+fn sigterm_to_a_paused_container_waits_for_resume() {
+    let h = Harness::new("cg_pause_term");
+    let ctr = h.start(&Spec::new().sh("trap 'exit 3' TERM; while true; do sleep 0.05; done"));
+    let pid = h.pid(&ctr.id);
+    h.rt(&["pause", &ctr.id]).expect_ok();
+    h.rt(&["kill", &ctr.id, "TERM"]).expect_ok();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(h.status(&ctr.id), "paused");
+    assert!(pid_alive(pid));
+    h.rt(&["resume", &ctr.id]).expect_ok();
+    h.wait_status(&ctr.id, "stopped");
+}
+
 #[test]
 fn update_changes_limits_of_a_running_container() {
     let h = Harness::new("cg_update");

@@ -340,14 +340,21 @@ impl Container {
             .load()?
             .ok_or_else(|| Error::NotCreated(self.id.clone()))?;
         let status = status_of(&sd, &st);
+        // A v1-frozen task acts on no signal, not even SIGKILL, until thawed. Callers that
+        // SIGKILL a paused container wait for it to exit (containerd's `task kill` and
+        // `task delete --force`, CRI's StopContainer), so, as runc, SIGKILL thaws the cgroup
+        // once sent (nothing runs user code before dying); other signals wait for `resume`.
+        let thaw_after = status == Status::Paused && sig == Signal::SIGKILL;
         if all {
             let mut pids = cgroups::pids(&st.cgroup_dirs).unwrap_or_default();
             if status != Status::Stopped && !pids.contains(&st.pid) {
                 pids.push(st.pid);
             }
-            // A frozen process only acts on the signal once thawed; SIGKILL still works.
             for p in pids {
                 let _ = send_signal(Pid::from_raw(p), sig);
+            }
+            if thaw_after {
+                cgroups::thaw(&st.cgroup_dirs);
             }
             return Ok(());
         }
@@ -360,7 +367,11 @@ impl Container {
                 pid: st.pid,
                 errno: e,
             },
-        })
+        })?;
+        if thaw_after {
+            cgroups::thaw(&st.cgroup_dirs);
+        }
+        Ok(())
     }
 
     /// Removes the container. A running one needs `force` (it is then SIGKILLed); a created
