@@ -206,6 +206,18 @@ pub fn validate(
             format!("{} is not an absolute path", process.cwd().display()),
         ));
     }
+    // runc refuses duplicates too. Applied in order, the last one would win, or the second
+    // would fail only where raising the hard limit needs a CAP_SYS_RESOURCE the runtime lacks.
+    let mut kinds = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        if kinds.contains(&r.typ()) {
+            return Err(invalid(
+                "process.rlimits",
+                format!("{} listed twice", r.typ()),
+            ));
+        }
+        kinds.push(r.typ());
+    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -380,5 +392,32 @@ mod tests {
         );
         assert_eq!(v["mounts"][0]["destination"], "/mnt/rel");
         assert_eq!(v["mounts"][1]["destination"], "/abs");
+    }
+
+    #[test]
+    fn duplicate_rlimits_are_refused() {
+        let spec = |limits: serde_json::Value| -> Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.0.2",
+                "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                            "rlimits": limits}
+            }))
+            .expect("spec")
+        };
+        let invalid = |field: &'static str, reason: String| SpecError::Invalid {
+            path: PathBuf::from("config.json"),
+            field,
+            reason,
+        };
+        let one = serde_json::json!({"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200});
+        let other = serde_json::json!({"type": "RLIMIT_CORE", "soft": 0, "hard": 0});
+        assert!(validate(&spec(serde_json::json!([one, other])), &invalid).is_ok());
+        let e = validate(&spec(serde_json::json!([one, other, one])), &invalid)
+            .expect_err("duplicate accepted")
+            .to_string();
+        assert!(
+            e.contains("process.rlimits") && e.contains("RLIMIT_NOFILE"),
+            "{e}"
+        );
     }
 }

@@ -58,8 +58,12 @@ fn lifecycle(work: &Path) {
     assert!(!b.join("rootfs/tmp/started").exists());
 
     c.start().expect("start");
-    wait_for("the user process", || b.join("rootfs/tmp/started").exists());
-    let started = fs::read_to_string(b.join("rootfs/tmp/started")).expect("read marker");
+    // The shell creates the file before it writes it: wait for the line, not the file.
+    let marker = b.join("rootfs/tmp/started");
+    wait_for("the user process", || {
+        fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let started = fs::read_to_string(&marker).expect("read marker");
     assert_eq!(
         started.trim(),
         "1",

@@ -265,10 +265,18 @@ impl CgroupManager for V2 {
             )?;
         }
         if let Some(n) = r.network() {
-            if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            // Name the field that is set, as v1 does when net_cls/net_prio are not mounted.
+            let field = if n.class_id().is_some() {
+                Some(("classID", "net_cls"))
+            } else if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+                Some(("priorities", "net_prio"))
+            } else {
+                None
+            };
+            if let Some((field, controller)) = field {
                 return Err(CgroupError::Unsupported {
-                    field: "linux.resources.network".into(),
-                    reason: "net_cls and net_prio do not exist in cgroup v2".into(),
+                    field: format!("linux.resources.network.{field}"),
+                    reason: format!("the {controller} controller does not exist in cgroup v2"),
                 });
             }
         }

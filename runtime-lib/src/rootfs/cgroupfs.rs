@@ -33,6 +33,9 @@ fn own_path(h: &Hierarchy, cg: &str) -> String {
     "/".to_string()
 }
 
+/// Mounts (cgroup namespace) or binds (none) one hierarchy at `target`. A bind still has
+/// the source's flags: the caller remounts it read-only through a path that resolves to the
+/// new mount, see [`remount_ro`].
 fn mount_hierarchy(
     h: &Hierarchy,
     target: &Path,
@@ -59,12 +62,18 @@ fn mount_hierarchy(
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| ("bind cgroup hierarchy", e))?;
-        if flags.contains(MsFlags::MS_RDONLY) {
-            super::remount_bind(target, flags).map_err(|e| ("remount cgroup readonly", e))?;
-        }
-        Ok(())
+        .map_err(|e| ("bind cgroup hierarchy", e))
     }
+}
+
+/// The read-only remount of a bind made by [`mount_hierarchy`]. `path` must be looked up
+/// after the bind: a /proc/self/fd path opened before it names the covered directory,
+/// which is no mount point (MS_REMOUNT: EINVAL).
+fn remount_ro(path: &Path, flags: MsFlags, cgroupns: bool) -> Result<(), Failure> {
+    if cgroupns || !flags.contains(MsFlags::MS_RDONLY) {
+        return Ok(());
+    }
+    super::remount_bind(path, flags).map_err(|e| ("remount cgroup readonly", e))
 }
 
 pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> Result<(), Failure> {
@@ -84,7 +93,9 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
     let base = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if let [h] = hs.as_slice() {
         if h.fstype == "cgroup2" {
-            return mount_hierarchy(h, target, opts.flags, cgroupns, &own);
+            mount_hierarchy(h, target, opts.flags, cgroupns, &own)?;
+            let t = resolve()?;
+            return remount_ro(&fd_path(t.as_raw_fd()), opts.flags, cgroupns);
         }
     }
     sys_mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
@@ -107,6 +118,8 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
             Err(e) => return Err(("mkdir cgroup hierarchy dir", e)),
         }
         mount_hierarchy(h, &dir, opts.flags, cgroupns, &own)?;
+        // `dir` is a path through the tmpfs: it resolves to the new mount.
+        remount_ro(&dir, opts.flags, cgroupns)?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         sys_mount(
