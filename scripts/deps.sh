@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages the build and the tests need (idempotent; quiet when present).
 #
-# The client tests (runtime-cli/tests/clients_*.rs) need Docker, podman, the registry and the
-# image tools (umoci + skopeo build the test image from busybox-static). Those packages ship
+# The client tests (runtime-cli/tests/clients_*.rs) need Docker, podman (+ catatonit, the pause
+# process of podman's pods), the registry, script(1) from bsdutils and ps. Those packages ship
 # services; the tests start their own private daemons, so package scripts must not start a
 # system dockerd/containerd/registry (a system dockerd would set up a bridge and iptables rules):
 # a temporary /usr/sbin/policy-rc.d (exit 101) blocks that while apt runs, and the units that
@@ -10,7 +10,7 @@
 set -eu
 need=""
 for p in busybox-static libseccomp-dev pkg-config runc \
-  docker.io containerd podman conmon umoci skopeo docker-registry bsdutils procps util-linux; do
+  docker.io containerd podman conmon catatonit docker-registry bsdutils procps util-linux; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 [ -n "$need" ] || exit 0
@@ -27,7 +27,8 @@ cleanup() { [ -z "$pol" ] || rm -f /usr/sbin/policy-rc.d; }
 trap cleanup EXIT
 apt-get -o DPkg::Lock::Timeout=300 update -qq
 # --no-install-recommends: podman's recommends (slirp4netns, fuse-overlayfs, buildah...) and
-# docker.io's are not used (root, --network none).
+# docker.io's are not used (root, --network none). The test image is written by the tests
+# themselves (a docker-archive of busybox-static), so no image tool is needed.
 # shellcheck disable=SC2086  # word splitting of the package list is intended
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
   --no-install-recommends $need >/dev/null
