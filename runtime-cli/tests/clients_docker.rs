@@ -366,6 +366,31 @@ fn docker_drives_ongi() {
         &out,
     );
 
+    // ongi as the default runtime: `docker info` then runs `ongi --version` and parses
+    // runc's format (`NAME version X`, `commit: Y`), and `run` needs no --runtime.
+    let reloaded = d.set_default_runtime_ongi();
+    let info = d.docker(&["info", "--format", "{{.DefaultRuntime}} {{.RuncCommit.ID}}"]);
+    c.check(
+        "default-runtime ongi: info parses ongi --version",
+        reloaded && info.text() == "ongi unknown",
+        format!("reloaded={reloaded}\n{info}"),
+    );
+    let out = d.docker(&["run", "--rm", "--network", "none", IMAGE, "echo", "default"]);
+    c.check(
+        "default-runtime ongi: run --rm without --runtime",
+        out.ok() && out.stdout == "default\n",
+        &out,
+    );
+    let out = d.docker(&["run", "-d", "--network", "none", IMAGE, "sleep", "1000"]);
+    let dflt = out.text().to_string();
+    let options = read_lossy(&d.bundle(&dflt).join("options.json"));
+    let rm = d.docker(&["rm", "-f", &dflt]);
+    c.check(
+        "default-runtime ongi: the shim runs ongi",
+        out.ok() && rm.ok() && options.contains(&path_string(&ongi())),
+        format!("{out}\noptions.json: {options}\n{rm}"),
+    );
+
     // Registry round trip: push to a private docker-registry, forget the image, pull it back
     // and run it with ongi.
     let reg = Registry::start(&dir);

@@ -594,6 +594,29 @@ impl Dockerd {
         dockerd
     }
 
+    /// Makes `ongi` the default runtime: rewrites daemon.json and reloads dockerd (SIGHUP);
+    /// true once `docker info` reports it.
+    pub fn set_default_runtime_ongi(&self) -> bool {
+        let path = self.dir.join("daemon.json");
+        let Ok(mut cfg) = serde_json::from_str::<serde_json::Value>(&read_lossy(&path)) else {
+            return false;
+        };
+        cfg["default-runtime"] = "ongi".into();
+        write(&path, &cfg.to_string());
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) of our own child, still running.
+            unsafe { libc::kill(c.id() as i32, libc::SIGHUP) };
+        }
+        wait_until(Duration::from_secs(20), || {
+            run_limited(
+                self.cli().args(["info", "--format", "{{.DefaultRuntime}}"]),
+                &self.dir,
+                Duration::from_secs(10),
+            )
+            .is_ok_and(|o| o.text() == "ongi")
+        })
+    }
+
     /// `docker` (Debian's 20.10 CLI) talking to this daemon, with a private CLI config dir.
     pub fn cli(&self) -> Command {
         let mut c = Command::new("docker");
