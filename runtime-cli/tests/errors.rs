@@ -84,6 +84,20 @@ fn nonexistent_executable_fails_at_create() {
     let bundle = h.bundle(&Spec::new().args(&["/nonexistent"]));
     let out = create_fails(&h, &bundle);
     assert!(out.stderr.contains("/nonexistent"), "{out}");
+    // runc's (Go's) lowercase wording: Docker turns a create error naming the command and
+    // saying "no such file or directory" into exit 127 (it reported 125 with Rust's
+    // "No such file or directory (os error 2)").
+    assert!(out.stderr.contains("no such file or directory"), "{out}");
+}
+
+#[test]
+fn non_executable_file_fails_at_create_with_permission_denied() {
+    // Docker maps "permission denied" in the create error to exit 126.
+    let h = Harness::new("not_executable");
+    let bundle = h.bundle(&Spec::new().args(&["/etc/passwd"]));
+    let out = create_fails(&h, &bundle);
+    assert!(out.stderr.contains("/etc/passwd"), "{out}");
+    assert!(out.stderr.contains("permission denied"), "{out}");
 }
 
 #[test]
@@ -95,6 +109,7 @@ fn nonexistent_executable_fails_run() {
         .rt(&["run", "--bundle", path_str(&bundle), &id])
         .expect_fail();
     assert!(out.stderr.contains("nonexistent-cmd"), "{out}");
+    assert!(out.stderr.contains("executable file not found"), "{out}");
     h.assert_no_trace(&id);
 }
 

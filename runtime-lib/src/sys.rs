@@ -7,6 +7,27 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// An errno's description as Go, and so runc, prints it: strerror with a lowercase first
+/// letter ("no such file or directory"). Managers match these texts in runtime errors:
+/// Docker turns an exec failure that names the command and says "no such file or
+/// directory" or "executable file not found" into exit 127, and "permission denied" into 126.
+pub(crate) fn errno_text(errno: Errno) -> String {
+    let desc = errno.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("errno {}", errno as i32),
+    }
+}
+
+/// [`errno_text`] of an OS error, else the error's own text.
+pub(crate) fn io_error_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_text(Errno::from_raw(n)),
+        None => e.to_string(),
+    }
+}
+
 pub(crate) fn cstr(p: &Path) -> Result<CString, Errno> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }

@@ -865,7 +865,7 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
             .next()
             .cloned()
             .unwrap_or_default(),
-        reason: format!("{}: {errno}", x.path.display()),
+        reason: format!("{}: {}", x.path.display(), crate::sys::errno_text(errno)),
     })
 }
 

@@ -236,7 +236,12 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // replaced us, and only then runs poststart ("after the user process is executed").
     let e = nix::unistd::execve(&x.exe, &x.args, &x.env).unwrap_err();
     // Nobody listens on the channel any more; stderr is the container's.
-    let _ = writeln!(std::io::stderr(), "exec {}: {e}", x.path.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "exec {}: {}",
+        x.path.display(),
+        crate::sys::errno_text(e)
+    );
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
 }
@@ -272,13 +277,16 @@ fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
 /// PATH lookup with the container's environment, checking executability as the container
 /// user, so a missing binary fails `create` (as in runc) instead of the started container.
 pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+    use crate::sys::{errno_text, io_error_text};
     use nix::unistd::{access, AccessFlags};
+    // runc's wording (Go's errno texts): clients match it, see `errno_text`.
     let check = |p: &Path| -> Result<(), String> {
-        let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let md = std::fs::metadata(p)
+            .map_err(|e| format!("stat {}: {}", p.display(), io_error_text(&e)))?;
         if md.is_dir() {
             return Err(format!("{}: is a directory", p.display()));
         }
-        access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {e}", p.display()))
+        access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {}", p.display(), errno_text(e)))
     };
     if arg0.is_empty() {
         return Err("empty process.args[0]".into());
