@@ -441,6 +441,7 @@ state = "{d}/state"
         let up = wait_until(START_TIMEOUT, || sock.exists());
         assert!(up, "containerd did not start:\n{}", cri.log_tail(30));
         cri.connect(&sock);
+        // Until the CRI plugin is up, requests fail (or the dial does).
         let mut last = String::new();
         let up = wait_until(START_TIMEOUT, || {
             match rpc!(cri, rs.version(VersionRequest::default())) {
@@ -466,15 +467,11 @@ state = "{d}/state"
                 Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(sock).await?))
             }
         });
-        let channel = self
-            .tokio
-            // The timer must be made inside the runtime.
-            .block_on(async {
-                tokio::time::timeout(call_timeout(), endpoint.connect_with_connector(connector))
-                    .await
-            })
-            .unwrap_or_else(|_| panic!("connecting to containerd timed out"))
-            .unwrap_or_else(|e| panic!("connect to containerd: {e}"));
+        // Lazy: the socket may exist a moment before containerd serves on it, and a lazy
+        // channel dials again on the next request after a failed one (the version polling
+        // in start). Its worker task is spawned on the runtime entered here.
+        let _in_runtime = self.tokio.enter();
+        let channel = endpoint.connect_with_connector_lazy(connector);
         self.rs = Some(RuntimeServiceClient::new(channel.clone()));
         self.is = Some(ImageServiceClient::new(channel));
     }
@@ -1086,8 +1083,8 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     );
 
     // What a pod spec commonly asks for: env, working dir, a read-only hostPath volume, a
-    // non-root user, a read-only root filesystem, the runtime's default seccomp profile and
-    // capabilities dropped but one.
+    // non-root user, a read-only root filesystem, the runtime's default seccomp profile,
+    // capabilities dropped but one, and an oom_score_adj.
     let host_dir = cri.dir.join(format!("volume-{mode}"));
     fs::create_dir_all(&host_dir).expect("mkdir volume");
     fs::write(host_dir.join("f"), "hostdata").expect("write volume file");
@@ -1097,7 +1094,8 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             "sh",
             "-c",
             "echo \"$FOO $(pwd) $(id -u) $(cat /data/f)\"; touch /x 2>/dev/null || echo ro; \
-             grep -E '^(Seccomp|CapBnd):' /proc/self/status | tr -d ' \t'",
+             grep -E '^(Seccomp|CapBnd):' /proc/self/status | tr -d ' \t'; \
+             cat /proc/self/oom_score_adj",
         ],
         pid,
     );
@@ -1112,6 +1110,14 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
         readonly: true,
         ..Default::default()
     }];
+    // kubelet sets oom_score_adj for every container (Burstable pods get 2..999); raising it
+    // needs no privilege.
+    if let Some(linux) = config.linux.as_mut() {
+        linux.resources = Some(LinuxContainerResources {
+            oom_score_adj: 500,
+            ..Default::default()
+        });
+    }
     if let Some(sc) = config
         .linux
         .as_mut()
@@ -1146,6 +1152,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
                         "ro",
                         "CapBnd:0000000000000400",
                         "Seccomp:2",
+                        "500",
                     ],
                 )
             }),
