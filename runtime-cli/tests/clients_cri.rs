@@ -28,6 +28,8 @@
 //! Needs root and the Debian packages from scripts/deps.sh (containerd, busybox-static, and
 //! protobuf-compiler to build the bindings). The runtime is `$ONGI_TEST_RUNTIME` if set (e.g.
 //! `/usr/sbin/runc`, to check the expectations), else the `ongi` binary of this build.
+//! `ONGI_CLIENT_TIMEOUT=SECONDS` changes the per-call limit (30 s); `CRI_DEBUG_LOG=1` prints
+//! containerd's warnings and errors (with the shim's) also when every check passes.
 
 mod common;
 
