@@ -3,7 +3,8 @@
 use clap::Args;
 use ongi::{Container, ExecOptions, ExecOutcome};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+use crate::ExitCode;
 
 /// runc's `exec` flags. Everything after the container id is the command, hyphens included.
 #[derive(Args)]
