@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ExitCode;
 
-/// runc's `exec` flags. Everything after the container id is the command, hyphens included.
+// runc's `exec` flags. Everything after the container id is the command, hyphens included.
+// Not a doc comment (see `UpdateArgs`).
 #[derive(Args)]
 pub(crate) struct ExecArgs {
     #[arg(long = "console-socket")]
