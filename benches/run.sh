@@ -8,4 +8,5 @@ for p in runc crun busybox-static; do
     apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc crun busybox-static >/dev/null; break; }
 done
 cargo build --release -q -p ongi-cli -p ongi-benches
-exec target/release/lifecycle "$@" ongi=target/release/ongi crun=/usr/bin/crun runc=/usr/sbin/runc
+# .cargo/config.toml names the target (static build), hence the path.
+exec target/x86_64-unknown-linux-gnu/release/lifecycle "$@" ongi=target/x86_64-unknown-linux-gnu/release/ongi crun=/usr/bin/crun runc=/usr/sbin/runc

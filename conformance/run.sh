@@ -2,7 +2,7 @@
 # Builds the runtime, the runner and the static in-container checker in release mode, then
 # runs the OCI runtime-spec conformance suite. Needs root.
 #
-#   conformance/run.sh                          # against target/release/ongi
+#   conformance/run.sh                          # against target/x86_64-unknown-linux-gnu/release/ongi
 #   RUNTIME=/usr/sbin/runc conformance/run.sh   # against runc
 #   conformance/run.sh --strict hooks           # extra arguments go to the runner
 #
@@ -10,11 +10,9 @@
 # conformance/known-failures.txt; any failure with --strict).
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release -p ongi-cli -p ongi-conformance --bin ongi --bin conformance
-# The checker runs inside a bare busybox rootfs: link it statically (glibc, crt-static).
-# With an explicit --target the flag does not reach build scripts or proc macros.
-RUSTFLAGS='-C target-feature=+crt-static' \
-    cargo build --release -p ongi-conformance --bin oci-check --target x86_64-unknown-linux-gnu
+# The checker runs inside a bare busybox rootfs, so it must be static: .cargo/config.toml
+# links everything statically (glibc, crt-static) for the target it names.
+cargo build --release -p ongi-cli -p ongi-conformance --bin ongi --bin conformance --bin oci-check
 checker=target/x86_64-unknown-linux-gnu/release/oci-check
 # ldd prints "statically linked" (static-pie) or "not a dynamic executable"; a dynamic
 # binary lists its libraries as "name => path".
@@ -22,4 +20,4 @@ if ldd "$checker" 2>&1 | grep -q '=>'; then
     echo "run.sh: $checker is dynamically linked" >&2
     exit 1
 fi
-OCI_CHECK="$PWD/$checker" exec target/release/conformance "$@"
+OCI_CHECK="$PWD/$checker" exec target/x86_64-unknown-linux-gnu/release/conformance "$@"

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release -q -p ongi-cli
 b=/tmp/ongi-demo-bundle
-scripts/busybox-bundle.sh "$b" target/release/ongi sh -c 'echo "hello from $(hostname), pid $$, uid $(id -u)"; cat /proc/self/status | grep -E "^(NoNewPrivs|CapEff)"'
+ongi=target/x86_64-unknown-linux-gnu/release/ongi  # .cargo/config.toml names the target
+scripts/busybox-bundle.sh "$b" "$ongi" sh -c 'echo "hello from $(hostname), pid $$, uid $(id -u)"; cat /proc/self/status | grep -E "^(NoNewPrivs|CapEff)"'
 id=ongi-demo-$$
-target/release/ongi run --bundle "$b" "$id"
+"$ongi" run --bundle "$b" "$id"

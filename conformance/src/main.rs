@@ -3,9 +3,9 @@
 //!
 //! Usage: conformance [--strict] [--list] [--known-failures FILE] [FILTER...]
 //!
-//! The runtime is `$RUNTIME` (default: target/release/ongi of this workspace); the
-//! in-container checker is `$OCI_CHECK` (default:
-//! target/x86_64-unknown-linux-gnu/release/oci-check, built static by run.sh).
+//! The runtime is `$RUNTIME` (default: target/x86_64-unknown-linux-gnu/release/ongi of this
+//! workspace; .cargo/config.toml names the target); the in-container checker is `$OCI_CHECK`
+//! (default: target/x86_64-unknown-linux-gnu/release/oci-check, static like every binary).
 
 mod checks;
 #[macro_use]
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
                 println!(
                     "usage: conformance [--strict] [--list] [--known-failures FILE] [FILTER...]\n\
                      FILTER selects requirements whose id contains it (any of several).\n\
-                     env: RUNTIME (default target/release/ongi), OCI_CHECK (static checker)"
+                     env: RUNTIME (default target/x86_64-unknown-linux-gnu/release/ongi), OCI_CHECK (static checker)"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     let runtime = std::env::var_os("RUNTIME")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_dir().join("target/release/ongi"));
+        .unwrap_or_else(|| workspace_dir().join("target/x86_64-unknown-linux-gnu/release/ongi"));
     let checker = std::env::var_os("OCI_CHECK")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)

@@ -8,6 +8,9 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+mod de;
+pub(crate) use de::process_from_slice;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("bundle {path}: {source}")]
@@ -68,10 +71,11 @@ impl Bundle {
         })?;
         // Parsed once into a Value so unknown capabilities can be dropped (with a warning)
         // and relative mount destinations anchored at "/" before oci_spec's strict types
-        // see them; a conversion error is reported like a parse error.
+        // see them; a conversion error is reported like a parse error. The conversion
+        // does not go through Spec's own Deserialize (see `de`).
         let converted = serde_json::from_slice::<serde_json::Value>(&text).and_then(|mut v| {
             let warnings = normalize(&mut v);
-            serde_json::from_value::<Spec>(v).map(|spec| (spec, warnings))
+            de::spec_from_value(v).map(|spec| (spec, warnings))
         });
         let (spec, warnings) = converted.map_err(|source| {
             // serde names a line and column; for linux.seccomp say which field is wrong.

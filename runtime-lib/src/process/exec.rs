@@ -356,7 +356,7 @@ pub fn load_process(path: &Path) -> Result<Process, ExecError> {
         reason,
     };
     let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_slice(&text).map_err(|e| err(e.to_string()))
+    crate::spec::process_from_slice(&text).map_err(|e| err(e.to_string()))
 }
 
 impl Container {

@@ -3,9 +3,11 @@
 use clap::Args;
 use ongi::{Container, ExecOptions, ExecOutcome};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-/// runc's `exec` flags. Everything after the container id is the command, hyphens included.
+use crate::ExitCode;
+
+// runc's `exec` flags. Everything after the container id is the command, hyphens included.
+// Not a doc comment (see `UpdateArgs`).
 #[derive(Args)]
 pub(crate) struct ExecArgs {
     #[arg(long = "console-socket")]
