@@ -173,15 +173,14 @@ fi
 log "building (cargo test --release --workspace --no-run; conformance runner and checker)"
 {
     cargo test --release --workspace --no-run &&
-        cargo build --release -p ongi-cli -p ongi-conformance --bin ongi --bin conformance &&
-        RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p ongi-conformance \
-            --bin oci-check --target x86_64-unknown-linux-gnu
+        cargo build --release -p ongi-cli -p ongi-conformance --bin ongi --bin conformance \
+            --bin oci-check
 } 2> "$cache/build.log" || { cat "$cache/build.log" >&2; exit 1; }
 # Plan lines "NAME KIND PATH": the library's unit tests (lib), every integration test
 # binary (tests/NAME.rs: runtime-lib's api, runtime-cli's cgroups, exec, ...; not the
 # client tests), then the
 # conformance suite. Cargo prints e.g.
-#   "  Executable tests/cgroups.rs (target/release/deps/cgroups-0123abcd)"
+#   "  Executable tests/cgroups.rs (target/x86_64-unknown-linux-gnu/release/deps/cgroups-0123abcd)"
 plan=$cache/plan
 {
     sed -n 's|^ *Executable unittests src/lib\.rs (\(.*\))$|lib test \1|p' "$cache/build.log"
@@ -189,7 +188,7 @@ plan=$cache/plan
     # cgroup version, and run on the host only.
     sed -n 's|^ *Executable tests/\([a-z_0-9]*\)\.rs (\(.*\))$|\1 test \2|p' "$cache/build.log" |
         grep -v '^clients_'
-    echo "conformance conformance target/release/conformance"
+    echo "conformance conformance target/x86_64-unknown-linux-gnu/release/conformance"
 } > "$plan.all"
 if [ "$#" -gt 0 ]; then
     : > "$plan"
