@@ -19,6 +19,8 @@
 //! The runtime is `$ONGI_TEST_RUNTIME` if set (e.g. `/usr/sbin/runc`, to check the
 //! expectations), else the `ongi` binary of this build.
 
+#[allow(unused_imports)]
+mod clients_common;
 mod common;
 
 use common::{build_rootfs, path_str, read_opt, runtime, unescape_mountinfo, wait_until};
@@ -1164,4 +1166,42 @@ fn containerd_runs_containers_through_the_runtime() {
         "failed checks:\n{}",
         c.failed.join("\n")
     );
+}
+
+/// `ctr run --rm --runc-binary RT IMAGE ID true` with ongi, runc and crun, interleaved;
+/// prints the medians. Run by benches/clients.sh.
+#[test]
+#[ignore]
+fn bench_run_rm_latency() {
+    let cd = Containerd::start();
+    let image = build_image(&cd.dir);
+    let out = cd.ctr(&["images", "import", path_str(&image)]);
+    assert!(out.ok(), "ctr images import: {out}");
+    let mut runtimes = clients_common::bench_runtimes(&cd.dir);
+    runtimes[0].1 = cd.runtime.clone();
+    let root = path_str(&cd.runc_root()).to_string();
+    let fifo = path_str(&cd.fifo_dir()).to_string();
+    clients_common::bench_run_rm("ctr", &runtimes, |i, id| {
+        let rt = path_str(&runtimes[i].1).to_string();
+        let out = cd.ctr(&[
+            "run",
+            "--rm",
+            "--runc-binary",
+            &rt,
+            "--runc-root",
+            &root,
+            "--fifo-dir",
+            &fifo,
+            IMAGE,
+            id,
+            "true",
+        ]);
+        // The shared timing helper wants the shared `Out`.
+        clients_common::Out {
+            argv: format!("ctr run --rm --runc-binary {rt} {IMAGE} {id} true"),
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    });
 }

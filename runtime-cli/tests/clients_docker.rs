@@ -424,3 +424,38 @@ fn docker_drives_ongi() {
         )
     });
 }
+
+/// `docker run --rm IMAGE true` with ongi, runc and crun (registered as runtimes `ongi`,
+/// `bench-runc`, `bench-crun`), interleaved; prints the medians. Run by benches/clients.sh.
+#[test]
+#[ignore]
+fn bench_run_rm_latency() {
+    let dir = test_dir("dbench");
+    let _dir_guard = DirGuard(dir.clone());
+    let image = build_image(&dir);
+    let runtimes = bench_runtimes(&dir);
+    let d = Dockerd::start(&dir);
+    let load = d.docker(&["load", "-i", &path_string(&image)]);
+    assert!(load.ok(), "{load}");
+    let names = ["ongi", "bench-runc", "bench-crun"];
+    let extra: Vec<(&str, &std::path::Path)> = names[1..]
+        .iter()
+        .zip(&runtimes[1..])
+        .map(|(n, (_, p))| (*n, p.as_path()))
+        .collect();
+    assert!(d.add_runtimes(&extra), "dockerd did not take the runtimes");
+    bench_run_rm("docker", &runtimes, |i, id| {
+        d.docker(&[
+            "run",
+            "--rm",
+            "--runtime",
+            names[i],
+            "--network",
+            "none",
+            "--name",
+            id,
+            IMAGE,
+            "true",
+        ])
+    });
+}

@@ -395,3 +395,32 @@ fn podman_drives_ongi() {
 
     c.finish(|| format!("--- registry log (tail) ---\n{}", tail(&reg.log(), 20)));
 }
+
+/// `podman run --rm IMAGE true` with ongi, runc and crun (`--runtime PATH`), interleaved;
+/// prints the medians. Run by benches/clients.sh.
+#[test]
+#[ignore]
+fn bench_run_rm_latency() {
+    let dir = test_dir("pbench");
+    let _dir_guard = DirGuard(dir.clone());
+    let image = build_image(&dir);
+    let runtimes = bench_runtimes(&dir);
+    let p = Podman::new(&dir);
+    let out = p.podman(&["load", "-i", &path_string(&image)]);
+    assert!(out.ok(), "{out}");
+    bench_run_rm("podman", &runtimes, |i, id| {
+        let rt = path_string(&runtimes[i].1);
+        p.podman(&[
+            "--runtime",
+            &rt,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            id,
+            IMAGE,
+            "true",
+        ])
+    });
+}

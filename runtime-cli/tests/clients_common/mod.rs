@@ -617,6 +617,35 @@ impl Dockerd {
         })
     }
 
+    /// Registers more runtimes (name, path) in daemon.json and reloads dockerd (SIGHUP); true
+    /// once `docker info` lists them all.
+    pub fn add_runtimes(&self, runtimes: &[(&str, &Path)]) -> bool {
+        let path = self.dir.join("daemon.json");
+        let Ok(mut cfg) = serde_json::from_str::<serde_json::Value>(&read_lossy(&path)) else {
+            return false;
+        };
+        for (name, rt) in runtimes {
+            cfg["runtimes"][*name] = serde_json::json!({ "path": rt });
+        }
+        write(&path, &cfg.to_string());
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) of our own child, still running.
+            unsafe { libc::kill(c.id() as i32, libc::SIGHUP) };
+        }
+        wait_until(Duration::from_secs(20), || {
+            run_limited(
+                self.cli().args(["info", "--format", "{{json .Runtimes}}"]),
+                &self.dir,
+                Duration::from_secs(10),
+            )
+            .is_ok_and(|o| {
+                runtimes
+                    .iter()
+                    .all(|(n, _)| o.stdout.contains(&format!("\"{n}\"")))
+            })
+        })
+    }
+
     /// `docker` (Debian's 20.10 CLI) talking to this daemon, with a private CLI config dir.
     pub fn cli(&self) -> Command {
         let mut c = Command::new("docker");
@@ -1266,4 +1295,78 @@ fn hard_limit(res: libc::__rlimit_resource_t) -> u64 {
         return 1024;
     }
     r.rlim_max
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark: `CLIENT run --rm IMAGE true` per runtime, interleaved rounds, medians
+// ---------------------------------------------------------------------------------------------
+
+/// The runtimes the `bench_run_rm_latency` tests compare: (name, path). crun is a wrapper
+/// named `crun` (podman picks JSON logging by the basename) that runs /usr/bin/crun in a
+/// private mount namespace with /dev/null over /sys/fs/cgroup/unified/cgroup.controllers:
+/// crun 1.8 refuses the hybrid cgroup layout when that file lists controllers.
+pub fn bench_runtimes(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    let wrapper_dir = dir.join("crun-hybrid");
+    mkdir(&wrapper_dir);
+    let crun = wrapper_dir.join("crun");
+    write(
+        &crun,
+        "#!/bin/sh\nexec unshare -m sh -c 'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec /usr/bin/crun \"$@\"' sh \"$@\"\n",
+    );
+    fs::set_permissions(&crun, fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", crun.display()));
+    vec![
+        ("ongi", ongi()),
+        ("runc", PathBuf::from("/usr/sbin/runc")),
+        ("crun", crun),
+    ]
+}
+
+/// Rounds of the benchmark: `CLIENT_BENCH_N`, default 11.
+pub fn bench_rounds() -> usize {
+    std::env::var("CLIENT_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(11)
+}
+
+/// One warm-up call per runtime, then [`bench_rounds`] rounds calling `call(runtime, id)`
+/// once per runtime (interleaved; the order rotates each round), timing each call's wall
+/// clock. A failed call fails the test. Prints `BENCH client=CLIENT NAME=MED ...` (ms).
+pub fn bench_run_rm(
+    client: &str,
+    runtimes: &[(&'static str, PathBuf)],
+    mut call: impl FnMut(usize, &str) -> Out,
+) {
+    let n = bench_rounds();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runtimes.len()];
+    for round in 0..=n {
+        for k in 0..runtimes.len() {
+            let i = (k + round) % runtimes.len();
+            let id = format!("b{round}{}", runtimes[i].0);
+            let t = Instant::now();
+            let out = call(i, &id);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            assert!(out.ok(), "{client} with {}: {out}", runtimes[i].0);
+            if round > 0 {
+                times[i].push(ms);
+            }
+        }
+    }
+    let mut line = format!("BENCH client={client} n={n}");
+    for (i, (name, _)) in runtimes.iter().enumerate() {
+        eprintln!("{client} {name}: {:?}", times[i]);
+        let _ = write!(line, " {name}={:.1}", median(&mut times[i]));
+    }
+    println!("{line}");
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
