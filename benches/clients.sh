@@ -6,6 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 command -v crun >/dev/null || { apt-get update -qq && apt-get install -y -qq crun; }
+load=$(cut -d" " -f1-3 /proc/loadavg)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in clients_containerd clients_podman clients_docker; do
@@ -13,7 +14,7 @@ for t in clients_containerd clients_podman clients_docker; do
         tee -a "$log" | grep '^BENCH' || { echo "$t failed:" >&2; tail -40 "$log" >&2; exit 1; }
 done
 echo
-echo "$(date -u '+%F %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg), N=${CLIENT_BENCH_N:-11}, median ms of \`CLIENT run --rm IMAGE true\`"
+echo "$(date -u '+%F %H:%M UTC'), load before $load, N=${CLIENT_BENCH_N:-11}, median ms of \`CLIENT run --rm IMAGE true\`"
 echo
 echo "| client | ongi | runc | crun | ongi/runc |"
 echo "|---|---:|---:|---:|---:|"
