@@ -224,8 +224,12 @@ if ! mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 ho
     echo "V2VM-END 1 (cannot mount the host share)"
     echo o > /proc/sysrq-trigger
 fi
+# A checkout under /tmp or /run (a CI clone, say) stays visible through the tmpfs mounts.
+mkdir -p /keep
+mount --bind /newroot$repo /keep
 mount -t tmpfs -o mode=1777 tmp /newroot/tmp
 mount -t tmpfs -o mode=755 run /newroot/run
+[ -d /newroot$repo/scripts ] || { mkdir -p /newroot$repo && mount --move /keep /newroot$repo; }
 mount --move /dev /newroot/dev
 umount /proc /sys
 exec switch_root /newroot /bin/sh "$repo/scripts/vm-cgroup2.sh" --guest "$repo" "$plan"
