@@ -7,12 +7,17 @@
 //! shared with the `ongi` command line.
 //!
 //! The calling process must be single-threaded when it creates a container: init is
-//! cloned from it directly (no re-exec), exactly like fork.
+//! cloned from it directly, exactly like fork. For the same reason the caller's binary is
+//! what runs inside the container until the user program is executed, so a program that
+//! creates containers or execs into them first calls [`exe::protect`]: it re-executes the
+//! program once from a copy the container cannot write (CVE-2019-5736), and `create` and
+//! `exec` refuse to run without that protection.
 //!
 //! ```no_run
 //! use ongi::{Container, CreateOptions};
 //!
 //! # fn main() -> Result<(), ongi::Error> {
+//! ongi::exe::protect()?; // first thing in main; may re-execute the program
 //! let c = Container::new("/run/ongi", "demo");
 //! let opts = CreateOptions { bundle: "/path/to/bundle".into(), ..Default::default() };
 //! let st = c.create(&opts)?;
@@ -29,6 +34,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod console;
 pub mod container;
+pub mod exe;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
@@ -75,6 +81,8 @@ pub enum Error {
     Attr(#[from] process::attrs::AttrError),
     #[error(transparent)]
     Exec(#[from] process::exec::ExecError),
+    #[error(transparent)]
+    Exe(#[from] exe::ExeError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),

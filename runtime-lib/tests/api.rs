@@ -183,6 +183,34 @@ fn bad_bundle(work: &Path) {
     assert!(!root.join("api-bad").exists(), "nothing left behind");
 }
 
+/// A caller running from its writable binary file is refused before anything is made
+/// (a container could overwrite the binary through /proc/<pid>/exe).
+fn unprotected_refused(work: &Path) {
+    let b = work.join("bundle-unprotected");
+    bundle(&b, &["true"]);
+    let root = work.join("state");
+    let c = Container::new(&root, "api-unprotected");
+    let opts = CreateOptions {
+        bundle: b,
+        ..Default::default()
+    };
+    let err = c
+        .create(&opts)
+        .expect_err("create from an unprotected binary");
+    assert!(
+        matches!(
+            err,
+            ongi::Error::Exe(ongi::exe::ExeError::Unprotected { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("CVE-2019-5736"), "{err}");
+    assert!(
+        !root.join("api-unprotected").exists(),
+        "nothing left behind"
+    );
+}
+
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("api: skipped, needs root");
@@ -191,6 +219,23 @@ fn main() {
     let work = PathBuf::from(format!("/tmp/ongi-api-test-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).expect("mkdir work");
+    // The test binary starts from its writable file: first the refusal, then what every
+    // embedding program does first thing in main (re-executes this process from a
+    // read-only copy; the pid, and so `work`, stay the same).
+    const REFUSED_RAN: &str = "ONGI_API_UNPROTECTED_REFUSED";
+    let mut passed = 0;
+    if ongi::exe::protection().expect("exe protection").is_none() {
+        unprotected_refused(&work);
+        println!("test unprotected_refused ... ok");
+        // Single-threaded (own main, no harness threads): nothing reads env concurrently.
+        std::env::set_var(REFUSED_RAN, "1");
+    }
+    ongi::exe::protect().expect("protect the test binary");
+    if std::env::var_os(REFUSED_RAN).is_some() {
+        passed += 1;
+    } else {
+        println!("test unprotected_refused ... ignored, the binary started protected");
+    }
     type Test = (&'static str, fn(&Path));
     let tests: [Test; 4] = [
         ("lifecycle", lifecycle),
@@ -203,5 +248,5 @@ fn main() {
         println!("test {name} ... ok");
     }
     let _ = fs::remove_dir_all(&work);
-    println!("test result: ok. {} passed", tests.len());
+    println!("test result: ok. {} passed", tests.len() + passed);
 }

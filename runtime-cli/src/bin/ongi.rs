@@ -671,6 +671,17 @@ fn ongi_main() -> ExitCode {
         eprintln!("ongi: no command given; see ongi --help");
         return ExitCode::from(1);
     };
+    // The commands whose clones enter a container run from a copy of this binary that the
+    // container cannot write (CVE-2019-5736; see ongi::exe). Re-executes, so it comes
+    // before anything else is done.
+    if matches!(cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
+        if let Err(e) = ongi::exe::protect() {
+            let msg = e.to_string();
+            logger.error(&msg);
+            eprintln!("{msg}");
+            return ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 });
+        }
+    }
     let result = run(&cli, cmd, &mut logger);
     // Accepted-with-a-warning parts of config.json (unknown capabilities), as runc logs them.
     for w in ongi::spec::take_warnings() {

@@ -424,6 +424,8 @@ pub struct Harness {
     work: PathBuf,
     ids: RefCell<Vec<String>>,
     counter: Cell<u32>,
+    /// The binary this harness runs: [`runtime`] unless [`Harness::use_runtime`] says.
+    runtime: RefCell<PathBuf>,
 }
 
 impl Harness {
@@ -450,7 +452,19 @@ impl Harness {
             work,
             ids: RefCell::new(Vec::new()),
             counter: Cell::new(0),
+            runtime: RefCell::new(runtime()),
         }
+    }
+
+    /// Runs `binary` instead of [`runtime`] from now on (e.g. a copy the test may see
+    /// overwritten).
+    pub fn use_runtime(&self, binary: &Path) {
+        *self.runtime.borrow_mut() = binary.to_path_buf();
+    }
+
+    /// The binary this harness runs.
+    pub fn runtime_path(&self) -> PathBuf {
+        self.runtime.borrow().clone()
     }
 
     /// The marker found in the environment of everything this test started.
@@ -543,7 +557,8 @@ impl Harness {
         // reach EOF.
         let stdout = fs::File::create(&out_path).map_err(|e| e.to_string())?;
         let stderr = fs::File::create(&err_path).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(runtime());
+        let runtime = self.runtime_path();
+        let mut cmd = Command::new(&runtime);
         cmd.args(args)
             .env(MARKER_VAR, &self.marker)
             .stdin(Stdio::null())
@@ -555,7 +570,7 @@ impl Harness {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("spawn {}: {e}", runtime().display()))?;
+            .map_err(|e| format!("spawn {}: {e}", runtime.display()))?;
         let deadline = Instant::now() + timeout;
         let status = loop {
             match child.try_wait() {
@@ -566,7 +581,7 @@ impl Harness {
                     let _ = child.wait();
                     return Err(format!(
                         "runtime timed out after {timeout:?}: {} {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                        runtime().display(),
+                        runtime.display(),
                         args.join(" "),
                         read_lossy(&out_path),
                         read_lossy(&err_path)
