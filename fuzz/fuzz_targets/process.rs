@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 fn file() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
-        PathBuf::from(format!("/dev/shm/ongi-fuzz-process-{}.json", std::process::id()))
+        PathBuf::from(format!(
+            "/dev/shm/ongi-fuzz-process-{}.json",
+            std::process::id()
+        ))
     })
 }
 
