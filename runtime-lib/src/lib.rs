@@ -39,6 +39,7 @@ pub mod security;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod sysctl;
 
 pub use cgroups::Stats;
 pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
@@ -75,6 +76,8 @@ pub enum Error {
     Attr(#[from] process::attrs::AttrError),
     #[error(transparent)]
     Exec(#[from] process::exec::ExecError),
+    #[error(transparent)]
+    Sysctl(#[from] sysctl::SysctlError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),
