@@ -106,11 +106,6 @@ fn work_spec() -> Spec {
 
 #[test]
 fn exec_cannot_enter_a_host_fd() {
-    if skip_on_runc(
-        "runc 1.1.5 predates the CVE-2024-21626 fix (1.1.12): its exec leaks a host cgroup fd",
-    ) {
-        return;
-    }
     let h = Harness::new("cwd_exec");
     let host = host_files(&h);
     // The container itself replaces its cwd with a link to the exec'd process's fd 3.
@@ -155,11 +150,6 @@ fn run_refused(h: &Harness, host: &HostFiles, bundle: &Path, cwd: &str, what: &s
 
 #[test]
 fn run_cannot_enter_a_host_fd() {
-    if skip_on_runc(
-        "runc 1.1.5 predates the CVE-2024-21626 fix (1.1.12): init enters a leaked host fd",
-    ) {
-        return;
-    }
     let h = Harness::new("cwd_run");
     let host = host_files(&h);
     for n in FDS {
@@ -184,11 +174,6 @@ fn run_cannot_enter_a_host_fd() {
 
 #[test]
 fn run_cannot_enter_a_host_fd_swapped_in_after_the_check() {
-    if skip_on_runc(
-        "runc 1.1.5 predates the CVE-2024-21626 fix (1.1.12): init enters a leaked host fd",
-    ) {
-        return;
-    }
     // The rootfs changes between the runtime's look at process.cwd (it creates a missing
     // one) and init's chdir: as when another container shares the rootfs, or the mount
     // namespace is joined. A createContainer hook, which runs in between, stands in for

@@ -64,17 +64,23 @@ fn runc_form(key: &str) -> String {
 
 /// `create` with these sysctls must fail, name the key and leave nothing behind.
 #[track_caller]
-fn refused(h: &Harness, spec: Spec, key: &str, value: &str) -> Output {
+fn refused(h: &Harness, spec: Spec, key: &str, value: &str) {
+    let out = create_fails(h, spec, key, value);
+    assert!(
+        out.stderr.contains(key) || out.stderr.contains(&runc_form(key)),
+        "the error does not name the key {key:?}:\n{out}"
+    );
+}
+
+/// `create` with these sysctls must fail and leave nothing behind.
+#[track_caller]
+fn create_fails(h: &Harness, spec: Spec, key: &str, value: &str) -> Output {
     let bundle = h.bundle(&spec.set("/linux/sysctl", json!({ key: value })));
     let id = h.new_id();
     let out = h.rt(&["create", "--bundle", path_str(&bundle), &id]);
     assert!(
         matches!(out.code(), Some(c) if c != 0),
         "sysctl {key:?} was accepted:\n{out}"
-    );
-    assert!(
-        out.stderr.contains(key) || out.stderr.contains(&runc_form(key)),
-        "the error does not name the key {key:?}:\n{out}"
     );
     h.assert_no_trace(&id);
     out
@@ -93,28 +99,37 @@ fn keys_naming_paths_are_refused() {
     let target = |name: &str| dir.join(name);
     let abs = target("abs");
     let up = target("up");
+    // (key, host file it must not write, refused by validation in runc too)
     let keys = [
         // Absolute: before pivot_root this was the host's /tmp/...
-        (path_str(&abs).to_string(), abs.clone()),
+        (path_str(&abs).to_string(), &abs, true),
         // Up out of /proc/sys.
-        (format!("../../../../../..{}", path_str(&up)), up.clone()),
-        // Both, in the slash form.
-        (format!("net/../../../..{}", path_str(&up)), up.clone()),
+        (format!("../../../../../..{}", path_str(&up)), &up, true),
+        // Both, in the slash form behind an accepted prefix. runc 1.1.5 lets it through
+        // its validator (it fails to open the cleaned path), so it names no key there.
+        (format!("net/../../../..{}", path_str(&up)), &up, false),
     ];
-    for (key, file) in &keys {
-        refused(&h, Spec::new(), key, "owned");
+    for (key, file, validated_by_runc) in &keys {
+        if *validated_by_runc || !is_runc() {
+            refused(&h, Spec::new(), key, "owned");
+        } else {
+            create_fails(&h, Spec::new(), key, "owned");
+        }
         assert!(
             !file.exists(),
             "sysctl {key:?} wrote the host file {}",
             file.display()
         );
     }
-    for key in [
-        "net..ipv4.ip_forward",
-        "net.ipv4.ip_forward.",
-        ".net.ipv4.ip_forward",
-    ] {
-        refused(&h, Spec::new(), key, "1");
+    // Empty components: runc 1.1.5 writes them as "net//ipv4/ip_forward"; refused here.
+    if !skip_on_runc("runc 1.1.5 accepts net. keys with empty components") {
+        for key in [
+            "net..ipv4.ip_forward",
+            "net.ipv4.ip_forward.",
+            ".net.ipv4.ip_forward",
+        ] {
+            refused(&h, Spec::new(), key, "1");
+        }
     }
     assert!(std::fs::read_dir(&dir).expect("host dir").next().is_none());
 }
