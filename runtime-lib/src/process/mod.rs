@@ -90,7 +90,7 @@ pub enum CwdError {
 }
 
 /// Enters process.cwd, for init and exec'd processes alike (CVE-2024-21626): first every fd
-/// >= `first` except `keep` is closed, so no host directory the runtime opened is still
+/// from `first` on except `keep` is closed, so no host directory the runtime opened is still
 /// reachable as /proc/self/fd/N; then the path is resolved inside our root without
 /// following magic links (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) and entered
 /// with fchdir; finally getcwd must show a path inside the root, not "(unreachable)".
@@ -201,7 +201,8 @@ pub fn setup_exit_reason(pid: i32, seccomp: bool) -> (String, bool) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let pid = nix::unistd::Pid::from_raw(pid);
     let hint = "linux.seccomp must allow the syscalls init makes after loading the filter \
-        (write, openat, close, execve; sendmsg and recvmsg with SCMP_ACT_NOTIFY)";
+        (write, openat, openat2, fchdir, getcwd, close, close_range, execve; sendmsg and \
+        recvmsg with SCMP_ACT_NOTIFY)";
     for _ in 0..1000 {
         let why = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
