@@ -197,6 +197,14 @@ impl ParentEnd {
     }
 }
 
+/// The child's end stays open across the cwd change (init and exec close every other fd
+/// they inherited there), so they need its number.
+impl AsRawFd for InitEnd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 impl InitEnd {
     pub fn send(&self, m: FromInit) -> Result<(), ChannelError> {
         let mut buf = Vec::with_capacity(8);

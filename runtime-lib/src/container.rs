@@ -104,6 +104,8 @@ impl Container {
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?
             .with_time_offsets(linux.time_offsets().as_ref())?;
+        // Before anything exists: a key that would reach the host fails here.
+        let sysctl = crate::sysctl::check(linux.sysctl().as_ref(), &namespaces)?;
         let terminal = bundle
             .spec
             .process()
@@ -137,7 +139,7 @@ impl Container {
                 .and_then(|l| l.seccomp().clone()),
             personality: None,
         };
-        let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
+        let r = self.create_in(&sd, &mut st, bundle, (namespaces, sysctl), console, opts);
         match r {
             Ok(()) => Ok((sd, st)),
             Err(e) => {
@@ -171,7 +173,8 @@ impl Container {
         sd: &StateDir,
         st: &mut Persisted,
         bundle: Bundle,
-        namespaces: Namespaces,
+        // Checked together: the sysctl keys were accepted for exactly these namespaces.
+        (namespaces, sysctl): (Namespaces, Vec<crate::sysctl::Sysctl>),
         console: Option<std::os::fd::OwnedFd>,
         opts: &CreateOptions,
     ) -> Result<(), Error> {
@@ -231,6 +234,7 @@ impl Container {
             cgroup: placement,
             cloned_into_cgroup: std::cell::Cell::new(false),
             attrs,
+            sysctl,
         };
         let (parent, child) = channel::pair()?;
         let pid = spawn(&cfg, &parent, child)?;

@@ -45,6 +45,7 @@ pub mod security;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod sysctl;
 
 pub use cgroups::Stats;
 pub use container::{default_root, list, Container, CreateOptions, RunOutcome};
@@ -83,6 +84,8 @@ pub enum Error {
     Exec(#[from] process::exec::ExecError),
     #[error(transparent)]
     Exe(#[from] exe::ExeError),
+    #[error(transparent)]
+    Sysctl(#[from] sysctl::SysctlError),
     /// init reported a setup failure (text from init's own typed error).
     #[error("{0}")]
     Init(String),

@@ -35,11 +35,26 @@ pub(crate) fn cstr(p: &Path) -> Result<CString, Errno> {
 /// openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `dirfd` were `/`, so
 /// neither `..` nor absolute symlinks can leave the tree below `dirfd`.
 pub(crate) fn openat_in_root(dirfd: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+    openat2(
+        dirfd,
+        path,
+        flags,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// openat2(2) with the given RESOLVE_* flags; the fd is always O_CLOEXEC.
+pub(crate) fn openat2(
+    dirfd: RawFd,
+    path: &Path,
+    flags: i32,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
     let c = cstr(path)?;
     // SAFETY: open_how is plain data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve;
     // SAFETY: `c` is a valid NUL-terminated string and `how` a properly sized open_how
     // that outlive the call; the returned fd is owned by nobody else.
     let fd = unsafe {
@@ -56,6 +71,45 @@ pub(crate) fn openat_in_root(dirfd: RawFd, path: &Path, flags: i32) -> Result<Ow
     }
     // SAFETY: the kernel just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Closes every fd >= `first` except those in `keep`. For a process that is about to
+/// leave the runtime's world: whatever owns those fds in Rust is never dropped there
+/// (the process execs or `_exit`s), so nothing closes a number twice.
+pub(crate) fn close_from_except(first: u32, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let close = |lo: u32, hi: u32| {
+        // SAFETY: close_range only closes descriptors; it touches no memory.
+        Errno::result(unsafe { libc::close_range(lo, hi, 0) }).map(drop)
+    };
+    let mut lo = first;
+    for k in keep {
+        if k > lo {
+            close(lo, k - 1)?;
+        }
+        lo = k + 1;
+    }
+    close(lo, u32::MAX)
+}
+
+/// The raw getcwd(2) result: unlike glibc's wrapper it shows a directory outside our root
+/// as the kernel reports it, "(unreachable)/...", instead of failing.
+pub(crate) fn getcwd_raw() -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: the kernel writes at most buf.len() bytes into the buffer we own.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    // The returned length counts the terminating NUL.
+    buf.truncate((n as usize).saturating_sub(1));
+    Ok(buf)
 }
 
 /// Marks every fd >= `first` close-on-exec, so nothing the caller leaked reaches the container.

@@ -135,6 +135,8 @@ enum ChildError {
     },
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
+    #[error(transparent)]
+    Cwd(#[from] super::CwdError),
 }
 
 /// The namespaces of /proc/<pid>/ns, in runc's join order (nsexec's list order; user is
@@ -841,7 +843,10 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     setup.attrs.apply()?;
     let nnp = super::drop_privileges(process, || load_seccomp(setup, chan))?;
     let user = process.user();
-    nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
+    // Only the channel is still needed (stdio and --preserve-fds are the process's own):
+    // the state dir's lock fd, init's namespace fds and the console socket are closed
+    // before the cwd is resolved, so none of them can be entered as /proc/self/fd/N.
+    super::enter_cwd(process.cwd(), 3 + setup.preserve_fds, &[chan.as_raw_fd()])?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));

@@ -40,8 +40,10 @@ pub enum InitError {
         path: PathBuf,
         errno: nix::errno::Errno,
     },
-    #[error("sysctl {key}: {source}")]
-    Sysctl { key: String, source: std::io::Error },
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::SysctlError),
+    #[error(transparent)]
+    Cwd(#[from] super::CwdError),
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
     #[error("a mount namespace is required (linux.namespaces has no \"mount\")")]
@@ -110,18 +112,6 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         namespaces::loopback_up()?;
     }
     let spec = &cfg.spec;
-    let linux = spec.linux().as_ref();
-    for (k, v) in linux
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|source| InitError::Sysctl {
-            key: k.clone(),
-            source,
-        })?;
-    }
     // As runc: first thing in the container, before anything can look up keys.
     if let Some(name) = &cfg.session_keyring {
         security::keyring::join_new_session(name).map_err(security::SecurityError::from)?;
@@ -162,6 +152,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         crate::hooks::run_all_raw("createContainer", h, &state)?;
     }
     rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
+    // Only now, in the container's view: before pivot_root /proc is the host's, and a key
+    // could name any host file. Before readonly/masked paths cover /proc/sys (runc's order).
+    crate::sysctl::apply(&cfg.sysctl)?;
     rootfs::finish(spec)?;
 
     let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
@@ -190,7 +183,15 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     cfg.attrs.apply()?;
     let nnp = super::drop_privileges(process, || load_seccomp(cfg, chan))?;
     let user = process.user();
-    nix::unistd::chdir(process.cwd()).map_err(sys("chdir", process.cwd().clone()))?;
+    // Still open and needed past this point: the channel and the state dir (the exec fifo
+    // is opened relative to it); stdio and --preserve-fds belong to the container. Every
+    // other fd (the v2 cgroup dir, joined namespaces, the console socket, whatever the
+    // caller leaked) is closed first, so none can be entered as /proc/self/fd/N.
+    super::enter_cwd(
+        process.cwd(),
+        3 + cfg.preserve_fds,
+        &[chan.as_raw_fd(), cfg.state_dir.as_raw_fd()],
+    )?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));

@@ -9,8 +9,8 @@ mod tty_relay;
 
 use crate::namespaces::Namespaces;
 use oci_spec::runtime::Spec;
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 /// Everything init needs, prepared by the runtime before the clone. Init inherits it as a
 /// copy of the runtime's memory, so nothing is serialised.
@@ -40,6 +40,8 @@ pub struct InitConfig {
     pub cloned_into_cgroup: std::cell::Cell<bool>,
     /// personality, ioPriority, scheduler: checked by the runtime, applied by init.
     pub attrs: attrs::Attrs,
+    /// linux.sysctl, checked against the namespaces by the runtime; init writes them.
+    pub sysctl: Vec<crate::sysctl::Sysctl>,
 }
 
 /// The last privilege steps, shared by init and exec'd processes, in runc's order. Without
@@ -67,6 +69,73 @@ pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
         security::set_no_new_privs()?;
     }
     Ok(nnp)
+}
+
+/// Why a process could not enter process.cwd.
+#[derive(Debug, thiserror::Error)]
+pub enum CwdError {
+    #[error("process.cwd {path}: {op}: {errno}")]
+    Sys {
+        path: PathBuf,
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error(
+        "process.cwd {path}: refused: it resolves through a magic link such as \
+         /proc/self/fd/N (or too many symlinks)"
+    )]
+    MagicLink { path: PathBuf },
+    #[error("process.cwd {path}: refused: it resolves outside the container's root ({got})")]
+    Outside { path: PathBuf, got: String },
+}
+
+/// Enters process.cwd, for init and exec'd processes alike (CVE-2024-21626): first every fd
+/// from `first` on except `keep` is closed, so no host directory the runtime opened is still
+/// reachable as /proc/self/fd/N; then the path is resolved inside our root without
+/// following magic links (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) and entered
+/// with fchdir; finally getcwd must show a path inside the root, not "(unreachable)".
+/// Where openat2 is unavailable (old kernel, or a seccomp profile refusing it) a plain
+/// chdir is used: the closed fds and the getcwd check still keep the cwd inside.
+pub(crate) fn enter_cwd(cwd: &Path, first: u32, keep: &[RawFd]) -> Result<(), CwdError> {
+    use nix::errno::Errno;
+    let err = |op| {
+        move |errno| CwdError::Sys {
+            path: cwd.to_path_buf(),
+            op,
+            errno,
+        }
+    };
+    crate::sys::close_from_except(first, keep).map_err(err("close inherited fds"))?;
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(err("open /"))?;
+    let open =
+        || crate::sys::openat_in_root(root.as_raw_fd(), cwd, libc::O_PATH | libc::O_DIRECTORY);
+    // EAGAIN: a rename raced with the resolution of ".." (RESOLVE_IN_ROOT); try again.
+    let mut r = open();
+    for _ in 0..16 {
+        if !matches!(r, Err(Errno::EAGAIN)) {
+            break;
+        }
+        r = open();
+    }
+    match r {
+        Ok(fd) => nix::unistd::fchdir(&fd).map_err(err("fchdir"))?,
+        Err(Errno::ELOOP) => return Err(CwdError::MagicLink { path: cwd.into() }),
+        Err(Errno::ENOSYS | Errno::EPERM) => nix::unistd::chdir(cwd).map_err(err("chdir"))?,
+        Err(e) => return Err(err("open")(e)),
+    }
+    let got = crate::sys::getcwd_raw().map_err(err("getcwd"))?;
+    if !got.starts_with(b"/") {
+        return Err(CwdError::Outside {
+            path: cwd.to_path_buf(),
+            got: String::from_utf8_lossy(&got).into_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// What execve needs, built from process.args/env/user the same way for init and for
@@ -132,7 +201,8 @@ pub fn setup_exit_reason(pid: i32, seccomp: bool) -> (String, bool) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let pid = nix::unistd::Pid::from_raw(pid);
     let hint = "linux.seccomp must allow the syscalls init makes after loading the filter \
-        (write, openat, close, execve; sendmsg and recvmsg with SCMP_ACT_NOTIFY)";
+        (write, openat, openat2, fchdir, getcwd, close, close_range, execve; sendmsg and \
+        recvmsg with SCMP_ACT_NOTIFY)";
     for _ in 0..1000 {
         let why = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
