@@ -114,6 +114,7 @@ impl Container {
             _ => None,
         };
         let sd = StateDir::create(&self.root, &self.id)?;
+        state::pause_point("create:dir");
         let cgroup_dirs = cgroups::dirs_for(linux.cgroups_path().as_deref(), &self.id);
         let mut st = Persisted {
             id: self.id.clone(),
@@ -183,6 +184,7 @@ impl Container {
         // a create that was killed half-way.
         sd.save(st)?;
         sd.make_fifo()?;
+        state::pause_point("create:state");
         cgroups::create_dirs(&st.cgroup_dirs)?;
         // Limits are in place before init is cloned into or joins the cgroup (Placement below),
         // so the user process never runs unlimited.
@@ -236,6 +238,7 @@ impl Container {
         st.pid_start = state::proc_stat(st.pid).map(|s| s.1).unwrap_or(0);
         sd.save(st)?;
         creating.pid = st.pid;
+        state::pause_point("create:spawned");
 
         if let Some(linux) = cfg.spec.linux() {
             if cfg
@@ -281,7 +284,10 @@ impl Container {
                     crate::seccomp::send_to_listener(path, &state, fd.as_fd())?;
                     parent.send(ToInit::SeccompDone)?;
                 }
-                Ok(FromInit::Ready) => break,
+                Ok(FromInit::Ready) => {
+                    state::pause_point("create:ready");
+                    break;
+                }
                 Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
                 Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
                 Err(channel::ChannelError::Closed) => {
@@ -322,6 +328,7 @@ impl Container {
             }
             Status::Creating => return Err(Error::NotCreated(self.id.clone())),
         }
+        state::pause_point("start:locked");
         start_created(&sd, &st)
     }
 
@@ -395,6 +402,7 @@ impl Container {
             Reaped::Yes if st.pid > 0 => Status::Stopped,
             _ => status_of(&sd, &st),
         };
+        state::pause_point("delete:locked");
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => kill_and_wait(&st)?,
@@ -413,6 +421,7 @@ impl Container {
                 )))
             }
         }
+        state::pause_point("delete:killed");
         // Stray processes (e.g. from a forked daemon) would keep the cgroup busy. A shared
         // (pod) cgroup holds other containers' processes: it is left alone.
         let cg = if st.cgroup_shared {
@@ -437,6 +446,7 @@ impl Container {
                 hooks::run_all_continue("poststop", &h, &s)
             })
             .unwrap_or_default();
+        state::pause_point("delete:removing");
         sd.remove()?;
         cg?;
         // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
@@ -510,6 +520,7 @@ fn start_created(sd: &StateDir, st: &Persisted) -> Result<(), Error> {
             }
         }
     }
+    state::pause_point("start:released");
     let _ = std::fs::remove_file(&fifo);
     wait_exec(&f, st);
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {

@@ -293,6 +293,15 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
     Ok(ids)
 }
 
+/// Test hook, compiled in always: with `ONGI_TEST_PAUSE_AT=<step>` in its environment a
+/// command stops itself (SIGSTOP) on reaching the named step, so a test can SIGKILL it at
+/// exactly that point. Unset, it costs one environment lookup.
+pub(crate) fn pause_point(step: &str) {
+    if std::env::var_os("ONGI_TEST_PAUSE_AT").is_some_and(|v| v == step) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+    }
+}
+
 /// Liveness of a pid as the container's init: alive, not a zombie, and the same process
 /// (start time) that we recorded.
 pub fn process_alive(pid: i32, start: u64) -> bool {
