@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -127,6 +127,79 @@ fn recover(h: &Harness, id: &str, bundle: &Path) -> Result<(), String> {
     }
 }
 
+/// After a failure: kills what is left (a leftover init may hold a lock) and clears the
+/// root and the test's cgroups, so the next case is judged on its own.
+fn unwedge(h: &Harness) {
+    for p in h.marked_pids() {
+        // SAFETY: kill(2) of a leftover process of this test.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    wait_until(Duration::from_secs(3), || h.marked_pids().is_empty());
+    if let Ok(rd) = std::fs::read_dir(h.root()) {
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            for d in cgroup_dirs_named(&id) {
+                let _ = std::fs::remove_dir(d);
+            }
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Starts every command at once: each child, between fork and exec, reports that it is
+/// forked and waits for a gate pipe to reach EOF, which the parent causes once all are.
+fn start_together(h: &Harness, cmds: &[Vec<String>], stderr: &[PathBuf]) -> Vec<Child> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (gate_r, gate_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
+    let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
+    let (r, w, rw) = (gate_r.as_raw_fd(), gate_w.as_raw_fd(), ready_w.as_raw_fd());
+    // spawn() returns only once the child has exec'd, so each is spawned from its own thread.
+    let handles: Vec<_> = cmds
+        .iter()
+        .zip(stderr)
+        .map(|(args, err)| {
+            let err = std::fs::File::create(err).expect("stderr file");
+            let mut cmd = Command::new(runtime());
+            cmd.arg("--root")
+                .arg(h.root())
+                .args(args)
+                .env(MARKER_VAR, h.marker())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(err);
+            // SAFETY: only close(2) and read(2) between fork and exec, both async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::close(w);
+                    libc::write(rw, b"r".as_ptr().cast(), 1);
+                    let mut b = [0u8; 1];
+                    libc::read(r, b.as_mut_ptr().cast(), 1);
+                    Ok(())
+                });
+            }
+            std::thread::spawn(move || cmd.spawn().expect("spawn runtime"))
+        })
+        .collect();
+    let mut forked = 0;
+    while forked < cmds.len() {
+        let mut b = [0u8; 16];
+        match nix::unistd::read(&ready_r, &mut b) {
+            Ok(n) if n > 0 => forked += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            other => panic!("gate: {other:?}"),
+        }
+    }
+    drop(gate_w);
+    let children = handles
+        .into_iter()
+        .map(|t| t.join().expect("spawn thread"))
+        .collect();
+    drop(gate_r);
+    children
+}
+
 fn sleeper() -> Spec {
     Spec::new().args(&["sleep", "100"])
 }
@@ -160,6 +233,7 @@ fn sigkill_at_each_step_then_delete_and_list_complete() {
                 .and_then(|()| recover(&h, &id, &bundle));
             if let Err(e) = r {
                 failures.push(format!("[{kind}] {step}: {e}"));
+                unwedge(&h);
             }
         }
         let later: [(&str, &[&str], bool); 7] = [
@@ -190,6 +264,7 @@ fn sigkill_at_each_step_then_delete_and_list_complete() {
                 .and_then(|()| recover(&h, &id, &bundle));
             if let Err(e) = r {
                 failures.push(format!("[{kind}] {step}: {e}"));
+                unwedge(&h);
             }
         }
     }
@@ -239,21 +314,30 @@ fn create_racing_delete_force_keeps_one_container_per_id() {
     let b = path_str(&bundle);
     let id = h.new_id();
     let mut failures = Vec::new();
-    const WAVES: usize = 15;
-    const CREATES: usize = 3;
+    const WAVES: usize = 150;
+    const CREATES: usize = 4;
+    const DELETES: usize = 2;
     for wave in 0..WAVES {
         let pid_files: Vec<_> = (0..CREATES)
             .map(|k| h.work().join(format!("w{wave}-{k}.pid")))
             .collect();
-        let mut creates: Vec<Child> = Vec::new();
-        let mut deletes: Vec<Child> = Vec::new();
-        for (k, pf) in pid_files.iter().enumerate() {
-            let args = ["create", "--bundle", b, "--pid-file", path_str(pf), &id];
-            creates.push(spawn_rt(&h, &args, None));
-            if k == 0 {
-                deletes.push(spawn_rt(&h, &["delete", "--force", &id], None));
-            }
+        let mut cmds: Vec<Vec<String>> = pid_files
+            .iter()
+            .map(|pf| {
+                let args = ["create", "--bundle", b, "--pid-file", path_str(pf), &id];
+                args.map(String::from).to_vec()
+            })
+            .collect();
+        for _ in 0..DELETES {
+            cmds.push(["delete", "--force", &id].map(String::from).to_vec());
         }
+        let errs: Vec<PathBuf> = (0..cmds.len())
+            .map(|k| h.work().join(format!("w{wave}-{k}.stderr")))
+            .collect();
+        let mut children = start_together(&h, &cmds, &errs);
+        let deletes = children.split_off(CREATES);
+        let mut creates = children;
+        let mut deletes = deletes;
         let finish = |c: &mut Child| -> Option<bool> {
             let deadline = Instant::now() + RUNTIME_TIMEOUT;
             loop {
@@ -273,6 +357,16 @@ fn create_racing_delete_force_keeps_one_container_per_id() {
         let created: Vec<Option<bool>> = creates.iter_mut().map(finish).collect();
         let deleted: Vec<Option<bool>> = deletes.iter_mut().map(finish).collect();
         let mut problems = Vec::new();
+        // A losing create may only be told that the id is taken.
+        for (ok, err) in created.iter().zip(&errs) {
+            let text = read_opt(err).unwrap_or_default();
+            if *ok == Some(false) && !text.contains("container with id exists") {
+                problems.push(format!(
+                    "a create failed for another reason: {}",
+                    text.trim()
+                ));
+            }
+        }
         if created.iter().chain(&deleted).any(Option::is_none) {
             problems.push(format!(
                 "a command hung: creates {created:?}, delete {deleted:?}"
@@ -323,24 +417,7 @@ fn create_racing_delete_force_keeps_one_container_per_id() {
         }
         if !problems.is_empty() {
             failures.push(format!("wave {wave}: {}", problems.join("; ")));
-            // Start the next wave clean whatever happened.
-            for p in h.marked_pids() {
-                // SAFETY: kill(2) of a leftover process of this test.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-            let _ = h.try_rt(
-                None,
-                &["--root", path_str(h.root()), "delete", "--force", &id],
-                LIMIT,
-            );
-            if let Ok(rd) = std::fs::read_dir(h.root()) {
-                for e in rd.flatten() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-            for d in cgroup_dirs_named(&id) {
-                let _ = std::fs::remove_dir(d);
-            }
+            unwedge(&h);
         }
     }
     assert!(
