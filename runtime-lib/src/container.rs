@@ -113,7 +113,7 @@ impl Container {
             (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
             _ => None,
         };
-        let sd = StateDir::create(&self.root, &self.id)?;
+        let mut sd = StateDir::create(&self.root, &self.id)?;
         state::pause_point("create:dir");
         let cgroup_dirs = cgroups::dirs_for(linux.cgroups_path().as_deref(), &self.id);
         let mut st = Persisted {
@@ -136,6 +136,17 @@ impl Container {
                 .and_then(|l| l.seccomp().clone()),
             personality: None,
         };
+        // Written before anything else exists, so `delete --force` can find the cgroups of
+        // a create that was killed half-way; the id is taken when this succeeds.
+        if let Err(e) = sd
+            .save(&st)
+            .and_then(|()| sd.make_fifo())
+            .and_then(|()| sd.publish())
+        {
+            let _ = sd.remove();
+            return Err(e.into());
+        }
+        state::pause_point("create:state");
         let r = self.create_in(&sd, &mut st, bundle, namespaces, console, opts);
         match r {
             Ok(()) => Ok((sd, st)),
@@ -180,11 +191,6 @@ impl Container {
         crate::process::attrs::check_unsupported(&bundle.spec)?;
         let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
         st.personality = attrs.personality;
-        // Written before anything else exists, so `delete --force` can find the cgroups of
-        // a create that was killed half-way.
-        sd.save(st)?;
-        sd.make_fifo()?;
-        state::pause_point("create:state");
         cgroups::create_dirs(&st.cgroup_dirs)?;
         // Limits are in place before init is cloned into or joins the cgroup (Placement below),
         // so the user process never runs unlimited.
@@ -388,6 +394,8 @@ impl Container {
     }
 
     fn delete_inner(&self, force: bool, reaped: Reaped) -> Result<(), Error> {
+        // What killed commands left under the root goes with any delete.
+        state::sweep_leftovers(&self.root);
         let sd = match StateDir::open(&self.root, &self.id) {
             Ok(sd) => sd,
             Err(crate::state::StateError::NotExist(_)) if force => return Ok(()),
@@ -693,12 +701,17 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// States of all containers under `root`, sorted by id.
+/// States of all containers under `root`, sorted by id. Takes no lock: a command holding
+/// one container's (a create running its hooks) must not hold up the whole list.
 pub fn list(root: &Path) -> Result<Vec<OciState>, Error> {
     let mut out = Vec::new();
     for id in state::list_ids(root)? {
-        if let Ok(s) = Container::new(root, &id).state() {
-            out.push(s);
+        let Ok(sd) = StateDir::unlocked(root, &id) else {
+            continue;
+        };
+        // Gone meanwhile (None or NotFound): not listed.
+        if let Ok(Some(st)) = sd.load() {
+            out.push(oci_state(&sd, &st));
         }
     }
     Ok(out)
