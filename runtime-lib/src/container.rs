@@ -117,7 +117,8 @@ impl Container {
             (None, true) => return Err(crate::console::ConsoleError::NoSocket.into()),
             _ => None,
         };
-        let sd = StateDir::create(&self.root, &self.id)?;
+        let mut sd = StateDir::create(&self.root, &self.id)?;
+        state::pause_point("create:dir");
         let cgroup_dirs = cgroups::dirs_for(linux.cgroups_path().as_deref(), &self.id);
         let mut st = Persisted {
             id: self.id.clone(),
@@ -139,6 +140,17 @@ impl Container {
                 .and_then(|l| l.seccomp().clone()),
             personality: None,
         };
+        // Written before anything else exists, so `delete --force` can find the cgroups of
+        // a create that was killed half-way; the id is taken when this succeeds.
+        if let Err(e) = sd
+            .save(&st)
+            .and_then(|()| sd.make_fifo())
+            .and_then(|()| sd.publish())
+        {
+            let _ = sd.remove();
+            return Err(e.into());
+        }
+        state::pause_point("create:state");
         let r = self.create_in(&sd, &mut st, bundle, (namespaces, sysctl), console, opts);
         match r {
             Ok(()) => Ok((sd, st)),
@@ -184,10 +196,6 @@ impl Container {
         crate::process::attrs::check_unsupported(&bundle.spec)?;
         let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
         st.personality = attrs.personality;
-        // Written before anything else exists, so `delete --force` can find the cgroups of
-        // a create that was killed half-way.
-        sd.save(st)?;
-        sd.make_fifo()?;
         cgroups::create_dirs(&st.cgroup_dirs)?;
         // Limits are in place before init is cloned into or joins the cgroup (Placement below),
         // so the user process never runs unlimited.
@@ -242,6 +250,7 @@ impl Container {
         st.pid_start = state::proc_stat(st.pid).map(|s| s.1).unwrap_or(0);
         sd.save(st)?;
         creating.pid = st.pid;
+        state::pause_point("create:spawned");
 
         if let Some(linux) = cfg.spec.linux() {
             if cfg
@@ -287,7 +296,10 @@ impl Container {
                     crate::seccomp::send_to_listener(path, &state, fd.as_fd())?;
                     parent.send(ToInit::SeccompDone)?;
                 }
-                Ok(FromInit::Ready) => break,
+                Ok(FromInit::Ready) => {
+                    state::pause_point("create:ready");
+                    break;
+                }
                 Ok(FromInit::Error(msg)) => return Err(Error::Init(msg)),
                 Ok(other) => return Err(Error::Init(format!("unexpected message {other:?}"))),
                 Err(channel::ChannelError::Closed) => {
@@ -328,6 +340,7 @@ impl Container {
             }
             Status::Creating => return Err(Error::NotCreated(self.id.clone())),
         }
+        state::pause_point("start:locked");
         start_created(&sd, &st)
     }
 
@@ -387,6 +400,8 @@ impl Container {
     }
 
     fn delete_inner(&self, force: bool, reaped: Reaped) -> Result<(), Error> {
+        // What killed commands left under the root goes with any delete.
+        state::sweep_leftovers(&self.root);
         let sd = match StateDir::open(&self.root, &self.id) {
             Ok(sd) => sd,
             Err(crate::state::StateError::NotExist(_)) if force => return Ok(()),
@@ -401,6 +416,7 @@ impl Container {
             Reaped::Yes if st.pid > 0 => Status::Stopped,
             _ => status_of(&sd, &st),
         };
+        state::pause_point("delete:locked");
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => kill_and_wait(&st)?,
@@ -419,6 +435,7 @@ impl Container {
                 )))
             }
         }
+        state::pause_point("delete:killed");
         // Stray processes (e.g. from a forked daemon) would keep the cgroup busy. A shared
         // (pod) cgroup holds other containers' processes: it is left alone.
         let cg = if st.cgroup_shared {
@@ -443,6 +460,7 @@ impl Container {
                 hooks::run_all_continue("poststop", &h, &s)
             })
             .unwrap_or_default();
+        state::pause_point("delete:removing");
         sd.remove()?;
         cg?;
         // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
@@ -516,6 +534,7 @@ fn start_created(sd: &StateDir, st: &Persisted) -> Result<(), Error> {
             }
         }
     }
+    state::pause_point("start:released");
     let _ = std::fs::remove_file(&fifo);
     wait_exec(&f, st);
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
@@ -688,12 +707,17 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// States of all containers under `root`, sorted by id.
+/// States of all containers under `root`, sorted by id. Takes no lock: a command holding
+/// one container's (a create running its hooks) must not hold up the whole list.
 pub fn list(root: &Path) -> Result<Vec<OciState>, Error> {
     let mut out = Vec::new();
     for id in state::list_ids(root)? {
-        if let Ok(s) = Container::new(root, &id).state() {
-            out.push(s);
+        let Ok(sd) = StateDir::unlocked(root, &id) else {
+            continue;
+        };
+        // Gone meanwhile (None or NotFound): not listed.
+        if let Ok(Some(st)) = sd.load() {
+            out.push(oci_state(&sd, &st));
         }
     }
     Ok(out)

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -32,6 +35,8 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: more than {max} state directory locks held at once", max = HELD_LOCKS.len())]
+    TooManyLocks { path: PathBuf },
     #[error("{path}: corrupt state: {source}")]
     Corrupt {
         path: PathBuf,
@@ -126,9 +131,73 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
 
 /// One container's directory, held under an exclusive flock for as long as this value lives:
 /// that serialises concurrent commands on the same id.
+///
+/// The directory at `<root>/<id>` only ever appears whole: `create` makes and locks
+/// `<root>/@new-…`, writes the state and the fifo there and renames it into place
+/// (RENAME_NOREPLACE, so of racing creates exactly one gets the id); `remove` renames it to
+/// `<root>/@gone-…` before removing it. So every command that finds the id finds a state,
+/// and a command that waited for the lock checks that the directory it locked is still the
+/// one at the id's path ('@' is not valid in an id: `list` never sees these names).
 pub struct StateDir {
     pub dir: PathBuf,
-    _lock: Flock<File>,
+    /// Where `publish` moves a directory made by `create`.
+    id_path: Option<PathBuf>,
+    /// None for the lock-free view `list` reads through.
+    lock: Option<HeldLock>,
+}
+
+/// An exclusive flock on a state directory, listed in `HELD_LOCKS` while it lives.
+struct HeldLock(Flock<File>);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        unregister_lock(self.0.as_raw_fd());
+    }
+}
+
+/// Fds of the state directory locks this process holds. A flock belongs to the open file
+/// description, which lives as long as any fd on it: init and the exec intermediates are
+/// clones (no execve, so no O_CLOEXEC) and would keep the lock for as long as they live, well
+/// past the command that took it (a killed `create` would wedge the id). `raw_clone`'s child
+/// closes these at once with [`close_inherited_locks`].
+static HELD_LOCKS: [AtomicI32; 8] = [const { AtomicI32::new(-1) }; 8];
+
+fn register_lock(fd: RawFd, path: &Path) -> Result<(), StateError> {
+    for slot in &HELD_LOCKS {
+        if slot
+            .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    Err(StateError::TooManyLocks {
+        path: path.to_path_buf(),
+    })
+}
+
+fn unregister_lock(fd: RawFd) {
+    for slot in &HELD_LOCKS {
+        if slot
+            .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// In a child made by clone(2) or fork(2): closes its copies of the parent's state locks.
+/// Only close, never unlock: LOCK_UN would release the parent's lock too.
+pub(crate) fn close_inherited_locks() {
+    for slot in &HELD_LOCKS {
+        let fd = slot.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // SAFETY: the fd is this child's copy of a lock fd of the parent, which the child
+            // never uses or drops (it execs or exits); closing it only drops the reference.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 fn sys<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> StateError + 'a {
@@ -139,7 +208,7 @@ fn sys<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> StateError
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<Flock<File>, StateError> {
+fn lock_dir(dir: &Path, arg: FlockArg) -> Result<HeldLock, StateError> {
     let f = File::open(dir).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             StateError::NotExist(
@@ -154,41 +223,171 @@ fn lock_dir(dir: &Path) -> Result<Flock<File>, StateError> {
             }
         }
     })?;
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Sys {
+    let lock = Flock::lock(f, arg).map_err(|(_, errno)| StateError::Sys {
         path: dir.to_path_buf(),
         op: "flock",
         errno,
-    })
+    })?;
+    register_lock(lock.as_raw_fd(), dir)?;
+    Ok(HeldLock(lock))
+}
+
+/// Whether `path` still names the directory `lock` was taken on (a command that waited
+/// may find it removed, or replaced by a newer container of the same id).
+fn still_at(lock: &HeldLock, path: &Path) -> Result<bool, StateError> {
+    let held = lock.0.metadata().map_err(|source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match std::fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A fresh name under `root` for a directory being made or removed.
+fn scratch_name(root: &Path, what: &str) -> PathBuf {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    root.join(format!(
+        "@{what}-{}-{}-{nanos}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+const NEW_PREFIX: &str = "@new-";
+const GONE_PREFIX: &str = "@gone-";
+
+/// Removes what killed commands left under `root`: a `@new-` directory of a create killed
+/// before it published, a `@gone-` one of a delete killed while removing. Their lock is free
+/// once their command is gone; a busy one belongs to a live command and is skipped.
+pub fn sweep_leftovers(root: &Path) {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(NEW_PREFIX) || name.starts_with(GONE_PREFIX)) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(lock) = lock_dir(&path, FlockArg::LockExclusiveNonblock) else {
+            continue;
+        };
+        if still_at(&lock, &path).unwrap_or(false) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 impl StateDir {
-    /// Creates `<root>/<id>` exclusively; an existing directory means the id is taken.
+    /// A new, locked, still private directory for container `id`: fill it, then
+    /// [`StateDir::publish`] it. An existing `<root>/<id>` means the id is taken.
     pub fn create(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
+        let id_path = root.join(id);
+        // Most clashes are caught here, before anything is made.
+        if id_path.exists() {
+            return Err(StateError::Exists(id.to_string()));
+        }
         std::fs::create_dir_all(root).map_err(|source| StateError::Io {
             path: root.to_path_buf(),
             source,
         })?;
-        let dir = root.join(id);
-        match nix::unistd::mkdir(&dir, nix::sys::stat::Mode::from_bits_truncate(0o711)) {
-            Ok(()) => {}
-            Err(Errno::EEXIST) => return Err(StateError::Exists(id.to_string())),
-            Err(e) => return Err(sys(&dir, "mkdir")(e)),
+        loop {
+            let dir = scratch_name(root, "new");
+            match nix::unistd::mkdir(&dir, nix::sys::stat::Mode::from_bits_truncate(0o711)) {
+                Ok(()) => {}
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(sys(&dir, "mkdir")(e)),
+            }
+            let lock = match lock_dir(&dir, FlockArg::LockExclusive) {
+                Ok(l) => l,
+                // A sweep took it for a killed create's between mkdir and flock.
+                Err(StateError::NotExist(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if still_at(&lock, &dir)? {
+                return Ok(StateDir {
+                    dir,
+                    id_path: Some(id_path),
+                    lock: Some(lock),
+                });
+            }
         }
-        let lock = lock_dir(&dir)?;
-        Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// Moves a directory made by [`StateDir::create`] to `<root>/<id>`, where other
+    /// commands find it, whole. Exactly one of racing creates of an id succeeds.
+    pub fn publish(&mut self) -> Result<(), StateError> {
+        let Some(to) = self.id_path.take() else {
+            return Ok(());
+        };
+        match nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &self.dir,
+            nix::fcntl::AT_FDCWD,
+            &to,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Ok(()) => {
+                self.dir = to;
+                Ok(())
+            }
+            Err(e) => {
+                let id = to
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.id_path = Some(to);
+                match e {
+                    Errno::EEXIST | Errno::ENOTEMPTY => Err(StateError::Exists(id)),
+                    e => Err(sys(&self.dir, "rename")(e)),
+                }
+            }
+        }
     }
 
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
         let dir = root.join(id);
-        let lock = lock_dir(&dir)?;
-        // The holder we waited for may have deleted it.
-        if !dir.exists() {
-            return Err(StateError::NotExist(id.to_string()));
+        loop {
+            let lock = lock_dir(&dir, FlockArg::LockExclusive)?;
+            // The holder we waited for may have deleted it, and a new create of the id
+            // may have published another directory since: that one is the container now.
+            if still_at(&lock, &dir)? {
+                return Ok(StateDir {
+                    dir,
+                    id_path: None,
+                    lock: Some(lock),
+                });
+            }
+            if !dir.exists() {
+                return Err(StateError::NotExist(id.to_string()));
+            }
         }
-        Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// The directory of container `id` without its lock, for reading its state where
+    /// waiting for another command is not an option (`list`). State files are replaced
+    /// atomically, so what is read is whole, if possibly about to change.
+    pub fn unlocked(root: &Path, id: &str) -> Result<Self, StateError> {
+        validate_id(id)?;
+        Ok(StateDir {
+            dir: root.join(id),
+            id_path: None,
+            lock: None,
+        })
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -258,15 +457,30 @@ impl StateDir {
         }
     }
 
-    /// Removes the directory; the lock fd stays valid until this value drops.
+    /// Removes the directory; the lock fd stays valid until this value drops. A published
+    /// directory first leaves the id's path in one step: a command killed half-way through
+    /// leaves a `@gone-` directory for [`sweep_leftovers`], never a half-removed container.
     pub fn remove(&self) -> Result<(), StateError> {
-        match std::fs::remove_dir_all(&self.dir) {
+        let dir = if self.id_path.is_none() && self.lock.is_some() {
+            let root = self.dir.parent().unwrap_or(Path::new("/"));
+            let gone = scratch_name(root, "gone");
+            match std::fs::rename(&self.dir, &gone) {
+                Ok(()) => gone,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(source) => {
+                    return Err(StateError::Io {
+                        path: self.dir.clone(),
+                        source,
+                    })
+                }
+            }
+        } else {
+            self.dir.clone()
+        };
+        match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io {
-                path: self.dir.clone(),
-                source,
-            }),
+            Err(source) => Err(StateError::Io { path: dir, source }),
         }
     }
 }
@@ -291,6 +505,15 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// Test hook, compiled in always: with `ONGI_TEST_PAUSE_AT=<step>` in its environment a
+/// command stops itself (SIGSTOP) on reaching the named step, so a test can SIGKILL it at
+/// exactly that point. Unset, it costs one environment lookup.
+pub(crate) fn pause_point(step: &str) {
+    if std::env::var_os("ONGI_TEST_PAUSE_AT").is_some_and(|v| v == step) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+    }
 }
 
 /// Liveness of a pid as the container's init: alive, not a zombie, and the same process

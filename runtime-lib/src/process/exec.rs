@@ -383,6 +383,7 @@ impl Container {
                 Status::Creating => return Err(ExecError::Creating(self.id.clone()).into()),
                 _ => {}
             }
+            state::pause_point("exec:locked");
             // Without --process the bundle's current config.json gives the defaults (as
             // runc reads it); the container's seccomp profile and personality come from
             // its state, as they were at create, and apply to every process in it.
@@ -611,6 +612,7 @@ fn spawn(
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
+    crate::state::pause_point("exec:spawned");
     // Before it may exec: nothing of the user's may run outside the container's cgroup.
     join_cgroups(cg, pid).map_err(|e| fail(e.into()))?;
     parent

@@ -18,7 +18,8 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-/// fork-like clone: no new stack, the child continues on a copy of ours.
+/// fork-like clone: no new stack, the child continues on a copy of ours, without the state
+/// locks of the command.
 pub(super) fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
     // SAFETY: without CLONE_VM the child gets a private copy of the address space, so
     // sharing the stack pointer value is fine, exactly like fork(2).
@@ -33,10 +34,14 @@ pub(super) fn raw_clone(flags: CloneFlags) -> Result<i32, Errno> {
         )
     };
     if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r as i32)
+        return Err(Errno::last());
     }
+    if r == 0 {
+        // No execve follows soon (if ever): the child must not keep the command's state
+        // lock alive past the command (see state::HELD_LOCKS).
+        crate::state::close_inherited_locks();
+    }
+    Ok(r as i32)
 }
 
 /// clone3 with CLONE_INTO_CGROUP: the child starts in the v2 cgroup `cgroup_fd`, so
@@ -75,10 +80,14 @@ fn clone_into_cgroup(flags: CloneFlags, cgroup_fd: std::os::fd::RawFd) -> Result
         )
     };
     if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r as i32)
+        return Err(Errno::last());
     }
+    if r == 0 {
+        // No execve follows soon (if ever): the child must not keep the command's state
+        // lock alive past the command (see state::HELD_LOCKS).
+        crate::state::close_inherited_locks();
+    }
+    Ok(r as i32)
 }
 
 pub(super) fn exit_now(code: i32) -> ! {
