@@ -5,7 +5,6 @@
 //! fd pins the resolved object; mounts then target `/proc/self/fd/N`, so a symlink swapped in
 //! after the check cannot redirect the mount (the classic mount-target race).
 
-use crate::sys::openat_in_root;
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use std::ffi::OsStr;
@@ -21,6 +20,23 @@ pub enum Kind {
 /// The kernel's own limit on symlinks followed in one lookup.
 const MAX_LINKS: u32 = 40;
 
+/// How often a lookup is retried when the kernel reports a concurrent rename or mount.
+const MAX_RETRIES: u32 = 32;
+
+/// `sys::openat_in_root`, retried on EAGAIN: with RESOLVE_IN_ROOT the kernel refuses a
+/// `..` step taken while any rename or mount happened (it cannot prove the walk stayed
+/// inside the root), and a rootfs someone renames in would otherwise fail at random.
+/// Each retry is a fresh lookup, so the result is as safe as a first try.
+fn openat_in_root(root: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+    let mut tries = 0;
+    loop {
+        match crate::sys::openat_in_root(root, path, flags) {
+            Err(Errno::EAGAIN) if tries < MAX_RETRIES => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Opens `path` (absolute, taken as relative to the rootfs) as O_PATH, creating missing
 /// directories, and the last component as `kind` if it is missing.
 ///
@@ -35,6 +51,39 @@ pub fn open_or_create(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd, E
         }
     }
     Err(Errno::ELOOP)
+}
+
+/// Device and inode: what tells the rootfs' root directory from any other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FileId(u64, u64);
+
+impl FileId {
+    pub fn of(fd: &OwnedFd) -> Result<Self, Errno> {
+        let st = nix::sys::stat::fstat(fd)?;
+        Ok(FileId(st.st_dev, st.st_ino))
+    }
+}
+
+pub enum TargetError {
+    /// The destination resolves to the root itself.
+    Root,
+    Errno(Errno),
+}
+
+/// `open_or_create` for a mount target: a destination that resolves to the root itself
+/// ("/", "/..", a symlink to "/" or ".") is refused, since mounting there would cover the
+/// whole rootfs.
+pub fn open_target(
+    root: RawFd,
+    root_id: FileId,
+    path: &Path,
+    kind: Kind,
+) -> Result<OwnedFd, TargetError> {
+    let fd = open_or_create(root, path, kind).map_err(TargetError::Errno)?;
+    if FileId::of(&fd).map_err(TargetError::Errno)? == root_id {
+        return Err(TargetError::Root);
+    }
+    Ok(fd)
 }
 
 enum Walk {
