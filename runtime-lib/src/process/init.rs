@@ -78,7 +78,12 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     if chan.send(FromInit::Error(err.to_string())).is_err() {
         // After Ready the runtime is gone: the container's stderr is the only witness.
         // Not eprintln: it panics when stderr fails (e.g. a seccomp profile refusing write).
-        let _ = writeln!(std::io::stderr(), "ongi init: {err}");
+        let msg = err.to_string();
+        let _ = writeln!(
+            std::io::stderr(),
+            "ongi init: {}",
+            crate::escape_controls(&msg)
+        );
         if SECCOMP_LOADED.load(Ordering::Relaxed) {
             // Most likely the profile refuses write(2): say so with the exit status.
             // SAFETY: leave without running the runtime's exit handlers.
