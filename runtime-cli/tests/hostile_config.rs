@@ -134,28 +134,47 @@ fn mount_target_resolution_retries_on_rename_race() {
     let h = Harness::new("resolve_race");
     let bundle = h.bare_bundle();
     let rootfs = bundle.join("rootfs");
-    for d in ["a/m", "b/m"] {
-        std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
+    // Ten mounts per container, each resolved through `..` and the swapped symlink: without
+    // the retry about 40% of the runs failed with EAGAIN here.
+    const MOUNTS: usize = 10;
+    for i in 0..MOUNTS {
+        for d in ["a", "b"] {
+            std::fs::create_dir_all(rootfs.join(format!("{d}/m{i}"))).expect("mkdir");
+        }
     }
-    symlink("a/../a", rootfs.join("s")).expect("symlink");
-    // The container checks that the tmpfs landed on /a/m or /b/m of its own root.
-    let spec = Spec::new()
-        .sh("grep -qE '^[0-9]+ [0-9]+ [^ ]+ / /(a|b)/m ' /proc/self/mountinfo || exit 3")
-        .tmpfs("/s/../s/m", &[]);
+    symlink("a/../a/../a", rootfs.join("s")).expect("symlink");
+    // The container checks that every tmpfs landed on /a/mN or /b/mN of its own root.
+    let mut spec = Spec::new().sh(&format!(
+        "n=$(grep -cE '^[0-9]+ [0-9]+ [^ ]+ / /(a|b)/m[0-9] ' /proc/self/mountinfo); \
+         [ \"$n\" = {MOUNTS} ] || exit 3"
+    ));
+    for i in 0..MOUNTS {
+        spec = spec.tmpfs(&format!("/s/../s/../s/../s/m{i}"), &[]);
+    }
     h.write_config(&bundle, &spec);
 
     let stop = Arc::new(AtomicBool::new(false));
+    // One syscall per swap: `s` and `t` trade places (RENAME_EXCHANGE), so `s` is always
+    // there and alternately leads to /a and /b.
+    symlink("b/../b/../b", rootfs.join("t")).expect("symlink");
     let swapper = {
         let stop = stop.clone();
-        let (link, tmp) = (rootfs.join("s"), rootfs.join("s.tmp"));
+        let dir = std::fs::File::open(&rootfs).expect("open rootfs");
         std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let target = if n % 2 == 0 { "b/../b" } else { "a/../a" };
-                let _ = std::fs::remove_file(&tmp);
-                if symlink(target, &tmp).is_ok() {
-                    let _ = std::fs::rename(&tmp, &link);
-                }
+                // SAFETY: plain syscall on an fd we own and two NUL-terminated names.
+                let r = unsafe {
+                    libc::renameat2(
+                        dir.as_raw_fd(),
+                        c"s".as_ptr(),
+                        dir.as_raw_fd(),
+                        c"t".as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
                 n += 1;
             }
             n
@@ -167,7 +186,7 @@ fn mount_target_resolution_retries_on_rename_race() {
     for _ in 0..RUNS {
         let out = h.run_bundle(&bundle);
         if !out.ok() {
-            if out.stderr.contains("temporarily unavailable") {
+            if out.stderr.contains("EAGAIN") || out.stderr.contains("temporarily unavailable") {
                 eagain += 1;
             }
             failures.push(out);

@@ -8,7 +8,7 @@
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use std::ffi::OsStr;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,14 +53,36 @@ pub fn open_or_create(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd, E
     Err(Errno::ELOOP)
 }
 
-/// Device and inode: what tells the rootfs' root directory from any other.
+/// Mount, device and inode: what tells the rootfs' root from any other directory, including
+/// the same directory bound elsewhere inside it (another mount, which may be a target).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct FileId(u64, u64);
+pub struct FileId {
+    mnt_id: u64,
+    dev: (u32, u32),
+    ino: u64,
+}
 
 impl FileId {
     pub fn of(fd: &OwnedFd) -> Result<Self, Errno> {
-        let st = nix::sys::stat::fstat(fd)?;
-        Ok(FileId(st.st_dev, st.st_ino))
+        // SAFETY: statx is plain data; all-zero is a valid value to be overwritten.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open, the empty path is NUL-terminated and `st` is a properly
+        // sized statx buffer living across the call.
+        let r = unsafe {
+            libc::statx(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+                libc::STATX_INO | libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        Errno::result(r)?;
+        Ok(FileId {
+            mnt_id: st.stx_mnt_id,
+            dev: (st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+        })
     }
 }
 
