@@ -54,7 +54,27 @@ pub use oci_spec::runtime::LinuxResources;
 pub use process::exec::{ExecOptions, ExecOutcome};
 pub use state::{OciState, Status};
 
+use std::borrow::Cow;
 use std::path::PathBuf;
+
+/// `s` with its control characters (NUL, ESC, CR, ... but not newline or tab) escaped the
+/// way Rust's `{:?}` writes them (`\0`, `\u{1b}`, `\r`): text from config.json or a
+/// command line echoed in an error must not reach a terminal or log raw.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(raw) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if raw(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Every error the lifecycle API returns; each module's own error carries the path,
 /// field or syscall that failed.

@@ -9,7 +9,16 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 mod de;
+mod track;
 pub(crate) use de::process_from_slice;
+
+/// linux.resources from JSON (e.g. `update --resources`), with config.json's deserializer:
+/// type errors name the field, and the binary carries one copy of this code.
+pub fn resources_from_value(
+    v: serde_json::Value,
+) -> Result<oci_spec::runtime::LinuxResources, serde_json::Error> {
+    track::from_value(v)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -93,7 +102,8 @@ impl Bundle {
         let invalid = |field, reason: String| SpecError::Invalid {
             path: cfg.clone(),
             field,
-            reason,
+            // The reasons quote the config (paths, names): no raw control characters.
+            reason: crate::escape_controls(&reason).into_owned(),
         };
         let root = spec
             .root()

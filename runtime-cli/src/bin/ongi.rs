@@ -275,7 +275,9 @@ impl UpdateArgs {
             } else {
                 std::fs::read_to_string(src).map_err(|e| format!("open {src}: {e}"))?
             };
-            return serde_json::from_str(&text).map_err(|e| format!("{src}: {e}"));
+            return serde_json::from_str(&text)
+                .and_then(ongi::spec::resources_from_value)
+                .map_err(|e| format!("{src}: {e}"));
         }
         let mut v = serde_json::json!({});
         let mem = [
@@ -318,7 +320,7 @@ impl UpdateArgs {
         if let Some(w) = self.blkio_weight {
             v["blockIO"]["weight"] = w.into();
         }
-        serde_json::from_value(v).map_err(|e| e.to_string())
+        ongi::spec::resources_from_value(v).map_err(|e| e.to_string())
     }
 }
 
@@ -388,7 +390,7 @@ impl Logger {
     /// A warning goes to --log (level "warning", logrus' name) and to stderr; the command
     /// still succeeds.
     fn warning(&mut self, msg: &str) {
-        eprintln!("warning: {msg}");
+        eprintln!("warning: {}", ongi::escape_controls(msg));
         self.log("warning", msg);
     }
 
@@ -691,7 +693,9 @@ fn ongi_main() -> ExitCode {
         Ok(code) => code,
         Err(msg) => {
             logger.error(&msg);
-            eprintln!("{msg}");
+            // Errors echo config.json and command-line text: no raw NUL or escape sequence
+            // may reach the terminal (the log's formats escape on their own).
+            eprintln!("{}", ongi::escape_controls(&msg));
             // runc exits 255 when exec itself fails, so callers can tell it from the
             // process's own status.
             ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 })

@@ -48,6 +48,11 @@ pub enum InitError {
     Exec { arg0: String, reason: String },
     #[error("a mount namespace is required (linux.namespaces has no \"mount\")")]
     NoMountNs,
+    #[error("process.rlimits: RLIMIT_NOFILE {limit} is too low: init cannot open the exec fifo: {errno}")]
+    NofileTooLow {
+        limit: u64,
+        errno: nix::errno::Errno,
+    },
 }
 
 fn sys(
@@ -75,7 +80,12 @@ pub fn main(cfg: &InitConfig, chan: InitEnd, joined: bool) -> ! {
     if chan.send(FromInit::Error(err.to_string())).is_err() {
         // After Ready the runtime is gone: the container's stderr is the only witness.
         // Not eprintln: it panics when stderr fails (e.g. a seccomp profile refusing write).
-        let _ = writeln!(std::io::stderr(), "ongi init: {err}");
+        let msg = err.to_string();
+        let _ = writeln!(
+            std::io::stderr(),
+            "ongi init: {}",
+            crate::escape_controls(&msg)
+        );
         if SECCOMP_LOADED.load(Ordering::Relaxed) {
             // Most likely the profile refuses write(2): say so with the exit status.
             // SAFETY: leave without running the runtime's exit handlers.
@@ -174,6 +184,7 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     }
     if let Some(r) = process.rlimits() {
         security::rlimits::apply(r)?;
+        fifo_fd_probe(cfg, r)?;
     }
     // Ignored signals stay ignored across execve; the runtime's (Rust ignores SIGPIPE, a
     // library caller may ignore more) must not leak into the container, as with runc.
@@ -245,6 +256,34 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     );
     // SAFETY: leave without running the runtime's exit handlers.
     unsafe { libc::_exit(127) }
+}
+
+/// The exec fifo is opened after Ready, when a failure can no longer fail `create`: with
+/// RLIMIT_NOFILE at or below the fds init holds, that open gets EMFILE and init dies while
+/// `create` succeeds. Opening (and closing) a descriptor now, under the container's limit,
+/// proves that the fifo's open will find a free slot: nothing between here and there keeps
+/// another fd open.
+fn fifo_fd_probe(
+    cfg: &InitConfig,
+    limits: &[oci_spec::runtime::PosixRlimit],
+) -> Result<(), InitError> {
+    let Some(l) = limits
+        .iter()
+        .find(|l| l.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile)
+    else {
+        return Ok(());
+    };
+    nix::fcntl::openat(
+        &cfg.state_dir,
+        EXEC_FIFO,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(drop)
+    .map_err(|errno| InitError::NofileTooLow {
+        limit: l.soft(),
+        errno,
+    })
 }
 
 fn reset_signal_dispositions() {

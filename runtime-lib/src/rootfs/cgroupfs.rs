@@ -9,7 +9,7 @@ use crate::cgroups::Hierarchy;
 use crate::sys::fd_path;
 use nix::errno::Errno;
 use nix::mount::{mount as sys_mount, MsFlags};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 type Failure = (&'static str, Errno);
@@ -76,7 +76,14 @@ fn remount_ro(path: &Path, flags: MsFlags, cgroupns: bool) -> Result<(), Failure
     super::remount_bind(path, flags).map_err(|e| ("remount cgroup readonly", e))
 }
 
-pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> Result<(), Failure> {
+/// `t` is the destination, already resolved (and checked) by the caller.
+pub fn mount(
+    root: RawFd,
+    t: OwnedFd,
+    dest: &Path,
+    opts: &MountOptions,
+    cgroupns: bool,
+) -> Result<(), Failure> {
     let hs = crate::cgroups::hierarchies();
     // Only the bind mounts (no cgroup namespace) need our own cgroup paths.
     let own = if cgroupns {
@@ -88,7 +95,6 @@ pub fn mount(root: RawFd, dest: &Path, opts: &MountOptions, cgroupns: bool) -> R
         super::resolve::open_or_create(root, dest, super::resolve::Kind::Dir)
             .map_err(|e| ("resolve destination", e))
     };
-    let t = resolve()?;
     let target = &fd_path(t.as_raw_fd());
     let base = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if let [h] = hs.as_slice() {

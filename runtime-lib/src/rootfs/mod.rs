@@ -36,6 +36,14 @@ pub enum RootfsError {
     },
     #[error("invalid rootfsPropagation {0:?}")]
     Propagation(String),
+    /// runc refuses it too: the mount would hide the whole rootfs (and everything mounted
+    /// in it so far) under, say, an empty tmpfs.
+    #[error("mount {source_path} on {dest} (type {fstype}): the destination resolves to the container's root")]
+    CoversRoot {
+        source_path: String,
+        dest: PathBuf,
+        fstype: String,
+    },
 }
 
 pub(crate) fn perr<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> RootfsError + 'a {
@@ -92,8 +100,9 @@ pub fn prepare(cx: &Context) -> Result<(), RootfsError> {
     .map_err(perr(cx.rootfs, "open rootfs"))?;
 
     let mounts = cx.spec.mounts().as_deref().unwrap_or_default();
+    let root_id = resolve::FileId::of(&root).map_err(perr(cx.rootfs, "stat rootfs"))?;
     for m in mounts {
-        mount_one(cx, &root, m)?;
+        mount_one(cx, &root, root_id, m)?;
     }
     let dev_bound = mounts
         .iter()
@@ -184,7 +193,12 @@ fn in_cgroupns(cx: &Context) -> bool {
         })
 }
 
-fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError> {
+fn mount_one(
+    cx: &Context,
+    root: &OwnedFd,
+    root_id: resolve::FileId,
+    m: &Mount,
+) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().clone().unwrap_or_default();
     let dest = m.destination();
@@ -208,15 +222,30 @@ fn mount_one(cx: &Context, root: &OwnedFd, m: &Mount) -> Result<(), RootfsError>
         source_path: src.display().to_string(),
         dest: dest.clone(),
         fstype: fstype.clone(),
-        op,
+        // After resolve's retries: someone keeps renaming inside the rootfs.
+        op: match errno {
+            Errno::EAGAIN if op == "resolve destination" => {
+                "resolve destination (concurrent renames kept interrupting the lookup)"
+            }
+            _ => op,
+        },
         errno,
     };
+    let target = match resolve::open_target(root.as_raw_fd(), root_id, dest, kind) {
+        Ok(fd) => fd,
+        Err(resolve::TargetError::Errno(e)) => return Err(merr("resolve destination", e)),
+        Err(resolve::TargetError::Root) => {
+            return Err(RootfsError::CoversRoot {
+                source_path: src.display().to_string(),
+                dest: dest.clone(),
+                fstype,
+            })
+        }
+    };
     if fstype == "cgroup" || fstype == "cgroup2" {
-        return cgroupfs::mount(root.as_raw_fd(), dest, &opts, in_cgroupns(cx))
+        return cgroupfs::mount(root.as_raw_fd(), target, dest, &opts, in_cgroupns(cx))
             .map_err(|(op, e)| merr(op, e));
     }
-    let target = resolve::open_or_create(root.as_raw_fd(), dest, kind)
-        .map_err(|e| merr("resolve destination", e))?;
     let tpath = fd_path(target.as_raw_fd());
     let data = opts.data();
     if bind {

@@ -5,11 +5,10 @@
 //! fd pins the resolved object; mounts then target `/proc/self/fd/N`, so a symlink swapped in
 //! after the check cannot redirect the mount (the classic mount-target race).
 
-use crate::sys::openat_in_root;
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use std::ffi::OsStr;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -20,6 +19,23 @@ pub enum Kind {
 
 /// The kernel's own limit on symlinks followed in one lookup.
 const MAX_LINKS: u32 = 40;
+
+/// How often a lookup is retried when the kernel reports a concurrent rename or mount.
+const MAX_RETRIES: u32 = 32;
+
+/// `sys::openat_in_root`, retried on EAGAIN: with RESOLVE_IN_ROOT the kernel refuses a
+/// `..` step taken while any rename or mount happened (it cannot prove the walk stayed
+/// inside the root), and a rootfs someone renames in would otherwise fail at random.
+/// Each retry is a fresh lookup, so the result is as safe as a first try.
+fn openat_in_root(root: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+    let mut tries = 0;
+    loop {
+        match crate::sys::openat_in_root(root, path, flags) {
+            Err(Errno::EAGAIN) if tries < MAX_RETRIES => tries += 1,
+            r => return r,
+        }
+    }
+}
 
 /// Opens `path` (absolute, taken as relative to the rootfs) as O_PATH, creating missing
 /// directories, and the last component as `kind` if it is missing.
@@ -35,6 +51,61 @@ pub fn open_or_create(root: RawFd, path: &Path, kind: Kind) -> Result<OwnedFd, E
         }
     }
     Err(Errno::ELOOP)
+}
+
+/// Mount, device and inode: what tells the rootfs' root from any other directory, including
+/// the same directory bound elsewhere inside it (another mount, which may be a target).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    mnt_id: u64,
+    dev: (u32, u32),
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(fd: &OwnedFd) -> Result<Self, Errno> {
+        // SAFETY: statx is plain data; all-zero is a valid value to be overwritten.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open, the empty path is NUL-terminated and `st` is a properly
+        // sized statx buffer living across the call.
+        let r = unsafe {
+            libc::statx(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+                libc::STATX_INO | libc::STATX_MNT_ID,
+                &mut st,
+            )
+        };
+        Errno::result(r)?;
+        Ok(FileId {
+            mnt_id: st.stx_mnt_id,
+            dev: (st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+        })
+    }
+}
+
+pub enum TargetError {
+    /// The destination resolves to the root itself.
+    Root,
+    Errno(Errno),
+}
+
+/// `open_or_create` for a mount target: a destination that resolves to the root itself
+/// ("/", "/..", a symlink to "/" or ".") is refused, since mounting there would cover the
+/// whole rootfs.
+pub fn open_target(
+    root: RawFd,
+    root_id: FileId,
+    path: &Path,
+    kind: Kind,
+) -> Result<OwnedFd, TargetError> {
+    let fd = open_or_create(root, path, kind).map_err(TargetError::Errno)?;
+    if FileId::of(&fd).map_err(TargetError::Errno)? == root_id {
+        return Err(TargetError::Root);
+    }
+    Ok(fd)
 }
 
 enum Walk {

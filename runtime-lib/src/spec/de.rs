@@ -171,14 +171,17 @@ impl From<SpecDe> for Spec {
     }
 }
 
-/// What `serde_json::from_value::<Spec>` does, without linking regex.
+/// What `serde_json::from_value::<Spec>` does, without linking regex; a type error names
+/// the field (`process.user.uid: ...`, see `track`).
 pub fn spec_from_value(v: serde_json::Value) -> Result<Spec, serde_json::Error> {
-    SpecDe::deserialize(v).map(Spec::from)
+    super::track::from_value::<SpecDe>(v).map(Spec::from)
 }
 
-/// What `serde_json::from_slice::<Process>` does, without linking regex.
+/// What `serde_json::from_slice::<Process>` does, without linking regex; through a `Value`
+/// so that a type error names the field, as for config.json.
 pub fn process_from_slice(text: &[u8]) -> Result<Process, serde_json::Error> {
-    serde_json::from_slice::<ProcessDe>(text).map(Process::from)
+    let v = serde_json::from_slice::<serde_json::Value>(text)?;
+    super::track::from_value::<ProcessDe>(v).map(Process::from)
 }
 
 #[cfg(test)]
@@ -266,7 +269,8 @@ mod tests {
             let ours = spec_from_value(bad)
                 .expect_err("mirror rejects")
                 .to_string();
-            assert_eq!(ours, theirs);
+            // The same message, after the path of the field (see `track`).
+            assert!(ours.ends_with(&format!(": {theirs}")), "{ours} / {theirs}");
         }
     }
 }
