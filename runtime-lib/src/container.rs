@@ -98,8 +98,8 @@ impl Container {
     /// `create`, returning the still locked state dir and what was saved in it, so `run`
     /// goes on to start without loading and re-deriving what it just wrote.
     fn create_locked(&self, opts: &CreateOptions) -> Result<(StateDir, Persisted), Error> {
-        // init is a clone of us: a container must never get at a writable copy of our binary.
-        crate::exe::check()?;
+        // The new process is a clone of us: see crate::caller.
+        crate::caller::check()?;
         let bundle = Bundle::load(&opts.bundle)?;
         let linux = bundle.spec.linux().clone().unwrap_or_default();
         let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?

@@ -6,8 +6,9 @@
 //! everything again. State lives under a root directory (default `/run/ongi`) and is
 //! shared with the `ongi` command line.
 //!
-//! The calling process must be single-threaded when it creates a container: init is
-//! cloned from it directly, exactly like fork. For the same reason the caller's binary is
+//! The calling process must be single-threaded when it creates a container or execs into
+//! one: init is cloned from it directly, exactly like fork (see [`caller`]; a multi-threaded
+//! caller gets an error, and runs the `ongi` binary as a child process instead). For the same reason the caller's binary is
 //! what runs inside the container until the user program is executed, so a program that
 //! creates containers or execs into them first calls [`exe::protect`]: it re-executes the
 //! program once from a copy the container cannot write (CVE-2019-5736), and `create` and
@@ -30,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod caller;
 pub mod cgroups;
 pub mod channel;
 pub mod console;
@@ -103,7 +105,7 @@ pub enum Error {
     #[error(transparent)]
     Exec(#[from] process::exec::ExecError),
     #[error(transparent)]
-    Exe(#[from] exe::ExeError),
+    Caller(#[from] caller::CallerError),
     #[error(transparent)]
     Sysctl(#[from] sysctl::SysctlError),
     /// init reported a setup failure (text from init's own typed error).

@@ -200,7 +200,9 @@ fn unprotected_refused(work: &Path) {
     assert!(
         matches!(
             err,
-            ongi::Error::Exe(ongi::exe::ExeError::Unprotected { .. })
+            ongi::Error::Caller(ongi::caller::CallerError::Exe(
+                ongi::exe::ExeError::Unprotected { .. }
+            ))
         ),
         "{err}"
     );
@@ -209,6 +211,36 @@ fn unprotected_refused(work: &Path) {
         !root.join("api-unprotected").exists(),
         "nothing left behind"
     );
+}
+
+/// A caller with a second thread is refused before anything is made (a clone would copy
+/// locks that thread may hold); once the thread is gone, the same create works.
+fn threads_refused(work: &Path) {
+    let b = work.join("bundle-threads");
+    bundle(&b, &["echo"]);
+    let root = work.join("state");
+    let c = Container::new(&root, "api-threads");
+    let opts = CreateOptions {
+        bundle: b,
+        ..Default::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || rx.recv());
+    let err = c
+        .create(&opts)
+        .expect_err("create from a process with two threads");
+    assert!(
+        matches!(
+            err,
+            ongi::Error::Caller(ongi::caller::CallerError::Threads { threads: 2 })
+        ),
+        "{err}"
+    );
+    assert!(!root.join("api-threads").exists(), "nothing left behind");
+    drop(tx);
+    let _ = t.join();
+    c.create(&opts).expect("create once single-threaded again");
+    c.delete(true).expect("delete");
 }
 
 fn main() {
@@ -237,11 +269,12 @@ fn main() {
         println!("test unprotected_refused ... ignored, the binary started protected");
     }
     type Test = (&'static str, fn(&Path));
-    let tests: [Test; 4] = [
+    let tests: [Test; 5] = [
         ("lifecycle", lifecycle),
         ("resources", resources),
         ("exec", exec),
         ("bad_bundle", bad_bundle),
+        ("threads_refused", threads_refused),
     ];
     for (name, t) in tests {
         t(&work);

@@ -368,8 +368,8 @@ impl Container {
     /// proxy); with `detach`, returns its host pid once it has exec'd. `pid_file` is written
     /// in both cases. The caller must be single-threaded, as for `create`.
     pub fn exec(&self, opts: &ExecOptions) -> Result<ExecOutcome, Error> {
-        // The new process is a clone of us: see crate::exe.
-        crate::exe::check()?;
+        // The new process is a clone of us: see crate::caller.
+        crate::caller::check()?;
         // The state lock is held only while the process is set up: a foreground exec
         // must not block `kill`/`delete` of the container for as long as it runs.
         let (pid, master) = {
