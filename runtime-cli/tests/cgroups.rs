@@ -815,18 +815,27 @@ fn hugetlb_is_written_or_named_when_absent() {
         return;
     }
     if v1_mount("hugetlb").is_some() {
-        return; // the hybrid v1 hierarchy: not ours to check here
+        // A v1/hybrid host: the v1 file.
+        let ctr = h.start(&spec);
+        let d = cgroup_dir(h.pid(&ctr.id), "hugetlb");
+        assert_eq!(read_trim(&d.join("hugetlb.2MB.limit_in_bytes")), "2097152");
+        return;
     }
     create_fails_naming(&h, &spec, "hugetlb");
 }
 
+/// linux.resources.network: written to v1 net_cls where it is mounted, else (pure v2, which
+/// has no such controller) refused naming the controller.
 #[test]
-fn absent_net_cls_is_named() {
-    if v1_mount("net_cls").is_some() {
-        return;
-    }
+fn net_cls_is_written_or_named_when_absent() {
     let h = Harness::new("cg_no_netcls");
     let spec = sleeper().set("/linux/resources/network", json!({"classID": 1048577}));
+    if v1_mount("net_cls").is_some() {
+        let ctr = h.start(&spec);
+        let d = cgroup_dir(h.pid(&ctr.id), "net_cls");
+        assert_eq!(read_trim(&d.join("net_cls.classid")), "1048577");
+        return;
+    }
     let out = create_fails_naming(&h, &spec, "net_cls");
     if !is_runc() {
         // runc names only the controller; ongi names the field too.

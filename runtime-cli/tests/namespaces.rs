@@ -179,9 +179,10 @@ fn new_time_namespace_with_offsets() {
     if skip_on_runc("runc 1.1.5 has no time namespaces") {
         return;
     }
-    if !std::path::Path::new("/proc/self/ns/time").exists() {
-        return;
-    }
+    assert!(
+        std::path::Path::new("/proc/self/ns/time").exists(),
+        "this test needs a kernel with time namespaces (5.6+)"
+    );
     let out = h.run_ok(
         &time_ns_spec()
             .sh("readlink /proc/self/ns/time; cat /proc/uptime; cat /proc/self/timens_offsets"),
@@ -215,9 +216,10 @@ fn time_namespace_joined_by_path() {
     if skip_on_runc("runc 1.1.5 has no time namespaces") {
         return;
     }
-    if !std::path::Path::new("/proc/self/ns/time").exists() {
-        return;
-    }
+    assert!(
+        std::path::Path::new("/proc/self/ns/time").exists(),
+        "this test needs a kernel with time namespaces (5.6+)"
+    );
     let a = h.start(&time_ns_spec().args(&["sleep", "1000"]));
     let path = format!("/proc/{}/ns/time", h.pid(&a.id));
     let out = h.run_ok(
@@ -263,9 +265,10 @@ fn time_namespace_with_a_new_user_namespace() {
     if skip_on_runc("runc 1.1.5 has no time namespaces") {
         return;
     }
-    if !std::path::Path::new("/proc/self/ns/time").exists() {
-        return;
-    }
+    assert!(
+        std::path::Path::new("/proc/self/ns/time").exists(),
+        "this test needs a kernel with time namespaces (5.6+)"
+    );
     let out = h.run_ok(
         &time_ns_spec()
             .user_namespace(100_000, 65_536)
