@@ -385,16 +385,17 @@ fn fds_at_execve_exec() {
 }
 
 /// A cwd naming a host directory the caller leaked (not preserved) must not be entered:
-/// the runtime closes it before resolving the cwd.
+/// `run` refuses it while preparing the rootfs, `exec` (no such step) when init's and the
+/// exec'd process's fds were closed and the cwd is resolved without magic links.
 #[test]
 fn leaked_caller_fd_is_not_a_cwd() {
     let h = Harness::new("fds_leak_cwd");
     let fds = fds_for(&h, 0, 0);
-    for n in [3, 4, 7, 63] {
+    let probe = "pwd; ls ../../../../../../ | head -5; exit 0";
+    const LEAKED: [u32; 4] = [3, 4, 7, 63];
+    for n in LEAKED {
         let link = format!("/proc/self/fd/{n}");
-        let spec = Spec::new()
-            .set("/process/cwd", json!(link))
-            .sh("pwd; ls ../../../../../../ | head -5; exit 0");
+        let spec = Spec::new().set("/process/cwd", json!(link)).sh(probe);
         let bundle = h.bundle(&spec);
         let id = h.new_id();
         let out_path = h.dir("out").join("run.out");
@@ -402,13 +403,28 @@ fn leaked_caller_fd_is_not_a_cwd() {
         let out = rt_with_fds(&h, &args, &fds.pairs(), &out_path);
         assert!(
             matches!(out.code(), Some(c) if c != 0),
-            "cwd {link} through a leaked host fd was entered:\n{out}"
+            "run: cwd {link} through a leaked host fd was entered:\n{out}"
         );
         assert!(
             out.stderr.contains(&link),
             "error does not name {link}:\n{out}"
         );
         h.assert_no_trace(&id);
+    }
+    let c = h.start(&Spec::new().args(&["sleep", "1000"]));
+    for n in LEAKED {
+        let link = format!("/proc/self/fd/{n}");
+        let out_path = h.dir("out").join("exec.out");
+        let args = ["exec", "--cwd", &link, &c.id, "sh", "-c", probe];
+        let out = rt_with_fds(&h, &args, &fds.pairs(), &out_path);
+        assert!(
+            matches!(out.code(), Some(c) if c != 0),
+            "exec: cwd {link} through a leaked host fd was entered:\n{out}"
+        );
+        assert!(
+            out.stderr.contains(&link),
+            "error does not name {link}:\n{out}"
+        );
     }
 }
 
@@ -586,6 +602,79 @@ fn tmpfs_destination_through_symlinks() {
         |dest| json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": [size] }),
         |m| m.fs_type == "tmpfs" && m.super_options.iter().any(|o| *o == size),
     );
+}
+
+/// The image makes /proc and /sys links into /dev, where the /dev tmpfs mounted later
+/// covers what was mounted through them. The masks and read-only binds, applied by path
+/// after pivot_root, then find nothing to cover. Whatever the runtime does about it (runc
+/// refuses proc and sysfs on a symlink), the container must not end up reading or writing
+/// what the masks hide, directly or through a procfs of its own in a user namespace.
+#[test]
+fn proc_and_sys_through_symlinks_stay_masked() {
+    let h = Harness::new("mnt_proc_link");
+    let core = CorePattern::save();
+    let pwn = format!("ongi-pwned-{}", h.marker());
+    let probe = format!(
+        r#"
+try() {{ n=$1; shift; if "$@" >/dev/null 2>&1; then echo "OK: $n"; else echo "DENIED: $n"; fi; }}
+size() {{ echo "$1=$( (cat "$2" 2>/dev/null || true) | head -c 4096 | wc -c)"; }}
+size kcore /proc/kcore; size keys /proc/keys; size timer_list /proc/timer_list
+echo "firmware=$(ls -A /sys/firmware 2>/dev/null | wc -l)"
+try core_pattern sh -c 'echo "{pwn}" > /proc/sys/kernel/core_pattern'
+mkdir -p /dev/p
+try userns-mount-proc unshare -Urmpf sh -c 'mount -t proc proc /dev/p && test -s /dev/p/timer_list'
+try userns-core_pattern unshare -Urmpf sh -c 'mount -t proc proc /dev/p && echo "{pwn}" > /dev/p/sys/kernel/core_pattern'
+try unmapped-mount-proc unshare -Umpf sh -c 'mount -t proc proc /dev/p && test -s /dev/p/timer_list'
+exit 0
+"#
+    );
+    for (links, dests) in [
+        (vec![("proc", "/dev/xproc")], "/proc"),
+        (vec![("sys", "/dev/xsys")], "/sys"),
+        (
+            vec![("proc", "dev/xproc"), ("sys", "/dev/../dev/xsys")],
+            "/proc",
+        ),
+    ] {
+        let what = format!("{links:?}");
+        let bundle = h.bundle(&with_caps(Spec::new(), &DOCKER_CAPS).sh(&probe));
+        for (link, target) in &links {
+            let p = bundle.join("rootfs").join(link);
+            fs::remove_dir(&p).expect("rmdir");
+            std::os::unix::fs::symlink(target, &p).expect("plant symlink");
+        }
+        let id = h.new_id();
+        let out = h.rt(&["run", "--bundle", path_str(&bundle), &id]);
+        assert!(
+            !core.changed(),
+            "{what}: the host's core_pattern was changed:\n{out}"
+        );
+        if !out.ok() {
+            let out = out.expect_fail();
+            eprintln!("{what}: refused: {}", out.stderr.trim());
+            assert!(
+                out.stderr.contains(dests),
+                "{what}: error does not name {dests}:\n{out}"
+            );
+            h.assert_no_trace(&id);
+            continue;
+        }
+        let got: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("OK: ") || (l.contains('=') && !l.ends_with("=0")))
+            .collect();
+        assert!(
+            out.stdout
+                .lines()
+                .filter(|l| l.starts_with("DENIED: "))
+                .count()
+                == 4,
+            "{what}: probe did not run:\n{out}"
+        );
+        assert!(got.is_empty(), "{what}: got through: {got:?}\n{out}");
+        eprintln!("{what}: ran, nothing got through");
+    }
 }
 
 // ---------------------------------------------------------------------------
