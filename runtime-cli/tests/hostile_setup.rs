@@ -600,7 +600,7 @@ fn tmpfs_destination_through_symlinks() {
         &h,
         "tmpfs",
         |dest| json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": [size] }),
-        |m| m.fs_type == "tmpfs" && m.super_options.iter().any(|o| *o == size),
+        |m| m.fs_type == "tmpfs" && m.super_options.contains(&size),
     );
 }
 
