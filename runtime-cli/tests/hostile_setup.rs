@@ -216,7 +216,12 @@ impl Fds {
 fn parse_fd_listing(text: &str, what: &str) -> BTreeMap<u32, String> {
     let mut seen = BTreeMap::new();
     let mut untargeted: Vec<u32> = Vec::new();
-    for l in text.lines().filter(|l| l.starts_with('l')) {
+    // Link lines only ("lrwx------ ..."); ls's complaint about its own fd goes to stderr,
+    // which is the same pty in the terminal cases.
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("lr") || l.starts_with("l-"))
+    {
         match l.split_once(" -> ") {
             Some((left, target)) => {
                 let fd = left.split_whitespace().last().and_then(|n| n.parse().ok());
@@ -382,6 +387,105 @@ fn fds_at_execve_exec() {
         let listing = fs::read_to_string(&out_path).expect("read exec -d output");
         assert_fds(&h, &fds, &listing, &format!("exec -d {preserve}/{passed}"));
     }
+}
+
+/// Everything written to the pty master until the process on the slave is gone (reads
+/// then fail with EIO) or `done` says so and nothing more comes.
+fn drain_pty(master: &OwnedFd, mut done: impl FnMut() -> bool) -> String {
+    use std::io::Read;
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let mut f = fs::File::from(master.try_clone().expect("dup master"));
+    let mut out = Vec::new();
+    let deadline = Instant::now() + STATE_TIMEOUT;
+    let mut finished = false;
+    while Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if finished {
+                    break;
+                }
+                finished = done();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+/// stdio is the container's pty, not something of the runtime's.
+#[track_caller]
+fn assert_stdio_on_pty(listing: &str, what: &str) {
+    let seen = parse_fd_listing(listing, what);
+    for n in 0..3 {
+        let t = &seen[&n];
+        assert!(
+            t.starts_with("/dev/pts/") || t == "/dev/console",
+            "{what}: fd {n} -> {t} is not the pty:\n{listing}"
+        );
+    }
+}
+
+/// The pty case: process.terminal with --console-socket for create+start, exec -t -d for
+/// exec. The container's stdio is then the pty slave, the master and the socket are the
+/// caller's.
+#[test]
+fn fds_at_execve_console() {
+    let h = Harness::new("fds_console");
+    let fds = fds_for(&h, 0, 0);
+    let sock = h.dir("sock").join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind console socket");
+    let spec = Spec::new()
+        .set("/process/terminal", json!(true))
+        .args(&LS_FDS);
+    let bundle = h.bundle(&spec);
+    let id = h.new_id();
+    let args = [
+        "create",
+        "--console-socket",
+        path_str(&sock),
+        "--bundle",
+        path_str(&bundle),
+        &id,
+    ];
+    rt_with_fds(&h, &args, &fds.pairs(), &h.dir("out").join("create.out")).expect_ok();
+    let master = receive_fd(&listener);
+    h.rt(&["start", &id]).expect_ok();
+    let listing = drain_pty(&master, || h.status(&id) == "stopped");
+    assert_fds(&h, &fds, &listing, "create+start with a terminal");
+    assert_stdio_on_pty(&listing, "create+start with a terminal");
+    h.rt(&["delete", "--force", &id]).expect_ok();
+
+    let c = h.start(&Spec::new().args(&["sleep", "1000"]));
+    let pid_file = h.dir("pid").join("pid");
+    let mut args = vec![
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        path_str(&sock),
+        "--pid-file",
+        path_str(&pid_file),
+        &c.id,
+    ];
+    args.extend_from_slice(&LS_FDS);
+    rt_with_fds(&h, &args, &fds.pairs(), &h.dir("out").join("exec.out")).expect_ok();
+    let master = receive_fd(&listener);
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("read exec pid file")
+        .trim()
+        .parse()
+        .expect("numeric pid");
+    let listing = drain_pty(&master, || !pid_alive(pid));
+    assert_fds(&h, &fds, &listing, "exec -t -d");
+    assert_stdio_on_pty(&listing, "exec -t -d");
 }
 
 /// A cwd naming a host directory the caller leaked (not preserved) must not be entered:
