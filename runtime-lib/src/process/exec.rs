@@ -127,12 +127,6 @@ enum ChildError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Attr(#[from] super::attrs::AttrError),
-    #[error("{what} {path}: {errno}")]
-    Sys {
-        what: &'static str,
-        path: PathBuf,
-        errno: Errno,
-    },
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
     #[error(transparent)]
@@ -819,11 +813,6 @@ fn child_main(setup: &Setup, chan: InitEnd) -> ! {
     exit_now(1)
 }
 
-fn sys(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(Errno) -> ChildError {
-    let path = path.into();
-    move |errno| ChildError::Sys { what, path, errno }
-}
-
 fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     chan.expect(ToInit::Go)?;
     // We are in the container's cgroup now.
@@ -843,21 +832,23 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     }
     // Before caps are dropped and before the filter: see Attrs::apply.
     setup.attrs.apply()?;
-    let nnp = super::drop_privileges(process, || load_seccomp(setup, chan))?;
-    let user = process.user();
     // Only the channel is still needed (stdio and --preserve-fds are the process's own):
     // the state dir's lock fd, init's namespace fds and the console socket are closed
-    // before the cwd is resolved, so none of them can be entered as /proc/self/fd/N.
-    super::enter_cwd(process.cwd(), 3 + setup.preserve_fds, &[chan.as_raw_fd()])?;
+    // before the cwd is resolved, so none of them can be entered as /proc/self/fd/N. The
+    // channel is marked close-on-exec: EOF on a successful execve is how the runtime
+    // learns of it. All of it before the filter where possible: see `finalize`.
+    let nnp = super::finalize(
+        process,
+        3 + setup.preserve_fds,
+        &[chan.as_raw_fd()],
+        || load_seccomp(setup, chan),
+    )?;
+    let user = process.user();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));
     let x =
         super::exec_args(process).map_err(|(arg0, reason)| ChildError::Exec { arg0, reason })?;
-    // Only stdio and --preserve-fds may reach the program; this also closes the channel
-    // and the console socket on a successful execve, which is how the runtime learns of it.
-    crate::sys::cloexec_from(3 + setup.preserve_fds)
-        .map_err(sys("close_range", "/proc/self/fd"))?;
     if nnp {
         // As late as possible, as in init: the profile must only allow execve after it.
         load_seccomp(setup, chan)?;
