@@ -326,12 +326,19 @@ fn failing_poststart_is_a_warning() {
         sh_hook("echo poststart-broke >&2; exit 2"),
         log.host_hook("poststart"),
     ] });
-    let c = h.create(&Spec::new().args(&["sleep", "100"]).set("/hooks", hooks.clone()));
+    let c = h.create(
+        &Spec::new()
+            .args(&["sleep", "100"])
+            .set("/hooks", hooks.clone()),
+    );
     let pid = h.pid(&c.id);
     let file = h.work().join("start.log");
     let out = h.rt(&["--log", path_str(&file), "start", &c.id]);
     assert_eq!(out.code(), Some(0), "start must succeed:\n{out}");
-    assert!(out.stderr.contains("warning"), "no warning on stderr:\n{out}");
+    assert!(
+        out.stderr.contains("warning"),
+        "no warning on stderr:\n{out}"
+    );
     let logged = read_opt(&file).unwrap_or_default();
     assert!(
         logged.contains("level=warning") && logged.contains("poststart"),
@@ -346,7 +353,13 @@ fn failing_poststart_is_a_warning() {
         "run",
         "-d",
         "--bundle",
-        path_str(&h.bundle(&Spec::new().args(&["sleep", "100"]).set("/hooks", hooks.clone()))),
+        path_str(
+            &h.bundle(
+                &Spec::new()
+                    .args(&["sleep", "100"])
+                    .set("/hooks", hooks.clone()),
+            ),
+        ),
         &h.new_id(),
     ]);
     assert_eq!(out.code(), Some(0), "run -d must succeed:\n{out}");

@@ -17,8 +17,8 @@ fn load(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/seccomp")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -41,7 +41,12 @@ fn from_docker_format(profile: &Value, caps: &[&str]) -> Value {
     for m in profile["archMap"].as_array().into_iter().flatten() {
         if m["architecture"] == "SCMP_ARCH_X86_64" {
             architectures.push(m["architecture"].clone());
-            architectures.extend(m["subArchitectures"].as_array().cloned().unwrap_or_default());
+            architectures.extend(
+                m["subArchitectures"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
         }
     }
     let mut syscalls = vec![];
@@ -136,8 +141,15 @@ fn check_report(out: &str, v: &Variant, what: &str) {
         out.lines().any(|l| l == format!("ok {want_dir}")),
         "{what}: cwd should be {want_dir}: {out}"
     );
-    assert!(out.contains("Seccomp:2"), "{what}: filter not loaded: {out}");
-    let nnp = if v.nnp { "NoNewPrivs:1" } else { "NoNewPrivs:0" };
+    assert!(
+        out.contains("Seccomp:2"),
+        "{what}: filter not loaded: {out}"
+    );
+    let nnp = if v.nnp {
+        "NoNewPrivs:1"
+    } else {
+        "NoNewPrivs:0"
+    };
     assert!(out.contains(nnp), "{what}: {out}");
     let (uid, groups) = if v.user {
         ("Uid:1000 1000 1000 1000", "Groups:10")
@@ -145,7 +157,10 @@ fn check_report(out: &str, v: &Variant, what: &str) {
         ("Uid:0 0 0 0", "Groups:")
     };
     assert!(out.lines().any(|l| l == uid), "{what}: want {uid}: {out}");
-    assert!(out.lines().any(|l| l == groups), "{what}: want {groups}: {out}");
+    assert!(
+        out.lines().any(|l| l == groups),
+        "{what}: want {groups}: {out}"
+    );
 }
 
 /// Runs every variant of `seccomp` through `run` (sh -c and true) and `exec` (into a

@@ -46,8 +46,6 @@ pub enum InitError {
     Cwd(#[from] super::CwdError),
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
-    #[error("a mount namespace is required (linux.namespaces has no \"mount\")")]
-    NoMountNs,
 }
 
 fn sys(
@@ -105,9 +103,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     if ns.new_cgroup {
         namespaces::unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
-    if !ns.has(CloneFlags::CLONE_NEWNS) {
-        return Err(InitError::NoMountNs);
-    }
+    // Without one, the runtime's (the host's) mount namespace: nothing is mounted (the
+    // spec's validation refused whatever would), init is only chrooted, as in runc.
+    let own_mnt = ns.has(CloneFlags::CLONE_NEWNS);
     if ns.new.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up()?;
     }
@@ -119,12 +117,14 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // Device nodes and created dirs must get exactly the modes we ask for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    rootfs::prepare(&rootfs::Context {
-        spec,
-        rootfs: &cfg.rootfs,
-        bundle: &cfg.bundle,
-        new_cgroupns: ns.new_cgroup,
-    })?;
+    if own_mnt {
+        rootfs::prepare(&rootfs::Context {
+            spec,
+            rootfs: &cfg.rootfs,
+            bundle: &cfg.bundle,
+            new_cgroupns: ns.new_cgroup,
+        })?;
+    }
     // Before the hooks: createContainer runs in the container's namespaces and should see
     // the container's hostname, not a copy of the host's.
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
@@ -151,11 +151,16 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "creating");
         crate::hooks::run_all_raw("createContainer", h, &state)?;
     }
-    rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
-    // Only now, in the container's view: before pivot_root /proc is the host's, and a key
-    // could name any host file. Before readonly/masked paths cover /proc/sys (runc's order).
-    crate::sysctl::apply(&cfg.sysctl)?;
-    rootfs::finish(spec)?;
+    if !own_mnt {
+        rootfs::chroot(&cfg.rootfs)?;
+    } else {
+        rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
+        // Only now, in the container's view: before pivot_root /proc is the host's, and a
+        // key could name any host file. Before readonly/masked paths cover /proc/sys
+        // (runc's order).
+        crate::sysctl::apply(&cfg.sysctl)?;
+        rootfs::finish(spec)?;
+    }
 
     let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
         arg0: String::new(),
