@@ -308,3 +308,93 @@ fn joined_cgroup_namespace_gets_its_cgroup_mount() {
         "no cgroup mount in the container:\n{m}"
     );
 }
+
+/// The host's mount table as the fields that a container could change: mount point,
+/// options and propagation of every mount.
+fn host_mounts() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let mut v: Vec<String> = text
+        .lines()
+        .map(|l| {
+            // Skip the mount id and parent id: the rest names the mount and its state.
+            l.split(' ').skip(2).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// runtime-spec: without a mount namespace in linux.namespaces the container inherits the
+/// runtime's; runc runs such a config (chrooted into root.path). It used to be refused ("a
+/// mount namespace is required"). The host's mount table must come out unchanged: whatever
+/// would mount something (mounts, maskedPaths, ...) is refused without a mount namespace,
+/// since it would be made in the host's namespace and outlive the container.
+#[test]
+fn without_mount_namespace_chroot_only_and_host_mounts_unchanged() {
+    if skip_on_runc(
+        "runc 1.1.5 needs /proc/self/fd inside the chroot (\"error closing exec fds\"), i.e. \
+         a proc mount, which it makes in the host's mount namespace and leaves behind",
+    ) {
+        return;
+    }
+    let h = Harness::new("ns_nomnt");
+    let spec = Spec::new()
+        .without_namespace("mount")
+        .set("/mounts", json!([]))
+        .remove("/linux/maskedPaths")
+        .remove("/linux/readonlyPaths")
+        .set("/root/readonly", json!(false));
+    let before = host_mounts();
+    // Chrooted: the rootfs is "/", the host's top-level directories are not there.
+    let script = "ls / | tr '\\n' ' '; echo; readlink /proc/self/ns/mnt || echo no-proc";
+    let out = h.run_ok(&spec.clone().sh(script));
+    assert!(out.contains("bin"), "{out}");
+    assert!(
+        !out.contains("work") && !out.contains("boot"),
+        "not chrooted: {out}"
+    );
+    assert!(out.contains("no-proc"), "{out}");
+    let c = h.start(&spec.clone().args(&["sleep", "1000"]));
+    let pid = h.pid(&c.id);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")).expect("ns link"),
+        std::fs::read_link("/proc/self/ns/mnt").expect("ns link"),
+        "init must share the runtime's mount namespace"
+    );
+    let out = h
+        .rt(&["exec", &c.id, "sh", "-c", "ls / | tr '\\n' ' '"])
+        .expect_ok();
+    assert!(out.stdout.contains("bin"), "{out}");
+    assert!(
+        !out.stdout.contains("work"),
+        "exec'd process not chrooted: {out}"
+    );
+    h.rt(&["delete", "--force", &c.id]).expect_ok();
+    assert_eq!(host_mounts(), before, "the host's mount table changed");
+
+    // Anything that would mount is refused, naming the field; nothing is made.
+    for (spec, field) in [
+        (spec.clone().tmpfs("/tmp", &[]), "mounts"),
+        (
+            spec.clone()
+                .set("/linux/maskedPaths", json!(["/proc/kcore"])),
+            "linux.maskedPaths",
+        ),
+        (
+            spec.clone().set("/root/readonly", json!(true)),
+            "root.readonly",
+        ),
+    ] {
+        let bundle = h.bundle(&spec);
+        let id = h.new_id();
+        let out = h
+            .rt(&["create", "--bundle", path_str(&bundle), &id])
+            .expect_fail();
+        assert!(
+            out.stderr.contains(field) && out.stderr.contains("mount namespace"),
+            "{field}: {out}"
+        );
+        h.assert_no_trace(&id);
+    }
+    assert_eq!(host_mounts(), before, "the host's mount table changed");
+}

@@ -341,7 +341,11 @@ impl Container {
             Status::Creating => return Err(Error::NotCreated(self.id.clone())),
         }
         state::pause_point("start:locked");
-        start_created(&sd, &st)
+        match start_created(&sd, &st)? {
+            // Started; only poststart hooks failed (runtime-spec lifecycle step 9).
+            Some(w) => Err(Error::Warning(w)),
+            None => Ok(()),
+        }
     }
 
     pub fn state(&self) -> Result<OciState, Error> {
@@ -474,7 +478,8 @@ impl Container {
 
 /// Lets the init of a created container exec the user program (opens the exec fifo), then
 /// runs poststart hooks. The caller holds the state dir lock and has checked the status.
-fn start_created(sd: &StateDir, st: &Persisted) -> Result<(), Error> {
+/// Returns the failures of poststart hooks, which are only warnings.
+fn start_created(sd: &StateDir, st: &Persisted) -> Result<Option<String>, Error> {
     let fifo = sd.fifo();
     let f = nix::fcntl::open(
         &fifo,
@@ -545,14 +550,16 @@ fn start_created(sd: &StateDir, st: &Persisted) -> Result<(), Error> {
             pid: st.pid,
             ..oci_state(sd, st)
         };
-        if let Err(e) = hooks::run_all("poststart", &h, &s) {
-            // runtime-spec lifecycle step 9, and runc: a failing poststart hook stops
-            // the container and fails start.
-            let _ = kill_and_wait(st);
-            return Err(e.into());
+        // runtime-spec lifecycle step 9: "If any poststart hook fails, the runtime MUST log
+        // a warning, but the remaining hooks and lifecycle continue as if the hook had
+        // succeeded."
+        let failed = hooks::run_all_continue("poststart", &h, &s);
+        if !failed.is_empty() {
+            let msgs: Vec<String> = failed.iter().map(|e| e.to_string()).collect();
+            return Ok(Some(msgs.join("; ")));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 impl Container {
@@ -736,9 +743,11 @@ pub enum RunOutcome {
     Detached(OciState),
     /// Exit status as a shell reports it: the code, or 128 + signal.
     Exited(i32),
-    /// Exited, and deleting it produced a warning (a poststop hook failed): the exit status
-    /// is still the container's, as in runc.
+    /// Exited, and a poststart or poststop hook failed (a warning): the exit status is
+    /// still the container's, as in runc.
     ExitedWithWarning(i32, String),
+    /// Detached, and a poststart hook failed (a warning).
+    DetachedWithWarning(OciState, String),
 }
 
 impl Container {
@@ -749,19 +758,32 @@ impl Container {
         let (sd, st) = self.create_locked(opts)?;
         let started = start_created(&sd, &st);
         drop(sd);
-        if let Err(e) = started {
-            let _ = self.delete(true);
-            return Err(e);
-        }
+        let poststart = match started {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = self.delete(true);
+                return Err(e);
+            }
+        };
         if detach {
-            return Ok(RunOutcome::Detached(with_status(&st, Status::Running)));
+            let state = with_status(&st, Status::Running);
+            return Ok(match poststart {
+                Some(w) => RunOutcome::DetachedWithWarning(state, w),
+                None => RunOutcome::Detached(state),
+            });
         }
         let code = wait_exit(st.pid);
-        match self.delete_inner(true, Reaped::Yes) {
-            Ok(()) => Ok(RunOutcome::Exited(code)),
-            Err(Error::Warning(w)) => Ok(RunOutcome::ExitedWithWarning(code, w)),
-            Err(e) => Err(e),
-        }
+        let poststop = match self.delete_inner(true, Reaped::Yes) {
+            Ok(()) => None,
+            Err(Error::Warning(w)) => Some(w),
+            Err(e) => return Err(e),
+        };
+        let warnings: Vec<String> = poststart.into_iter().chain(poststop).collect();
+        Ok(if warnings.is_empty() {
+            RunOutcome::Exited(code)
+        } else {
+            RunOutcome::ExitedWithWarning(code, warnings.join("; "))
+        })
     }
 }
 

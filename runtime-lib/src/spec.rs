@@ -202,6 +202,66 @@ fn normalize(v: &mut serde_json::Value) -> Vec<String> {
     warnings
 }
 
+/// Without a mount namespace the container shares the runtime's, the host's: it is only
+/// chrooted into root.path (as runc does then), and whatever would mount something is
+/// refused, naming the field, because the mount would land in the host's mount table and
+/// outlive the container (runc makes them there and leaves them behind).
+fn no_mount_namespace(
+    spec: &Spec,
+    linux: &oci_spec::runtime::Linux,
+    invalid: &dyn Fn(&'static str, String) -> SpecError,
+) -> Result<(), SpecError> {
+    let why = |what: &str| {
+        format!(
+            "{what} without a mount namespace (linux.namespaces has no \"mount\"): it would \
+             be made in the runtime's mount namespace, the host's"
+        )
+    };
+    if let Some(m) = spec.mounts().iter().flatten().next() {
+        let what = format!("cannot mount {}", m.destination().display());
+        return Err(invalid("mounts", why(&what)));
+    }
+    let non_empty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if non_empty(linux.masked_paths()) {
+        return Err(invalid("linux.maskedPaths", why("cannot mask paths")));
+    }
+    if non_empty(linux.readonly_paths()) {
+        return Err(invalid("linux.readonlyPaths", why("cannot remount paths")));
+    }
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
+        return Err(invalid(
+            "root.readonly",
+            why("cannot remount the root read-only"),
+        ));
+    }
+    if linux.rootfs_propagation().is_some() {
+        return Err(invalid(
+            "linux.rootfsPropagation",
+            why("cannot set propagation"),
+        ));
+    }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid("linux.devices", why("cannot create devices")));
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err(invalid(
+            "linux.sysctl",
+            why("cannot mount a procfs to write sysctls"),
+        ));
+    }
+    if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
+        return Err(invalid(
+            "process.terminal",
+            why("cannot bind the pty on /dev/console"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that depend only on the spec's own content.
 pub fn validate(
     spec: &Spec,
@@ -238,6 +298,7 @@ pub fn validate(
     let mut seen = HashSet::new();
     let mut has_userns = false;
     let mut has_uts = false;
+    let mut has_mnt = false;
     for ns in linux.namespaces().iter().flatten() {
         if !seen.insert(ns.typ()) {
             return Err(invalid(
@@ -251,6 +312,12 @@ pub fn validate(
         if ns.typ() == LinuxNamespaceType::Uts {
             has_uts = true;
         }
+        if ns.typ() == LinuxNamespaceType::Mount {
+            has_mnt = true;
+        }
+    }
+    if !has_mnt {
+        no_mount_namespace(spec, linux, invalid)?;
     }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());

@@ -20,14 +20,6 @@ pub(crate) fn errno_text(errno: Errno) -> String {
     }
 }
 
-/// [`errno_text`] of an OS error, else the error's own text.
-pub(crate) fn io_error_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => errno_text(Errno::from_raw(n)),
-        None => e.to_string(),
-    }
-}
-
 pub(crate) fn cstr(p: &Path) -> Result<CString, Errno> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
@@ -75,7 +67,9 @@ pub(crate) fn openat2(
 
 /// Closes every fd >= `first` except those in `keep`. For a process that is about to
 /// leave the runtime's world: whatever owns those fds in Rust is never dropped there
-/// (the process execs or `_exit`s), so nothing closes a number twice.
+/// (the process execs or `_exit`s), so nothing closes a number twice. Where close_range is
+/// refused (a kernel before 5.9, or a seccomp profile the runtime itself runs under) the
+/// fds listed in /proc/self/fd are closed one by one.
 pub(crate) fn close_from_except(first: u32, keep: &[RawFd]) -> Result<(), Errno> {
     let mut keep: Vec<u32> = keep
         .iter()
@@ -88,14 +82,46 @@ pub(crate) fn close_from_except(first: u32, keep: &[RawFd]) -> Result<(), Errno>
         // SAFETY: close_range only closes descriptors; it touches no memory.
         Errno::result(unsafe { libc::close_range(lo, hi, 0) }).map(drop)
     };
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
     let mut lo = first;
-    for k in keep {
+    for &k in &keep {
         if k > lo {
-            close(lo, k - 1)?;
+            ranges.push((lo, k - 1));
         }
         lo = k + 1;
     }
-    close(lo, u32::MAX)
+    ranges.push((lo, u32::MAX));
+    for (lo, hi) in ranges {
+        match close(lo, hi) {
+            Ok(()) => {}
+            Err(Errno::ENOSYS | Errno::EPERM) => {
+                for fd in open_fds()?.into_iter().filter(|&fd| fd >= lo && fd <= hi) {
+                    // SAFETY: closes a descriptor number; EBADF (e.g. the listing's own fd,
+                    // already closed) is harmless.
+                    unsafe { libc::close(fd as RawFd) };
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The fd numbers in /proc/self/fd (the listing's own fd included, closed by then).
+fn open_fds() -> Result<Vec<u32>, Errno> {
+    let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").map_err(io)? {
+        if let Some(fd) = entry
+            .map_err(io)?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse().ok())
+        {
+            fds.push(fd);
+        }
+    }
+    Ok(fds)
 }
 
 /// The raw getcwd(2) result: unlike glibc's wrapper it shows a directory outside our root
@@ -112,11 +138,49 @@ pub(crate) fn getcwd_raw() -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-/// Marks every fd >= `first` close-on-exec, so nothing the caller leaked reaches the container.
+/// Marks every fd >= `first` close-on-exec, so nothing the caller leaked reaches the
+/// container. Falls back to fcntl per fd where close_range is refused (see
+/// [`close_from_except`]).
 pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range only changes fd flags; it touches no memory.
     let r = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
-    Errno::result(r).map(drop)
+    match Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EPERM | Errno::EINVAL) => {
+            for fd in open_fds()?.into_iter().filter(|&fd| fd >= first) {
+                // SAFETY: sets a descriptor flag; EBADF (the listing's own fd) is harmless.
+                unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the caller may execute `path` (X_OK), checked with faccessat2(AT_EACCESS) like
+/// runc, falling back to access(2) where faccessat2 is refused (a kernel before 5.8, or a
+/// seccomp profile older than it). The ids are switched by then, so real and effective
+/// agree and both calls answer the same question.
+pub(crate) fn executable(path: &Path) -> Result<(), Errno> {
+    let c = cstr(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EPERM) => {
+            // SAFETY: as above.
+            Errno::result(unsafe { libc::access(c.as_ptr(), libc::X_OK) }).map(drop)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// pidfd_open(2): a handle that becomes readable when `pid` exits, for any process, child or not.

@@ -503,6 +503,10 @@ fn run(cli: &Cli, cmd: &Cmd, logger: &mut Logger) -> Result<ExitCode, String> {
         Cmd::Run { create, detach } => {
             match c(&create.id).run(&create.options(), *detach).map_err(e)? {
                 RunOutcome::Detached(_) => Ok(ExitCode::SUCCESS),
+                RunOutcome::DetachedWithWarning(_, warning) => {
+                    logger.warning(&warning);
+                    Ok(ExitCode::SUCCESS)
+                }
                 RunOutcome::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
                 RunOutcome::ExitedWithWarning(code, warning) => {
                     logger.warning(&warning);
@@ -510,7 +514,16 @@ fn run(cli: &Cli, cmd: &Cmd, logger: &mut Logger) -> Result<ExitCode, String> {
                 }
             }
         }
-        Cmd::Start { id } => c(id).start().map(|_| ExitCode::SUCCESS).map_err(e),
+        Cmd::Start { id } => match c(id).start() {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            // Started; a failing poststart hook is only a warning (runtime-spec lifecycle
+            // step 9), so start succeeds.
+            Err(ongi::Error::Warning(w)) => {
+                logger.warning(&w);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => Err(e(err)),
+        },
         Cmd::State { id } => {
             let s = c(id).state().map_err(e)?;
             println!(

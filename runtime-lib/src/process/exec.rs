@@ -127,12 +127,6 @@ enum ChildError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Attr(#[from] super::attrs::AttrError),
-    #[error("{what} {path}: {errno}")]
-    Sys {
-        what: &'static str,
-        path: PathBuf,
-        errno: Errno,
-    },
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
     #[error(transparent)]
@@ -418,6 +412,28 @@ impl Container {
                 };
             let subs = parse_sub_cgroups(&opts.sub_cgroups)?;
             let ns = open_namespaces(st.pid)?;
+            // A container without a mount namespace of its own is only chrooted: the new
+            // process is chrooted into init's root (see `intermediate`).
+            let root = match ns.iter().any(|n| n.typ == "mnt") {
+                true => None,
+                false => {
+                    let path = PathBuf::from(format!("/proc/{}/root", st.pid));
+                    let fd = nix::fcntl::open(
+                        &path,
+                        nix::fcntl::OFlag::O_PATH
+                            | nix::fcntl::OFlag::O_DIRECTORY
+                            | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|errno| ExecError::Namespace {
+                        typ: "mnt",
+                        path,
+                        op: "open root",
+                        errno,
+                    })?;
+                    Some(fd)
+                }
+            };
             // The fds are pinned now; make sure they belong to init and not to a process
             // that recycled its pid meanwhile.
             if !state::process_alive(st.pid, st.pid_start) {
@@ -430,6 +446,7 @@ impl Container {
                 preserve_fds: opts.preserve_fds,
                 seccomp: seccomp.as_ref(),
                 attrs: &attrs,
+                root: root.as_ref(),
             };
             let notify = Notify {
                 seccomp: st.seccomp.as_ref(),
@@ -574,6 +591,8 @@ struct Setup<'a> {
     /// The container's linux.seccomp, compiled by the runtime.
     seccomp: Option<&'a crate::seccomp::Program>,
     attrs: &'a Attrs,
+    /// init's root, when the container has no mount namespace of its own (it shares ours).
+    root: Option<&'a OwnedFd>,
 }
 
 /// What the runtime needs to hand a SCMP_ACT_NOTIFY listener fd to the seccomp agent.
@@ -790,6 +809,17 @@ fn intermediate(setup: &Setup, ns: &[NsFd], chan: InitEnd) -> ! {
         let _ = chan.send(FromInit::Error(e.to_string()));
         exit_now(1);
     }
+    // Before the user namespace is joined: chroot needs CAP_SYS_CHROOT in the namespace
+    // that owns our mount namespace (the host's, here). Inherited by the fork below.
+    if let Some(root) = setup.root {
+        let r = nix::unistd::fchdir(root)
+            .and_then(|()| nix::unistd::chroot("."))
+            .and_then(|()| nix::unistd::chdir("/"));
+        if let Err(errno) = r {
+            let _ = chan.send(FromInit::Error(format!("chroot into init's root: {errno}")));
+            exit_now(1);
+        }
+    }
     if let Err(e) = join_namespaces(ns) {
         let _ = chan.send(FromInit::Error(e.to_string()));
         exit_now(1);
@@ -819,11 +849,6 @@ fn child_main(setup: &Setup, chan: InitEnd) -> ! {
     exit_now(1)
 }
 
-fn sys(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(Errno) -> ChildError {
-    let path = path.into();
-    move |errno| ChildError::Sys { what, path, errno }
-}
-
 fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     chan.expect(ToInit::Go)?;
     // We are in the container's cgroup now.
@@ -843,21 +868,20 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     }
     // Before caps are dropped and before the filter: see Attrs::apply.
     setup.attrs.apply()?;
-    let nnp = super::drop_privileges(process, || load_seccomp(setup, chan))?;
-    let user = process.user();
     // Only the channel is still needed (stdio and --preserve-fds are the process's own):
     // the state dir's lock fd, init's namespace fds and the console socket are closed
-    // before the cwd is resolved, so none of them can be entered as /proc/self/fd/N.
-    super::enter_cwd(process.cwd(), 3 + setup.preserve_fds, &[chan.as_raw_fd()])?;
+    // before the cwd is resolved, so none of them can be entered as /proc/self/fd/N. The
+    // channel is marked close-on-exec: EOF on a successful execve is how the runtime
+    // learns of it. All of it before the filter where possible: see `finalize`.
+    let nnp = super::finalize(process, 3 + setup.preserve_fds, &[chan.as_raw_fd()], || {
+        load_seccomp(setup, chan)
+    })?;
+    let user = process.user();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));
     let x =
         super::exec_args(process).map_err(|(arg0, reason)| ChildError::Exec { arg0, reason })?;
-    // Only stdio and --preserve-fds may reach the program; this also closes the channel
-    // and the console socket on a successful execve, which is how the runtime learns of it.
-    crate::sys::cloexec_from(3 + setup.preserve_fds)
-        .map_err(sys("close_range", "/proc/self/fd"))?;
     if nnp {
         // As late as possible, as in init: the profile must only allow execve after it.
         load_seccomp(setup, chan)?;

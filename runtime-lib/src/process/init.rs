@@ -46,8 +46,6 @@ pub enum InitError {
     Cwd(#[from] super::CwdError),
     #[error("exec: {arg0:?}: {reason}")]
     Exec { arg0: String, reason: String },
-    #[error("a mount namespace is required (linux.namespaces has no \"mount\")")]
-    NoMountNs,
     #[error("process.rlimits: RLIMIT_NOFILE {limit} is too low: init cannot open the exec fifo: {errno}")]
     NofileTooLow {
         limit: u64,
@@ -115,9 +113,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     if ns.new_cgroup {
         namespaces::unshare(CloneFlags::CLONE_NEWCGROUP)?;
     }
-    if !ns.has(CloneFlags::CLONE_NEWNS) {
-        return Err(InitError::NoMountNs);
-    }
+    // Without one, the runtime's (the host's) mount namespace: nothing is mounted (the
+    // spec's validation refused whatever would), init is only chrooted, as in runc.
+    let own_mnt = ns.has(CloneFlags::CLONE_NEWNS);
     if ns.new.contains(CloneFlags::CLONE_NEWNET) {
         namespaces::loopback_up()?;
     }
@@ -129,12 +127,14 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     // Device nodes and created dirs must get exactly the modes we ask for.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    rootfs::prepare(&rootfs::Context {
-        spec,
-        rootfs: &cfg.rootfs,
-        bundle: &cfg.bundle,
-        new_cgroupns: ns.new_cgroup,
-    })?;
+    if own_mnt {
+        rootfs::prepare(&rootfs::Context {
+            spec,
+            rootfs: &cfg.rootfs,
+            bundle: &cfg.bundle,
+            new_cgroupns: ns.new_cgroup,
+        })?;
+    }
     // Before the hooks: createContainer runs in the container's namespaces and should see
     // the container's hostname, not a copy of the host's.
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
@@ -161,11 +161,16 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         let state = crate::hooks::with_pid_status(&cfg.hook_state, host_pid, "creating");
         crate::hooks::run_all_raw("createContainer", h, &state)?;
     }
-    rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
-    // Only now, in the container's view: before pivot_root /proc is the host's, and a key
-    // could name any host file. Before readonly/masked paths cover /proc/sys (runc's order).
-    crate::sysctl::apply(&cfg.sysctl)?;
-    rootfs::finish(spec)?;
+    if !own_mnt {
+        rootfs::chroot(&cfg.rootfs)?;
+    } else {
+        rootfs::enter(&cfg.rootfs, cfg.no_pivot)?;
+        // Only now, in the container's view: before pivot_root /proc is the host's, and a
+        // key could name any host file. Before readonly/masked paths cover /proc/sys
+        // (runc's order).
+        crate::sysctl::apply(&cfg.sysctl)?;
+        rootfs::finish(spec)?;
+    }
 
     let process = spec.process().as_ref().ok_or_else(|| InitError::Exec {
         arg0: String::new(),
@@ -192,34 +197,34 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
     reset_signal_dispositions();
     // Before caps are dropped and before the filter: see Attrs::apply.
     cfg.attrs.apply()?;
-    let nnp = super::drop_privileges(process, || load_seccomp(cfg, chan))?;
-    let user = process.user();
     // Still open and needed past this point: the channel and the state dir (the exec fifo
     // is opened relative to it); stdio and --preserve-fds belong to the container. Every
     // other fd (the v2 cgroup dir, joined namespaces, the console socket, whatever the
-    // caller leaked) is closed first, so none can be entered as /proc/self/fd/N.
-    super::enter_cwd(
-        process.cwd(),
+    // caller leaked) is closed before the cwd is entered, so none can be entered as
+    // /proc/self/fd/N. All of it before the filter where possible: see `finalize`.
+    let nnp = super::finalize(
+        process,
         3 + cfg.preserve_fds,
         &[chan.as_raw_fd(), cfg.state_dir.as_raw_fd()],
+        || load_seccomp(cfg, chan),
     )?;
+    let user = process.user();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         user.umask().unwrap_or(0o022),
     ));
 
     let x = super::exec_args(process).map_err(|(arg0, reason)| InitError::Exec { arg0, reason })?;
-    // Only stdio and --preserve-fds may reach the user program.
-    crate::sys::cloexec_from(3 + cfg.preserve_fds).map_err(sys("close_range", "/proc/self/fd"))?;
-    if nnp {
-        // As late as possible, so the profile has to allow as few of init's own syscalls as
-        // possible: only the Ready message, the exec fifo and execve follow.
-        load_seccomp(cfg, chan)?;
-    }
-
     // From Ready on, `exec` can put processes next to us while we still run the runtime's
     // binary: non-dumpable keeps them from opening /proc/1/exe (the host's ongi) and
     // overwriting it once we exec (CVE-2019-5736). execve of the user program resets it.
+    // Before the late filter, so the profile need not allow prctl.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl PR_SET_DUMPABLE", "0"))?;
+    if nnp {
+        // As late as possible, so the profile has to allow as few of init's own syscalls as
+        // possible: only the Ready message, the exec fifo and execve follow (runc 1.1.5
+        // needs the same after its filter).
+        load_seccomp(cfg, chan)?;
+    }
     chan.send(FromInit::Ready)?;
     // Blocks until `start` opens the fifo for reading. Relative to the state dir fd, because
     // the fifo's path is outside our root now.
@@ -316,17 +321,19 @@ fn load_seccomp(cfg: &InitConfig, chan: &InitEnd) -> Result<(), InitError> {
 
 /// PATH lookup with the container's environment, checking executability as the container
 /// user, so a missing binary fails `create` (as in runc) instead of the started container.
+/// It may run under the container's seccomp filter: stat(2) (newfstatat), not std's statx,
+/// which std keeps using once the runtime found it working, and which profiles recorded
+/// from runc 1.1 do not list.
 pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
-    use crate::sys::{errno_text, io_error_text};
-    use nix::unistd::{access, AccessFlags};
+    use crate::sys::errno_text;
     // runc's wording (Go's errno texts): clients match it, see `errno_text`.
     let check = |p: &Path| -> Result<(), String> {
-        let md = std::fs::metadata(p)
-            .map_err(|e| format!("stat {}: {}", p.display(), io_error_text(&e)))?;
-        if md.is_dir() {
+        let st = nix::sys::stat::stat(p)
+            .map_err(|e| format!("stat {}: {}", p.display(), errno_text(e)))?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             return Err(format!("{}: is a directory", p.display()));
         }
-        access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {}", p.display(), errno_text(e)))
+        crate::sys::executable(p).map_err(|e| format!("{}: {}", p.display(), errno_text(e)))
     };
     if arg0.is_empty() {
         return Err("empty process.args[0]".into());
@@ -344,7 +351,7 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, Str
         let p = Path::new(dir).join(arg0);
         match check(&p) {
             Ok(()) => return Ok(p),
-            Err(e) if p.exists() => last = e,
+            Err(e) if nix::sys::stat::lstat(&p).is_ok() => last = e,
             Err(_) => {}
         }
     }

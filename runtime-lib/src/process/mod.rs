@@ -44,26 +44,55 @@ pub struct InitConfig {
     pub sysctl: Vec<crate::sysctl::Sysctl>,
 }
 
-/// The last privilege steps, shared by init and exec'd processes, in runc's order. Without
-/// no_new_privs the kernel only accepts a seccomp filter from a task with CAP_SYS_ADMIN, so
-/// `early_filter` runs before any capability is dropped; then the bounding set, the user
-/// switch, the other capability sets and no_new_privs. Returns whether no_new_privs was set
-/// (the caller then loads the filter as late as it can).
-pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
+/// The last steps before the user program, shared by init and exec'd processes, in runc's
+/// order (finalizeNamespace), arranged so that a seccomp profile which allows only what the
+/// user program needs (plus what runc 1.1.5 itself needs after loading it) still works:
+/// everything that needs other syscalls (close_range, getcwd, openat2) runs before the
+/// filter is loaded.
+///
+/// 1. Every fd from `first` on except `keep` is closed and the kept ones are marked
+///    close-on-exec, so only stdio and --preserve-fds reach the program.
+/// 2. process.cwd is entered ([`enter_cwd`]), still as root of the container; if that is
+///    refused (EACCES/EPERM: a directory only the container user may enter), it is tried
+///    again after the user switch, as runc does.
+/// 3. Without no_new_privs the kernel only accepts a seccomp filter from a task with
+///    CAP_SYS_ADMIN, so `early_filter` runs before any capability is dropped; then the
+///    bounding set, the user switch, the other capability sets and no_new_privs.
+///
+/// Returns whether no_new_privs was set (the caller then loads the filter as late as it can).
+pub(crate) fn finalize<E>(
     process: &oci_spec::runtime::Process,
+    first: u32,
+    keep: &[RawFd],
     early_filter: impl FnOnce() -> Result<(), E>,
-) -> Result<bool, E> {
+) -> Result<bool, E>
+where
+    E: From<crate::security::SecurityError> + From<CwdError>,
+{
     use crate::security;
+    let fds = |op| move |errno| CwdError::Fds { op, errno };
+    crate::sys::close_from_except(first, keep).map_err(fds("close"))?;
+    crate::sys::cloexec_from(first).map_err(fds("mark close-on-exec"))?;
+    let cwd = process.cwd();
+    let entered = match enter_cwd(cwd, true) {
+        Ok(()) => true,
+        Err(e) if e.is_access_denied() => false,
+        Err(e) => return Err(e.into()),
+    };
     let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        early_filter()?;
-    }
-    let caps = security::caps::Sets::from_spec(process.capabilities().as_ref())?;
-    caps.drop_bounding()?;
     let setgroups_ok = crate::sys::read_proc("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
+    let caps = security::caps::Sets::from_spec(process.capabilities().as_ref())?;
+    if !nnp {
+        early_filter()?;
+    }
+    caps.drop_bounding()?;
     security::user::switch(process.user(), setgroups_ok)?;
+    if !entered {
+        // Possibly under the filter now: getcwd may be refused (see enter_cwd).
+        enter_cwd(cwd, false)?;
+    }
     caps.apply()?;
     if nnp {
         security::set_no_new_privs()?;
@@ -71,9 +100,14 @@ pub(crate) fn drop_privileges<E: From<crate::security::SecurityError>>(
     Ok(nnp)
 }
 
-/// Why a process could not enter process.cwd.
+/// Why a process could not enter process.cwd (or close the fds it inherited first).
 #[derive(Debug, thiserror::Error)]
 pub enum CwdError {
+    #[error("closing inherited fds: {op}: {errno}")]
+    Fds {
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
     #[error("process.cwd {path}: {op}: {errno}")]
     Sys {
         path: PathBuf,
@@ -89,14 +123,32 @@ pub enum CwdError {
     Outside { path: PathBuf, got: String },
 }
 
-/// Enters process.cwd, for init and exec'd processes alike (CVE-2024-21626): first every fd
-/// from `first` on except `keep` is closed, so no host directory the runtime opened is still
-/// reachable as /proc/self/fd/N; then the path is resolved inside our root without
-/// following magic links (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) and entered
-/// with fchdir; finally getcwd must show a path inside the root, not "(unreachable)".
-/// Where openat2 is unavailable (old kernel, or a seccomp profile refusing it) a plain
-/// chdir is used: the closed fds and the getcwd check still keep the cwd inside.
-pub(crate) fn enter_cwd(cwd: &Path, first: u32, keep: &[RawFd]) -> Result<(), CwdError> {
+impl CwdError {
+    /// The directory may be one only the container user can enter: worth a second try
+    /// after the user switch.
+    fn is_access_denied(&self) -> bool {
+        use nix::errno::Errno;
+        matches!(
+            self,
+            CwdError::Sys {
+                op: "open" | "fchdir" | "chdir",
+                errno: Errno::EACCES | Errno::EPERM,
+                ..
+            }
+        )
+    }
+}
+
+/// Enters process.cwd, for init and exec'd processes alike (CVE-2024-21626); the caller
+/// has closed every fd the runtime opened, so no host directory is still reachable as
+/// /proc/self/fd/N. The path is resolved inside our root without following magic links
+/// (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) and entered with fchdir; then getcwd
+/// must show a path inside the root, not "(unreachable)". Where openat2 is unavailable
+/// (old kernel, or a seccomp profile refusing it) a plain chdir is used: the closed fds and
+/// the getcwd check still keep the cwd inside. When `strict` is false (the second
+/// try, after the seccomp filter may have been loaded) a getcwd refused with EPERM/ENOSYS is
+/// accepted if openat2 did the resolution, which alone keeps the cwd inside the root.
+pub(crate) fn enter_cwd(cwd: &Path, strict: bool) -> Result<(), CwdError> {
     use nix::errno::Errno;
     let err = |op| {
         move |errno| CwdError::Sys {
@@ -105,7 +157,6 @@ pub(crate) fn enter_cwd(cwd: &Path, first: u32, keep: &[RawFd]) -> Result<(), Cw
             errno,
         }
     };
-    crate::sys::close_from_except(first, keep).map_err(err("close inherited fds"))?;
     let root = nix::fcntl::open(
         "/",
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -122,13 +173,23 @@ pub(crate) fn enter_cwd(cwd: &Path, first: u32, keep: &[RawFd]) -> Result<(), Cw
         }
         r = open();
     }
-    match r {
-        Ok(fd) => nix::unistd::fchdir(&fd).map_err(err("fchdir"))?,
+    let resolved_in_root = match r {
+        Ok(fd) => {
+            nix::unistd::fchdir(&fd).map_err(err("fchdir"))?;
+            true
+        }
         Err(Errno::ELOOP) => return Err(CwdError::MagicLink { path: cwd.into() }),
-        Err(Errno::ENOSYS | Errno::EPERM) => nix::unistd::chdir(cwd).map_err(err("chdir"))?,
+        Err(Errno::ENOSYS | Errno::EPERM) => {
+            nix::unistd::chdir(cwd).map_err(err("chdir"))?;
+            false
+        }
         Err(e) => return Err(err("open")(e)),
-    }
-    let got = crate::sys::getcwd_raw().map_err(err("getcwd"))?;
+    };
+    let got = match crate::sys::getcwd_raw() {
+        Ok(got) => got,
+        Err(Errno::EPERM | Errno::ENOSYS) if !strict && resolved_in_root => return Ok(()),
+        Err(e) => return Err(err("getcwd")(e)),
+    };
     if !got.starts_with(b"/") {
         return Err(CwdError::Outside {
             path: cwd.to_path_buf(),
@@ -201,8 +262,9 @@ pub fn setup_exit_reason(pid: i32, seccomp: bool) -> (String, bool) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let pid = nix::unistd::Pid::from_raw(pid);
     let hint = "linux.seccomp must allow the syscalls init makes after loading the filter \
-        (write, openat, openat2, fchdir, getcwd, close, close_range, execve; sendmsg and \
-        recvmsg with SCMP_ACT_NOTIFY)";
+        (write, openat, close, execve; without noNewPrivileges also read, prctl, capget, \
+        capset, setgroups, setgid, setuid, newfstatat, faccessat2; sendmsg and recvmsg with \
+        SCMP_ACT_NOTIFY): the ones runc 1.1 needs as well";
     for _ in 0..1000 {
         let why = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {

@@ -348,6 +348,13 @@ pub(crate) fn remount_bind(path: &Path, flags: MsFlags) -> Result<(), Errno> {
 }
 
 /// Makes `rootfs` the root: pivot_root, or MS_MOVE + chroot with `no_pivot`.
+/// A container without a mount namespace of its own: chroot into the rootfs and nothing
+/// else (runc's `chroot()` then), so the host's mount table is never touched.
+pub fn chroot(rootfs: &Path) -> Result<(), RootfsError> {
+    nix::unistd::chroot(rootfs).map_err(perr(rootfs, "chroot"))?;
+    nix::unistd::chdir("/").map_err(perr(rootfs, "chdir /"))
+}
+
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     if no_pivot {
         nix::unistd::chdir(rootfs).map_err(perr(rootfs, "chdir"))?;

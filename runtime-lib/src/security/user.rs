@@ -4,8 +4,11 @@ use super::SecurityError;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::User;
 
-/// setgroups + setresgid + setresuid. Capabilities survive (PR_SET_KEEPCAPS) so that
-/// `caps::Sets::apply` can set the configured ones afterwards.
+/// setgroups + setgid + setuid. Capabilities survive (PR_SET_KEEPCAPS) so that
+/// `caps::Sets::apply` can set the configured ones afterwards. setgid/setuid rather than
+/// setresgid/setresuid: the caller holds CAP_SETGID/CAP_SETUID in its user namespace, so
+/// they set the real, effective and saved ids alike, and they are the calls runc makes,
+/// which recorded seccomp profiles (loaded before this step without no_new_privs) allow.
 pub fn switch(user: &User, allow_setgroups: bool) -> Result<(), SecurityError> {
     let prctl = |op, errno| SecurityError::Prctl { op, errno };
     nix::sys::prctl::set_keepcaps(true).map_err(|e| prctl("PR_SET_KEEPCAPS", e))?;
@@ -23,14 +26,14 @@ pub fn switch(user: &User, allow_setgroups: bool) -> Result<(), SecurityError> {
         })?;
     }
     let gid = Gid::from_raw(user.gid());
-    nix::unistd::setresgid(gid, gid, gid).map_err(|errno| SecurityError::Id {
-        op: "setresgid",
+    nix::unistd::setgid(gid).map_err(|errno| SecurityError::Id {
+        op: "setgid",
         id: user.gid(),
         errno,
     })?;
     let uid = Uid::from_raw(user.uid());
-    nix::unistd::setresuid(uid, uid, uid).map_err(|errno| SecurityError::Id {
-        op: "setresuid",
+    nix::unistd::setuid(uid).map_err(|errno| SecurityError::Id {
+        op: "setuid",
         id: user.uid(),
         errno,
     })?;
