@@ -82,10 +82,22 @@ impl Bundle {
         // and relative mount destinations anchored at "/" before oci_spec's strict types
         // see them; a conversion error is reported like a parse error. The conversion
         // does not go through Spec's own Deserialize (see `de`).
+        let mut unknown_cap = None;
         let converted = serde_json::from_slice::<serde_json::Value>(&text).and_then(|mut v| {
-            let warnings = normalize(&mut v);
-            de::spec_from_value(v).map(|spec| (spec, warnings))
+            unknown_cap = unknown_capability(&v);
+            normalize(&mut v);
+            de::spec_from_value(v).map(|spec| (spec, Vec::new()))
         });
+        if let Some((field, name)) = unknown_cap {
+            return Err(SpecError::Invalid {
+                path: cfg,
+                field,
+                reason: format!(
+                    "unknown capability {}: no Linux kernel has it",
+                    crate::escape_controls(&format!("{name:?}"))
+                ),
+            });
+        }
         let (spec, warnings) = converted.map_err(|source| {
             // serde names a line and column; for linux.seccomp say which field is wrong.
             match crate::seccomp::explain_parse_error(&text) {
@@ -160,36 +172,34 @@ const CAP_SETS: [&str; 5] = [
     "ambient",
 ];
 
-/// Rewrites what the spec allows but oci_spec's types reject, in the raw JSON:
-/// - capability names oci_spec does not know are removed from process.capabilities (the
-///   spec: "MUST be logged as a warning by the runtime ... SHOULD NOT fail"); each removal is
-///   returned as a warning;
-/// - a relative mount destination is "interpreted as relative to /": it gets a leading "/".
-fn normalize(v: &mut serde_json::Value) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if let Some(caps) = v
-        .pointer_mut("/process/capabilities")
-        .and_then(|c| c.as_object_mut())
-    {
-        for set in CAP_SETS {
-            let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else {
-                continue;
-            };
-            list.retain(|c| {
-                let Some(name) = c.as_str() else {
-                    return true; // not a string: let oci_spec report the type error
-                };
-                // Exactly the deserializer's rule (case, repeated CAP_ prefixes).
-                if oci_spec::runtime::Capability::deserialize(c).is_ok() {
-                    return true;
-                }
-                warnings.push(format!(
-                    "process.capabilities.{set}: unknown capability {name:?} ignored"
-                ));
-                false
-            });
-        }
-    }
+/// The first name in process.capabilities that is no capability of any kernel (`CAP_TEST`),
+/// with its field. Such a name is a mistake in the config, not a capability this kernel
+/// lacks: it is refused, as crun and youki do. A real capability newer than the running
+/// kernel (known to oci_spec, unknown to the kernel) is dropped when the sets are applied,
+/// as runc does: the spec's "SHOULD NOT fail" is about capabilities that cannot be granted
+/// here, and clients send such names to nodes with older kernels.
+fn unknown_capability(v: &serde_json::Value) -> Option<(&'static str, String)> {
+    const FIELDS: [&str; 5] = [
+        "process.capabilities.bounding",
+        "process.capabilities.effective",
+        "process.capabilities.inheritable",
+        "process.capabilities.permitted",
+        "process.capabilities.ambient",
+    ];
+    let caps = v.pointer("/process/capabilities")?.as_object()?;
+    CAP_SETS.iter().zip(FIELDS).find_map(|(set, field)| {
+        caps.get(*set)?.as_array()?.iter().find_map(|c| {
+            let name = c.as_str()?;
+            // Exactly the deserializer's rule (case, repeated CAP_ prefixes).
+            (oci_spec::runtime::Capability::deserialize(c).is_err())
+                .then(|| (field, name.to_string()))
+        })
+    })
+}
+
+/// Rewrites what the spec allows but oci_spec's types reject, in the raw JSON: a relative
+/// mount destination is "interpreted as relative to /": it gets a leading "/".
+fn normalize(v: &mut serde_json::Value) {
     if let Some(mounts) = v.get_mut("mounts").and_then(|m| m.as_array_mut()) {
         for m in mounts {
             if let Some(d) = m.get_mut("destination") {
@@ -199,7 +209,6 @@ fn normalize(v: &mut serde_json::Value) -> Vec<String> {
             }
         }
     }
-    warnings
 }
 
 /// Without a mount namespace the container shares the runtime's, the host's: it is only
@@ -452,25 +461,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalize_drops_unknown_caps_and_anchors_destinations() {
+    fn unknown_capabilities_are_named_and_destinations_anchored() {
         let mut v = serde_json::json!({
             "process": {"capabilities": {
-                "bounding": ["CAP_KILL", "CAP_NOPE", "net_raw"],
-                "effective": ["CAP_NOPE"]
+                "bounding": ["CAP_KILL", "net_raw"],
+                "effective": ["CAP_KILL", "CAP_NOPE"]
             }},
             "mounts": [{"destination": "mnt/rel"}, {"destination": "/abs"}]
         });
-        let w = normalize(&mut v);
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("process.capabilities.bounding") && w[0].contains("CAP_NOPE"));
         assert_eq!(
-            v["process"]["capabilities"]["bounding"],
-            serde_json::json!(["CAP_KILL", "net_raw"])
+            unknown_capability(&v),
+            Some(("process.capabilities.effective", "CAP_NOPE".to_string()))
         );
-        assert_eq!(
-            v["process"]["capabilities"]["effective"],
-            serde_json::json!([])
-        );
+        v["process"]["capabilities"]["effective"] = serde_json::json!(["cap_kill"]);
+        assert_eq!(unknown_capability(&v), None);
+        normalize(&mut v);
         assert_eq!(v["mounts"][0]["destination"], "/mnt/rel");
         assert_eq!(v["mounts"][1]["destination"], "/abs");
     }
