@@ -222,10 +222,11 @@ fn more_fields_are_written_to_the_host_cgroup() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 ignores memory.kernelTCP and cpu.idle, and predates cpu.burst"
+)]
 fn fields_newer_than_runc_1_1_are_written() {
-    if skip_on_runc("runc 1.1.5 ignores memory.kernelTCP and cpu.idle, and predates cpu.burst") {
-        return;
-    }
     let h = Harness::new("cg_readback3");
     if unified().is_some() {
         // v2 has no TCP buffer limit: refused, naming the field (runc ignores it silently).
@@ -729,10 +730,11 @@ fn events_stats_prints_runc_shaped_json() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc's stream is only ended by a signal; checked for ongi only"
+)]
 fn events_streams_stats_at_the_interval() {
-    if skip_on_runc("runc's stream is only ended by a signal; checked for ongi only") {
-        return;
-    }
     let h = Harness::new("cg_events_stream");
     let ctr = h.start(&Spec::new().args(&["sleep", "1"]));
     // ongi ends the stream once the container is gone.
@@ -749,10 +751,11 @@ fn events_streams_stats_at_the_interval() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc's events stream does not end when the container stops"
+)]
 fn events_reports_an_oom_kill() {
-    if skip_on_runc("runc's events stream does not end when the container stops") {
-        return;
-    }
     let h = Harness::new("cg_events_oom");
     let spec = Spec::new()
         .sh("sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1")

@@ -488,10 +488,11 @@ fn unwritable_pid_file_fails_and_leaves_no_process() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc's init is a sealed memfd copy of runc, readable by design"
+)]
 fn waiting_init_does_not_expose_the_runtime_binary() {
-    if skip_on_runc("runc's init is a sealed memfd copy of runc, readable by design") {
-        return;
-    }
     // CVE-2019-5736: while init waits for `start` it still runs the runtime's binary; a
     // process exec'd next to it must not be able to open it through /proc/1/exe.
     let h = Harness::new("exec_cve");
@@ -828,22 +829,18 @@ fn exec_sends_its_notify_fd_to_the_agent() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no linux.personality")]
 fn exec_gets_the_containers_personality() {
     let h = Harness::new("exec_personality");
-    if skip_on_runc("runc 1.1.5 has no linux.personality") {
-        return;
-    }
     let c = h.start(&sleeper_spec().set("/linux/personality", json!({"domain": "LINUX32"})));
     let out = exec(&h, &c.id, &["uname", "-m"]).expect_ok();
     assert_eq!(out.stdout.trim(), "i686", "{out}");
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no process.execCPUAffinity")]
 fn exec_cpu_affinity_final_is_applied() {
     let h = Harness::new("exec_affinity");
-    if skip_on_runc("runc 1.1.5 has no process.execCPUAffinity") {
-        return;
-    }
     let c = sleeper(&h);
     let pj = h.work().join("process.json");
     write_file(

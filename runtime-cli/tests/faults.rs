@@ -205,10 +205,11 @@ fn sleeper() -> Spec {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "the named pause points (ONGI_TEST_PAUSE_AT) are ongi's test hook"
+)]
 fn sigkill_at_each_step_then_delete_and_list_complete() {
-    if skip_on_runc("the named pause points (ONGI_TEST_PAUSE_AT) are ongi's test hook") {
-        return;
-    }
     let h = Harness::new("kill_each_step");
     // One clone, and the intermediate path (a new time namespace needs one).
     let specs = [
@@ -277,10 +278,11 @@ fn sigkill_at_each_step_then_delete_and_list_complete() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "the named pause points (ONGI_TEST_PAUSE_AT) are ongi's test hook"
+)]
 fn create_killed_after_ready_does_not_wedge_the_id() {
-    if skip_on_runc("the named pause points (ONGI_TEST_PAUSE_AT) are ongi's test hook") {
-        return;
-    }
     let h = Harness::new("wedge");
     let bundle = h.bundle(&sleeper());
     let id = h.new_id();
@@ -303,13 +305,11 @@ fn create_killed_after_ready_does_not_wedge_the_id() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 races here: two creates of one id succeed in one wave, and inits of losing creates pile up in the container's cgroup"
+)]
 fn create_racing_delete_force_keeps_one_container_per_id() {
-    if skip_on_runc(
-        "runc 1.1.5 races here: two creates of one id succeed in one wave, and inits of \
-         losing creates pile up in the container's cgroup",
-    ) {
-        return;
-    }
     let h = Harness::new("create_vs_delete");
     let bundle = h.bundle(&sleeper());
     let b = path_str(&bundle);

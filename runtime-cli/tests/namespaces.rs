@@ -66,10 +66,11 @@ fn hostname_is_set_in_uts_namespace() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 ignores the `domainname` field (added in runc 1.2)"
+)]
 fn domainname_is_set_in_uts_namespace() {
-    if skip_on_runc("runc 1.1.5 ignores the `domainname` field (added in runc 1.2)") {
-        return;
-    }
     let h = Harness::new("domainname");
     let out = h.run_ok(
         &Spec::new()
@@ -174,11 +175,9 @@ fn uptime_secs(text: &str) -> f64 {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no time namespaces")]
 fn new_time_namespace_with_offsets() {
     let h = Harness::new("time_ns");
-    if skip_on_runc("runc 1.1.5 has no time namespaces") {
-        return;
-    }
     assert!(
         std::path::Path::new("/proc/self/ns/time").exists(),
         "this test needs a kernel with time namespaces (5.6+)"
@@ -211,11 +210,9 @@ fn new_time_namespace_with_offsets() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no time namespaces")]
 fn time_namespace_joined_by_path() {
     let h = Harness::new("time_ns_join");
-    if skip_on_runc("runc 1.1.5 has no time namespaces") {
-        return;
-    }
     assert!(
         std::path::Path::new("/proc/self/ns/time").exists(),
         "this test needs a kernel with time namespaces (5.6+)"
@@ -238,11 +235,9 @@ fn time_namespace_joined_by_path() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 ignores linux.timeOffsets")]
 fn time_offsets_without_new_time_namespace_fail() {
     let h = Harness::new("time_offsets_bad");
-    if skip_on_runc("runc 1.1.5 ignores linux.timeOffsets") {
-        return;
-    }
     for spec in [
         Spec::new().set("/linux/timeOffsets", json!({"boottime": {"secs": 1}})),
         time_ns_spec().set("/linux/timeOffsets", json!({"realtime": {"secs": 1}})),
@@ -258,13 +253,11 @@ fn time_offsets_without_new_time_namespace_fail() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no time namespaces")]
 fn time_namespace_with_a_new_user_namespace() {
     // The time namespace is then owned by the new user namespace; the offsets are written
     // with the capabilities the intermediate holds there.
     let h = Harness::new("time_userns");
-    if skip_on_runc("runc 1.1.5 has no time namespaces") {
-        return;
-    }
     assert!(
         std::path::Path::new("/proc/self/ns/time").exists(),
         "this test needs a kernel with time namespaces (5.6+)"
@@ -330,13 +323,11 @@ fn host_mounts() -> Vec<String> {
 /// would mount something (mounts, maskedPaths, ...) is refused without a mount namespace,
 /// since it would be made in the host's namespace and outlive the container.
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 needs /proc/self/fd inside the chroot (\"error closing exec fds\"), i.e. a proc mount, which it makes in the host's mount namespace and leaves behind"
+)]
 fn without_mount_namespace_chroot_only_and_host_mounts_unchanged() {
-    if skip_on_runc(
-        "runc 1.1.5 needs /proc/self/fd inside the chroot (\"error closing exec fds\"), i.e. \
-         a proc mount, which it makes in the host's mount namespace and leaves behind",
-    ) {
-        return;
-    }
     let h = Harness::new("ns_nomnt");
     let spec = Spec::new()
         .without_namespace("mount")

@@ -318,11 +318,9 @@ fn create_fails_naming(h: &Harness, spec: &Spec, field: &str) {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no linux.personality")]
 fn personality_linux32() {
     let h = Harness::new("personality");
-    if skip_on_runc("runc 1.1.5 has no linux.personality") {
-        return;
-    }
     let out = h.run_ok(
         &Spec::new()
             .set("/linux/personality", json!({"domain": "LINUX32"}))
@@ -346,11 +344,9 @@ fn personality_linux32() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no process.scheduler")]
 fn scheduler_policy_and_nice() {
     let h = Harness::new("scheduler");
-    if skip_on_runc("runc 1.1.5 has no process.scheduler") {
-        return;
-    }
     // /proc/self/sched shows the policy (SCHED_BATCH = 3); field 19 of stat is the nice.
     let out = h.run_ok(
         &Spec::new()
@@ -371,11 +367,9 @@ fn scheduler_policy_and_nice() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc 1.1.5 has no process.ioPriority")]
 fn io_priority_is_set() {
     let h = Harness::new("ioprio");
-    if skip_on_runc("runc 1.1.5 has no process.ioPriority") {
-        return;
-    }
     let c = h.start(
         &Spec::new()
             .set(
@@ -401,11 +395,9 @@ fn io_priority_is_set() {
 }
 
 #[test]
+#[cfg_attr(ongi_test_runc, ignore = "runc's error text differs")]
 fn intel_rdt_is_refused_and_lsm_labels_ignored() {
     let h = Harness::new("rdt");
-    if skip_on_runc("runc's error text differs") {
-        return;
-    }
     if !std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .contains(" - resctrl ")

@@ -270,10 +270,11 @@ fn unknown_syscall_names_are_skipped() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 refuses every linux.seccomp.flags value"
+)]
 fn filter_flags() {
-    if skip_on_runc("runc 1.1.5 refuses every linux.seccomp.flags value") {
-        return;
-    }
     let h = Harness::new("sc_flags");
     let mut filter = block(MKDIR, "SCMP_ACT_ERRNO", Some(1));
     filter["flags"] = json!([
@@ -589,12 +590,13 @@ fn features_json() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc needs write only at start (exec fifo), so its create succeeds"
+)]
 fn profile_refusing_inits_last_syscalls_fails_create() {
     // Like runc, init needs a few syscalls after loading the filter (write to report ready,
     // the exec fifo, execve). A profile refusing them fails `create` cleanly, saying why.
-    if skip_on_runc("runc needs write only at start (exec fifo), so its create succeeds") {
-        return;
-    }
     let h = Harness::new("sc_init_blocked");
     let allow = json!([{ "names": ["execve", "exit_group", "openat", "close"], "action": "SCMP_ACT_ALLOW" }]);
     for (default, want) in [
@@ -696,10 +698,11 @@ fn allow_list_with_argument_rules() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "the compiled-program cache under --root is ongi's"
+)]
 fn compiled_profile_is_reused_and_still_enforced() {
-    if skip_on_runc("the compiled-program cache under --root is ongi's") {
-        return;
-    }
     let h = Harness::new("sc_cache");
     let spec = with_filter(block(MKDIR, "SCMP_ACT_ERRNO", Some(1))).sh(MKDIR_SCRIPT);
     for _ in 0..2 {
@@ -726,13 +729,14 @@ fn compiled_profile_is_reused_and_still_enforced() {
 }
 
 #[test]
+#[cfg_attr(
+    ongi_test_runc,
+    ignore = "runc 1.1.5 ignores errnoRet on SCMP_ACT_KILL"
+)]
 fn errno_ret_on_an_action_without_errno_fails_create() {
     // runtime-spec: "When the action doesn't support an errno, the runtime MUST print and
     // error and fail".
     let h = Harness::new("sc_errno_kill");
-    if skip_on_runc("runc 1.1.5 ignores errnoRet on SCMP_ACT_KILL") {
-        return;
-    }
     create_fails(
         &h,
         block(MKDIR, "SCMP_ACT_KILL", Some(18)),
