@@ -12,6 +12,42 @@ mod de;
 mod track;
 pub(crate) use de::process_from_slice;
 
+/// Everything `create` checks about the bundle in `dir` before it makes anything (no
+/// process, directory or cgroup): config.json loaded and validated, the root filesystem,
+/// namespaces and time offsets, sysctl keys, the seccomp profile compiled, personality,
+/// scheduler, ioPriority and settings this host cannot honour. `create` runs the same
+/// checks (uncached here: no state root is touched). Each mount's options are parsed too,
+/// as init will parse them. Warnings go to [`take_warnings`], as with `create`.
+pub fn check_bundle(dir: &Path) -> Result<(), crate::Error> {
+    let (bundle, _, _) = crate::container::check_config(dir)?;
+    crate::container::check_init_config(&bundle.spec, None)?;
+    for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
+        let opts =
+            crate::rootfs::options::MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        // Infallible: parsed for the panics a fuzzer looks for.
+        std::hint::black_box(opts.data());
+    }
+    Ok(())
+}
+
+/// Reads a process.json (runc's `exec --process`) into the process for
+/// [`crate::ExecOptions::process`]; a type error names the field.
+pub fn load_process(path: &Path) -> Result<oci_spec::runtime::Process, crate::ExecError> {
+    crate::process::exec::load_process(path)
+}
+
+/// Everything `exec --process <path>` checks about the process before it makes anything:
+/// the file read and parsed, the process validated as runc does (args, absolute cwd), its
+/// scheduler, ioPriority and execCPUAffinity converted. `exec` runs the same checks (with
+/// the container's linux.personality, which a process.json does not carry).
+pub fn check_process(path: &Path) -> Result<(), crate::Error> {
+    let opts = crate::ExecOptions {
+        process: Some(load_process(path)?),
+        ..Default::default()
+    };
+    crate::process::exec::check_process(&opts, None, None).map(|_| ())
+}
+
 /// linux.resources from JSON (e.g. `update --resources`), with config.json's deserializer:
 /// type errors name the field, and the binary carries one copy of this code.
 pub fn resources_from_value(
@@ -20,50 +56,67 @@ pub fn resources_from_value(
     track::from_value(v)
 }
 
+/// A bundle or its config.json is unusable; every variant names the file and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// The bundle directory could not be resolved.
     #[error("bundle {path}: {source}")]
     Bundle {
+        /// The bundle directory as given.
         path: PathBuf,
+        /// The error resolving it returned.
         source: std::io::Error,
     },
+    /// config.json could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The config.json path.
         path: PathBuf,
+        /// The error reading it returned.
         source: std::io::Error,
     },
+    /// config.json is not valid JSON or a field has the wrong type (the error names it).
     #[error("{path}: invalid config: {source}")]
     Parse {
+        /// The config.json path.
         path: PathBuf,
+        /// The parse error.
         source: serde_json::Error,
     },
+    /// A field has a value the runtime refuses.
     #[error("{path}: field {field}: {reason}")]
     Invalid {
+        /// The config.json path.
         path: PathBuf,
+        /// The field's JSON path.
         field: &'static str,
+        /// Why it is refused.
         reason: String,
     },
+    /// linux.seccomp does not parse (the error names the field).
     #[error("{path}: {source}")]
     Seccomp {
+        /// The config.json path.
         path: PathBuf,
+        /// What is wrong in linux.seccomp.
         source: crate::seccomp::SeccompError,
     },
+    /// root.path is missing or not a directory.
     #[error("rootfs {path}: {source}")]
     Rootfs {
+        /// The rootfs path.
         path: PathBuf,
+        /// The error looking at it returned.
         source: std::io::Error,
     },
 }
 
 /// A loaded bundle: its absolute path, the parsed spec and the resolved rootfs.
 #[derive(Debug, Clone)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     pub path: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
-    /// What was accepted with a warning (unknown capabilities); also kept for
-    /// `take_warnings`.
-    pub warnings: Vec<String>,
 }
 
 impl Bundle {
@@ -141,13 +194,9 @@ impl Bundle {
             source,
         })?;
         validate(&spec, &invalid)?;
-        WARNINGS.with(|w| w.borrow_mut().extend(warnings.iter().cloned()));
-        Ok(Bundle {
-            path,
-            spec,
-            rootfs,
-            warnings,
-        })
+        // What was accepted with a warning, for `take_warnings`.
+        WARNINGS.with(|w| w.borrow_mut().extend(warnings));
+        Ok(Bundle { path, spec, rootfs })
     }
 }
 
@@ -272,7 +321,7 @@ fn no_mount_namespace(
 }
 
 /// Checks that depend only on the spec's own content.
-pub fn validate(
+pub(crate) fn validate(
     spec: &Spec,
     invalid: &dyn Fn(&'static str, String) -> SpecError,
 ) -> Result<(), SpecError> {
