@@ -8,11 +8,11 @@
 //!
 //! The calling process must be single-threaded when it creates a container or execs into
 //! one: init is cloned from it directly, exactly like fork (see [`caller`]; a multi-threaded
-//! caller gets an error, and runs the `ongi` binary as a child process instead). For the same reason the caller's binary is
-//! what runs inside the container until the user program is executed, so a program that
-//! creates containers or execs into them first calls [`exe::protect`]: it re-executes the
-//! program once from a copy the container cannot write (CVE-2019-5736), and `create` and
-//! `exec` refuse to run without that protection.
+//! caller gets an error, and runs the `ongi` binary as a child process instead). For the
+//! same reason the caller's binary is what runs inside the container until the user program
+//! is executed, so a program that creates containers or execs into them first calls
+//! [`exe::protect`]: it re-executes the program once from a copy the container cannot
+//! write (CVE-2019-5736), and `create` and `exec` refuse to run without that protection.
 //!
 //! ```no_run
 //! use ongi::{Container, CreateOptions};
@@ -30,6 +30,33 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## The public API
+//!
+//! This is the whole surface; everything else (the clone sequence, init, the handshake
+//! channel, cgroup managers, rootfs setup, seccomp compilation, the state directory) is
+//! private and may change freely.
+//!
+//! - Lifecycle: [`Container`] (`create`, `start`, `run`, `state`, `kill`, `delete`,
+//!   `pause`, `resume`, `update`, `stats`, `oom_kills`, `exec`, `processes`), [`list`],
+//!   [`default_root`]; their inputs and outputs [`CreateOptions`], [`ExecOptions`],
+//!   [`ExecOutcome`], [`RunOutcome`], [`OciState`], [`Status`], [`Stats`] (its parts in
+//!   [`stats`]), and [`Signal`], [`LinuxResources`], [`Process`] from the crates they come
+//!   from.
+//! - What a caller must do first: [`exe::protect`] / [`exe::protection`] / [`exe::check`]
+//!   and [`caller::check`] / [`caller::threads`].
+//! - Input files without a container: [`spec::check_bundle`] and [`spec::check_process`]
+//!   (everything `create` / `exec` check before they make anything, sharing their code),
+//!   [`spec::load_process`], [`spec::resources_from_value`], [`spec::default_spec`], and
+//!   [`spec::take_warnings`] for what was accepted with a warning.
+//! - Reporting: [`features::features`], [`features::libseccomp_version`],
+//!   [`OCI_VERSION`], [`rfc3339_now`], [`escape_controls`].
+//! - Errors: [`Error`], and every error type reachable from it re-exported here at the
+//!   root ([`SpecError`], [`StateError`], [`CgroupError`], [`ExecError`], [`CallerError`],
+//!   [`ExeError`], ...) so callers can match on them; fields of type [`Errno`] too.
+//!
+//! Feature `bench` adds the `bench` module of hooks for the criterion benches in `benches/`; it
+//! is not part of the API.
 
 #![deny(missing_docs)]
 #![warn(unnameable_types)]

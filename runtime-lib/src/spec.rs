@@ -1,7 +1,11 @@
-//! Loading and validating a bundle's config.json.
+//! config.json and process.json: checking them without a container ([`check_bundle`],
+//! [`check_process`]), reading a process.json ([`load_process`]) or `update --resources`
+//! JSON ([`resources_from_value`]), the default config ([`default_spec`]) and what was
+//! accepted with a warning ([`take_warnings`]).
 //!
-//! Everything that can be checked before any process or directory exists is checked here,
-//! so that bad input fails before anything needs to be cleaned up.
+//! Inside the crate: loading and validating a bundle. Everything that can be checked
+//! before any process or directory exists is checked here, so that bad input fails before
+//! anything needs to be cleaned up.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Deserialize;
