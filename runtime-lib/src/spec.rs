@@ -21,7 +21,9 @@ pub(crate) use de::process_from_slice;
 /// namespaces and time offsets, sysctl keys, the seccomp profile compiled, personality,
 /// scheduler, ioPriority and settings this host cannot honour. `create` runs the same
 /// checks (uncached here: no state root is touched). Each mount's options are parsed too,
-/// as init will parse them. Warnings go to [`take_warnings`], as with `create`.
+/// as init will parse them. Warnings go to [`take_warnings`], as with `create`. What
+/// depends on [`crate::CreateOptions`] or the caller (a console socket for
+/// process.terminal, [`crate::caller::check`]) is not checked.
 pub fn check_bundle(dir: &Path) -> Result<(), crate::Error> {
     let (bundle, _, _) = crate::container::check_config(dir)?;
     crate::container::check_init_config(&bundle.spec, None)?;
@@ -558,5 +560,78 @@ mod tests {
             e.contains("process.rlimits") && e.contains("RLIMIT_NOFILE"),
             "{e}"
         );
+    }
+
+    /// A bundle dir under the test's temp dir with `config` (runc's default spec changed by
+    /// `edit`) and an empty rootfs.
+    fn bundle(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ongi-unit-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let mut v = default_spec(false);
+        edit(&mut v);
+        std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn check_bundle_runs_both_halves_of_creates_checks() {
+        let ok = bundle("check-ok", |_| {});
+        assert!(check_bundle(&ok).is_ok());
+        // First half (before the state dir): a sysctl key of the host's network namespace.
+        let host_net = bundle("check-sysctl", |v| {
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts"}]);
+            v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        });
+        let e = check_bundle(&host_net).unwrap_err();
+        assert!(matches!(e, crate::Error::Sysctl(_)), "{e}");
+        // Second half (after it): a seccomp rule libseccomp refuses, and a scheduler
+        // policy that does not exist.
+        let seccomp = bundle("check-seccomp", |v| {
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                              "args": [{"index": 9, "value": 0, "op": "SCMP_CMP_EQ"}]}]
+            });
+        });
+        let e = check_bundle(&seccomp).unwrap_err();
+        assert!(matches!(e, crate::Error::Seccomp(_)), "{e}");
+        let sched = bundle("check-sched", |v| {
+            v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE"});
+        });
+        let e = check_bundle(&sched).unwrap_err();
+        assert!(matches!(e, crate::Error::Attr(_)), "{e}");
+        for d in [ok, host_net, seccomp, sched] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn check_process_reads_validates_and_converts() {
+        let path = std::env::temp_dir().join(format!("ongi-unit-proc-{}.json", std::process::id()));
+        let check = |v: serde_json::Value| {
+            std::fs::write(&path, v.to_string()).unwrap();
+            check_process(&path)
+        };
+        let p = serde_json::json!({"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        assert!(check(p.clone()).is_ok());
+        let mut rel = p.clone();
+        rel["cwd"] = "tmp".into();
+        let e = check(rel).unwrap_err();
+        assert!(
+            matches!(e, crate::Error::Exec(crate::ExecError::RelativeCwd(_))),
+            "{e}"
+        );
+        let mut typ = p.clone();
+        typ["user"]["uid"] = "root".into();
+        let e = check(typ).unwrap_err();
+        assert!(
+            e.to_string().contains("process.user.uid") || e.to_string().contains("user.uid"),
+            "{e}"
+        );
+        let mut sched = p;
+        sched["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE"});
+        let e = check(sched).unwrap_err();
+        assert!(matches!(e, crate::Error::Attr(_)), "{e}");
+        let _ = std::fs::remove_file(&path);
     }
 }
