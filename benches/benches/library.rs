@@ -16,7 +16,7 @@ fn bundle_dir() -> PathBuf {
 fn config(c: &mut Criterion) {
     let dir = bundle_dir();
     c.bench_function("config.json load+validate", |b| {
-        b.iter(|| ongi::spec::Bundle::load(black_box(&dir)).expect("load"))
+        b.iter(|| ongi::spec::check_bundle(black_box(&dir)).expect("check"))
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -29,24 +29,8 @@ fn state(c: &mut Criterion) {
         std::env::temp_dir()
     };
     let root = base.join(format!("ongi-criterion-state-{}", std::process::id()));
-    let sd = ongi::state::StateDir::create(&root, "bench").expect("state dir");
-    let st = ongi::state::Persisted {
-        id: "bench".into(),
-        pid: 4242,
-        pid_start: 123456,
-        bundle: "/run/bundle".into(),
-        rootfs: "/run/bundle/rootfs".into(),
-        created: ongi::state::rfc3339_now(),
-        annotations: Default::default(),
-        cgroup_dirs: vec!["/sys/fs/cgroup/pids/ongi/bench".into(); 9],
-        hooks: None,
-        cgroup_shared: false,
-        seccomp: None,
-        personality: None,
-    };
-    c.bench_function("state save", |b| {
-        b.iter(|| sd.save(black_box(&st)).expect("save"))
-    });
+    let sd = ongi::bench::StateFixture::new(&root, "bench").expect("state dir");
+    c.bench_function("state save", |b| b.iter(|| sd.save().expect("save")));
     c.bench_function("state load", |b| b.iter(|| sd.load().expect("load")));
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -62,7 +46,7 @@ fn mounts(c: &mut Criterion) {
         "ro",
     ];
     c.bench_function("mount options parse", |b| {
-        b.iter(|| ongi::rootfs::options::MountOptions::parse(black_box(&opts[..])))
+        b.iter(|| ongi::bench::parse_mount_options(black_box(&opts[..])))
     });
 }
 
@@ -86,16 +70,13 @@ fn seccomp(c: &mut Criterion) {
     }))
     .expect("seccomp json");
     c.bench_function("seccomp filter build (300 syscalls)", |b| {
-        b.iter(|| ongi::seccomp::compile(black_box(&spec)).expect("compile"))
+        b.iter(|| ongi::bench::compile_seccomp(black_box(&spec)).expect("compile"))
     });
 }
 
 fn cgroups(c: &mut Criterion) {
     c.bench_function("cgroup dirs + placement", |b| {
-        b.iter(|| {
-            let dirs = ongi::cgroups::dirs_for(None, black_box("bench"));
-            ongi::cgroups::placement(&dirs, true)
-        })
+        b.iter(|| ongi::bench::cgroup_placement(black_box("bench")))
     });
 }
 

@@ -13,8 +13,10 @@
 
 use std::path::PathBuf;
 
+/// Why the calling process may not create a container or exec into one.
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
+    /// The running binary is not protected from the container ([`crate::exe::check`]).
     #[error(transparent)]
     Exe(#[from] crate::exe::ExeError),
     #[error(
@@ -22,9 +24,19 @@ pub enum CallerError {
          clones the caller, which is only safe from a single-threaded process; run the `ongi` \
          binary as a child process instead, or call this before starting threads"
     )]
-    Threads { threads: u64 },
+    /// The caller has more than one thread.
+    Threads {
+        /// How many it has.
+        threads: u64,
+    },
+    /// The thread count could not be read.
     #[error("{path}: {reason}")]
-    Proc { path: PathBuf, reason: String },
+    Proc {
+        /// The procfs file read.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
 /// The number of threads of this process (/proc/self/stat field 20).

@@ -35,14 +35,24 @@ pub enum FromInit {
     SeccompFd(OwnedFd),
 }
 
+/// The handshake between the runtime and a container process it is setting up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
+    /// A system call on the channel failed.
     #[error("sync channel: {op}: {errno}")]
-    Sys { op: &'static str, errno: Errno },
+    Sys {
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// The other side exited before the handshake was over.
     #[error("sync channel: peer closed the channel (init exited during setup)")]
     Closed,
+    /// A message could not be decoded.
     #[error("sync channel: malformed message")]
     Malformed,
+    /// A message arrived out of order (its name).
     #[error("sync channel: unexpected message {0}")]
     Unexpected(String),
 }

@@ -7,14 +7,34 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+/// The container's terminal could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
+    /// The console socket could not be connected to.
     #[error("console socket {path}: connect: {errno}")]
-    Connect { path: PathBuf, errno: Errno },
+    Connect {
+        /// The socket (`--console-socket`).
+        path: PathBuf,
+        /// The error connect returned.
+        errno: Errno,
+    },
+    /// Making the pty or sending its master failed.
     #[error("console: {op}: {errno}")]
-    Pty { op: &'static str, errno: Errno },
+    Pty {
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// Binding the pty on the container's /dev/console failed.
     #[error("/dev/console: {op}: {errno}")]
-    DevConsole { op: &'static str, errno: Errno },
+    DevConsole {
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// process.terminal is set but no console socket was given.
     #[error("cannot allocate tty if the runtime will detach without setting console socket")]
     NoSocket,
 }

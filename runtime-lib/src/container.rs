@@ -20,23 +20,33 @@ use std::time::{Duration, Instant};
 /// Options of `create` (and `run`), as runc's flags.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
+    /// The bundle directory (config.json and, by default, rootfs/).
     pub bundle: PathBuf,
+    /// Where to write init's host pid (`--pid-file`).
     pub pid_file: Option<PathBuf>,
+    /// Unix socket the pty master is sent to when process.terminal is set
+    /// (`--console-socket`).
     pub console_socket: Option<PathBuf>,
+    /// Uses MS_MOVE and chroot instead of pivot_root (`--no-pivot`).
     pub no_pivot: bool,
+    /// Keeps the caller's session keyring instead of a new one (`--no-new-keyring`).
     pub no_new_keyring: bool,
+    /// How many fds above 2 init passes to the user process (`--preserve-fds`).
     pub preserve_fds: u32,
 }
 
 /// A handle on a container in a runtime root.
 #[derive(Debug, Clone)]
 pub struct Container {
+    /// The runtime root holding the container's state directory.
     pub root: PathBuf,
+    /// The container's id.
     pub id: String,
 }
 
 const DEFAULT_ROOT: &str = "/run/ongi";
 
+/// The runtime root the `ongi` command line uses by default (`/run/ongi`).
 pub fn default_root() -> PathBuf {
     PathBuf::from(DEFAULT_ROOT)
 }
@@ -81,7 +91,50 @@ fn with_status(st: &Persisted, status: Status) -> OciState {
     }
 }
 
+/// What `create` checks about a bundle before it makes anything, first half (before the
+/// state directory exists): config.json loaded and validated, namespaces and time offsets,
+/// sysctl keys (a key that would reach the host fails here). Shared with
+/// [`crate::spec::check_bundle`], so the two cannot drift apart.
+pub(crate) fn check_config(
+    dir: &Path,
+) -> Result<(Bundle, Namespaces, Vec<crate::sysctl::Sysctl>), Error> {
+    let bundle = Bundle::load(dir)?;
+    let linux = bundle.spec.linux().as_ref();
+    let namespaces = Namespaces::from_spec(
+        linux
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default(),
+    )?
+    .with_time_offsets(linux.and_then(|l| l.time_offsets().as_ref()))?;
+    let sysctl = crate::sysctl::check(linux.and_then(|l| l.sysctl().as_ref()), &namespaces)?;
+    Ok((bundle, namespaces, sysctl))
+}
+
+/// Second half (once the state directory exists, still before any process or cgroup): the
+/// seccomp profile compiled (reusing the cache under `cache_root` when given; no work
+/// without linux.seccomp), settings this host cannot honour, init's process attributes.
+/// A failure leaves the caller only the state directory to remove.
+pub(crate) fn check_init_config(
+    spec: &oci_spec::runtime::Spec,
+    cache_root: Option<&Path>,
+) -> Result<
+    (
+        Option<crate::seccomp::Program>,
+        crate::process::attrs::Attrs,
+    ),
+    Error,
+> {
+    let seccomp = match cache_root {
+        Some(root) => crate::seccomp::from_spec_cached(spec, root)?,
+        None => crate::seccomp::from_spec(spec)?,
+    };
+    crate::process::attrs::check_unsupported(spec)?;
+    let attrs = crate::process::attrs::Attrs::for_init(spec)?;
+    Ok((seccomp, attrs))
+}
+
 impl Container {
+    /// A handle on the container `id` under `root`; nothing is read or made yet.
     pub fn new(root: impl Into<PathBuf>, id: impl Into<String>) -> Self {
         Container {
             root: root.into(),
@@ -100,12 +153,8 @@ impl Container {
     fn create_locked(&self, opts: &CreateOptions) -> Result<(StateDir, Persisted), Error> {
         // The new process is a clone of us: see crate::caller.
         crate::caller::check()?;
-        let bundle = Bundle::load(&opts.bundle)?;
+        let (bundle, namespaces, sysctl) = check_config(&opts.bundle)?;
         let linux = bundle.spec.linux().clone().unwrap_or_default();
-        let namespaces = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or_default())?
-            .with_time_offsets(linux.time_offsets().as_ref())?;
-        // Before anything exists: a key that would reach the host fails here.
-        let sysctl = crate::sysctl::check(linux.sysctl().as_ref(), &namespaces)?;
         let terminal = bundle
             .spec
             .process()
@@ -190,11 +239,7 @@ impl Container {
         console: Option<std::os::fd::OwnedFd>,
         opts: &CreateOptions,
     ) -> Result<(), Error> {
-        // Compiled before any process or cgroup exists: a bad profile fails here and the
-        // caller's cleanup only has the state dir to remove. No work without linux.seccomp.
-        let seccomp = crate::seccomp::from_spec_cached(&bundle.spec, &self.root)?;
-        crate::process::attrs::check_unsupported(&bundle.spec)?;
-        let attrs = crate::process::attrs::Attrs::for_init(&bundle.spec)?;
+        let (seccomp, attrs) = check_init_config(&bundle.spec, Some(&self.root))?;
         st.personality = attrs.personality;
         cgroups::create_dirs(&st.cgroup_dirs)?;
         // Limits are in place before init is cloned into or joins the cgroup (Placement below),
@@ -348,6 +393,7 @@ impl Container {
         }
     }
 
+    /// The container's runtime-spec state, its status derived now.
     pub fn state(&self) -> Result<OciState, Error> {
         let sd = StateDir::open(&self.root, &self.id)?;
         match sd.load()? {
@@ -738,6 +784,8 @@ enum Reaped {
     No,
 }
 
+/// How `run` ended.
+#[derive(Debug)]
 pub enum RunOutcome {
     /// Detached: the container keeps running.
     Detached(OciState),

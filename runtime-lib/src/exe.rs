@@ -48,29 +48,48 @@ pub enum Protection {
     SealedMemfd,
 }
 
+/// Why the running binary is not, or could not be, protected.
 #[derive(Debug, thiserror::Error)]
 pub enum ExeError {
+    /// A system call on the binary or its protected copy failed.
     #[error("{path}: {op}: {errno}")]
     Sys {
+        /// The file operated on.
         path: PathBuf,
+        /// The operation.
         op: &'static str,
+        /// The error it returned.
         errno: Errno,
     },
+    /// The binary could be written from inside a container ([`check`]).
     #[error(
         "the running binary {exe} could be overwritten from inside a container \
          (CVE-2019-5736): it is neither on a read-only mount nor a sealed memfd; \
          call ongi::exe::protect() first thing in main"
     )]
-    Unprotected { exe: String },
+    Unprotected {
+        /// The binary's path.
+        exe: String,
+    },
+    /// After the re-execution the binary is still writable.
     #[error(
         "re-executed from a protected copy of {exe}, but /proc/self/exe is still writable; \
          refusing to go on"
     )]
-    StillUnprotected { exe: String },
+    StillUnprotected {
+        /// The binary's path.
+        exe: String,
+    },
+    /// Neither way of protecting the binary worked.
     #[error(
         "cannot protect the running binary: read-only overlay: {overlay}; memfd copy: {memfd}"
     )]
-    NoProtection { overlay: String, memfd: String },
+    NoProtection {
+        /// Why the read-only overlay mount failed.
+        overlay: String,
+        /// Why the sealed memfd copy failed.
+        memfd: String,
+    },
 }
 
 const SELF_EXE: &str = "/proc/self/exe";

@@ -4,51 +4,80 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The runtime-spec features document (`ongi features`, as `runc features`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Features {
+    /// Oldest runtime-spec version accepted.
     pub oci_version_min: String,
+    /// Newest runtime-spec version implemented.
     pub oci_version_max: String,
+    /// Hook phases run.
     pub hooks: Vec<String>,
+    /// Mount options understood (others are passed to the filesystem).
     pub mount_options: Vec<String>,
+    /// Linux-specific features.
     pub linux: Linux,
+    /// Implementation details (library versions).
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Linux-specific features.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Linux {
+    /// Namespace types.
     pub namespaces: Vec<String>,
+    /// Capability names this build knows.
     pub capabilities: Vec<String>,
+    /// Cgroup versions and drivers.
     pub cgroup: Cgroup,
+    /// Seccomp support.
     pub seccomp: Seccomp,
+    /// AppArmor support.
     pub apparmor: Enabled,
+    /// SELinux support.
     pub selinux: Enabled,
+    /// Intel RDT support.
     pub intel_rdt: Enabled,
 }
 
+/// Cgroup versions and drivers supported.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cgroup {
+    /// Cgroup v1 (and hybrid) hosts.
     pub v1: bool,
+    /// Unified cgroup v2 hosts.
     pub v2: bool,
+    /// The systemd cgroup driver.
     pub systemd: bool,
+    /// The systemd user-instance cgroup driver.
     pub systemd_user: bool,
 }
 
+/// Seccomp support.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Seccomp {
+    /// Whether linux.seccomp is supported.
     pub enabled: bool,
+    /// Actions (`SCMP_ACT_*`).
     pub actions: Vec<String>,
+    /// Argument operators (`SCMP_CMP_*`).
     pub operators: Vec<String>,
+    /// Architectures (`SCMP_ARCH_*`).
     pub archs: Vec<String>,
+    /// Filter flags known.
     pub known_flags: Vec<String>,
+    /// Filter flags this kernel supports.
     pub supported_flags: Vec<String>,
 }
 
+/// Whether an optional feature is supported.
 #[derive(Debug, Clone, Serialize)]
 pub struct Enabled {
+    /// Whether it is.
     pub enabled: bool,
 }
 
@@ -109,6 +138,11 @@ const MOUNT_OPTIONS: &[&str] = &[
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The version of the libseccomp linked in (`ongi --version` prints it, as runc does).
+pub fn libseccomp_version() -> Option<String> {
+    crate::seccomp::libseccomp_version()
 }
 
 /// The features of this build on this machine (seccomp's supported flags are probed from the

@@ -8,25 +8,39 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// An OCI hook could not be run or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
+    /// The hook could not be started.
     #[error("{phase} hook {path}: start: {source}")]
     Start {
+        /// The hook's phase (`prestart`, `poststop`, ...).
         phase: &'static str,
+        /// The hook's program.
         path: PathBuf,
+        /// The error starting it returned.
         source: std::io::Error,
     },
+    /// The hook exited unsuccessfully.
     #[error("{phase} hook {path}: exited with {status}; stderr: {stderr}")]
     Failed {
+        /// The hook's phase.
         phase: &'static str,
+        /// The hook's program.
         path: PathBuf,
+        /// Its exit status or signal.
         status: String,
+        /// What it wrote to stderr.
         stderr: String,
     },
+    /// The hook ran longer than its timeout and was killed.
     #[error("{phase} hook {path}: timed out after {secs} s")]
     Timeout {
+        /// The hook's phase.
         phase: &'static str,
+        /// The hook's program.
         path: PathBuf,
+        /// Its timeout in seconds.
         secs: i64,
     },
 }

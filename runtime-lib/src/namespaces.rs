@@ -8,30 +8,62 @@ use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, LinuxTimeOffset};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+/// linux.namespaces or linux.timeOffsets is invalid, or a namespace could not be entered.
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
+    /// A namespace path could not be opened.
     #[error("namespace {typ} path {path}: open: {errno}")]
     Open {
+        /// The namespace type.
         typ: &'static str,
+        /// Its path from config.json.
         path: PathBuf,
+        /// The error open returned.
         errno: Errno,
     },
+    /// A namespace could not be joined.
     #[error("namespace {typ} path {path}: setns: {errno}")]
     Setns {
+        /// The namespace type.
         typ: &'static str,
+        /// Its path from config.json.
         path: PathBuf,
+        /// The error setns returned.
         errno: Errno,
     },
+    /// New namespaces could not be made.
     #[error("unshare {flags:?}: {errno}")]
-    Unshare { flags: CloneFlags, errno: Errno },
+    Unshare {
+        /// The namespaces asked for.
+        flags: CloneFlags,
+        /// The error unshare returned.
+        errno: Errno,
+    },
+    /// The loopback interface of a new network namespace could not be brought up.
     #[error("bring up loopback in the new network namespace: {op}: {errno}")]
-    Loopback { op: &'static str, errno: Errno },
+    Loopback {
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// A namespace type this runtime does not know (its name).
     #[error("namespace type {0} is not supported by this runtime")]
     Unsupported(String),
+    /// linux.timeOffsets is invalid.
     #[error("linux.timeOffsets{key}: {reason}")]
-    TimeOffsets { key: String, reason: &'static str },
+    TimeOffsets {
+        /// The offending key (`.monotonic`, ...), empty for the whole field.
+        key: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The time namespace's offsets could not be written.
     #[error("write /proc/self/timens_offsets: {errno}")]
-    WriteTimeOffsets { errno: Errno },
+    WriteTimeOffsets {
+        /// The error the write returned.
+        errno: Errno,
+    },
 }
 
 /// CLONE_NEWTIME shares its bit with CSIGNAL in clone(2): it can only be unshared (clone3

@@ -28,27 +28,48 @@ use std::io::{IoSlice, Read, Seek};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// linux.seccomp is invalid, or its filter could not be compiled, loaded or handed over.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
     /// A value in config.json that we refuse; `field` is its JSON path.
     #[error("{field}: {reason}")]
-    Field { field: String, reason: String },
+    Field {
+        /// The field's JSON path.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// libseccomp refused a rule while compiling the profile.
     #[error("{field}: {op}: {source}")]
     Libseccomp {
+        /// The rule's JSON path.
         field: String,
+        /// The libseccomp operation.
         op: &'static str,
+        /// libseccomp's error.
         source: libseccomp::error::SeccompError,
     },
+    /// The compiled filter could not be exported as BPF.
     #[error("seccomp: exporting the compiled filter: {0}")]
     Export(String),
+    /// The kernel refused the filter.
     #[error("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {errno}{hint}")]
     Load {
+        /// The seccomp(2) flags used.
         flags: u32,
+        /// The error it returned.
         errno: Errno,
+        /// A likely cause, when one is known.
         hint: &'static str,
     },
+    /// The notify fd could not be sent to the seccomp agent.
     #[error("linux.seccomp.listenerPath {path}: {reason}")]
-    Listener { path: PathBuf, reason: String },
+    Listener {
+        /// The agent's socket.
+        path: PathBuf,
+        /// Why sending failed.
+        reason: String,
+    },
 }
 
 fn field(field: impl Into<String>, reason: impl Into<String>) -> SeccompError {

@@ -1,7 +1,11 @@
-//! Loading and validating a bundle's config.json.
+//! config.json and process.json: checking them without a container ([`check_bundle`],
+//! [`check_process`]), reading a process.json ([`load_process`]) or `update --resources`
+//! JSON ([`resources_from_value`]), the default config ([`default_spec`]) and what was
+//! accepted with a warning ([`take_warnings`]).
 //!
-//! Everything that can be checked before any process or directory exists is checked here,
-//! so that bad input fails before anything needs to be cleaned up.
+//! Inside the crate: loading and validating a bundle. Everything that can be checked
+//! before any process or directory exists is checked here, so that bad input fails before
+//! anything needs to be cleaned up.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Deserialize;
@@ -12,6 +16,44 @@ mod de;
 mod track;
 pub(crate) use de::process_from_slice;
 
+/// Everything `create` checks about the bundle in `dir` before it makes anything (no
+/// process, directory or cgroup): config.json loaded and validated, the root filesystem,
+/// namespaces and time offsets, sysctl keys, the seccomp profile compiled, personality,
+/// scheduler, ioPriority and settings this host cannot honour. `create` runs the same
+/// checks (uncached here: no state root is touched). Each mount's options are parsed too,
+/// as init will parse them. Warnings go to [`take_warnings`], as with `create`. What
+/// depends on [`crate::CreateOptions`] or the caller (a console socket for
+/// process.terminal, [`crate::caller::check`]) is not checked.
+pub fn check_bundle(dir: &Path) -> Result<(), crate::Error> {
+    let (bundle, _, _) = crate::container::check_config(dir)?;
+    crate::container::check_init_config(&bundle.spec, None)?;
+    for m in bundle.spec.mounts().as_deref().unwrap_or_default() {
+        let opts =
+            crate::rootfs::options::MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        // Infallible: parsed for the panics a fuzzer looks for.
+        std::hint::black_box(opts.data());
+    }
+    Ok(())
+}
+
+/// Reads a process.json (runc's `exec --process`) into the process for
+/// [`crate::ExecOptions::process`]; a type error names the field.
+pub fn load_process(path: &Path) -> Result<oci_spec::runtime::Process, crate::ExecError> {
+    crate::process::exec::load_process(path)
+}
+
+/// Everything `exec --process <path>` checks about the process before it makes anything:
+/// the file read and parsed, the process validated as runc does (args, absolute cwd), its
+/// scheduler, ioPriority and execCPUAffinity converted. `exec` runs the same checks (with
+/// the container's linux.personality, which a process.json does not carry).
+pub fn check_process(path: &Path) -> Result<(), crate::Error> {
+    let opts = crate::ExecOptions {
+        process: Some(load_process(path)?),
+        ..Default::default()
+    };
+    crate::process::exec::check_process(&opts, None, None).map(|_| ())
+}
+
 /// linux.resources from JSON (e.g. `update --resources`), with config.json's deserializer:
 /// type errors name the field, and the binary carries one copy of this code.
 pub fn resources_from_value(
@@ -20,50 +62,67 @@ pub fn resources_from_value(
     track::from_value(v)
 }
 
+/// A bundle or its config.json is unusable; every variant names the file and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// The bundle directory could not be resolved.
     #[error("bundle {path}: {source}")]
     Bundle {
+        /// The bundle directory as given.
         path: PathBuf,
+        /// The error resolving it returned.
         source: std::io::Error,
     },
+    /// config.json could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The config.json path.
         path: PathBuf,
+        /// The error reading it returned.
         source: std::io::Error,
     },
+    /// config.json is not valid JSON or a field has the wrong type (the error names it).
     #[error("{path}: invalid config: {source}")]
     Parse {
+        /// The config.json path.
         path: PathBuf,
+        /// The parse error.
         source: serde_json::Error,
     },
+    /// A field has a value the runtime refuses.
     #[error("{path}: field {field}: {reason}")]
     Invalid {
+        /// The config.json path.
         path: PathBuf,
+        /// The field's JSON path.
         field: &'static str,
+        /// Why it is refused.
         reason: String,
     },
+    /// linux.seccomp does not parse (the error names the field).
     #[error("{path}: {source}")]
     Seccomp {
+        /// The config.json path.
         path: PathBuf,
+        /// What is wrong in linux.seccomp.
         source: crate::seccomp::SeccompError,
     },
+    /// root.path is missing or not a directory.
     #[error("rootfs {path}: {source}")]
     Rootfs {
+        /// The rootfs path.
         path: PathBuf,
+        /// The error looking at it returned.
         source: std::io::Error,
     },
 }
 
 /// A loaded bundle: its absolute path, the parsed spec and the resolved rootfs.
 #[derive(Debug, Clone)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     pub path: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
-    /// What was accepted with a warning (unknown capabilities); also kept for
-    /// `take_warnings`.
-    pub warnings: Vec<String>,
 }
 
 impl Bundle {
@@ -141,13 +200,9 @@ impl Bundle {
             source,
         })?;
         validate(&spec, &invalid)?;
-        WARNINGS.with(|w| w.borrow_mut().extend(warnings.iter().cloned()));
-        Ok(Bundle {
-            path,
-            spec,
-            rootfs,
-            warnings,
-        })
+        // What was accepted with a warning, for `take_warnings`.
+        WARNINGS.with(|w| w.borrow_mut().extend(warnings));
+        Ok(Bundle { path, spec, rootfs })
     }
 }
 
@@ -272,7 +327,7 @@ fn no_mount_namespace(
 }
 
 /// Checks that depend only on the spec's own content.
-pub fn validate(
+pub(crate) fn validate(
     spec: &Spec,
     invalid: &dyn Fn(&'static str, String) -> SpecError,
 ) -> Result<(), SpecError> {
@@ -505,5 +560,78 @@ mod tests {
             e.contains("process.rlimits") && e.contains("RLIMIT_NOFILE"),
             "{e}"
         );
+    }
+
+    /// A bundle dir under the test's temp dir with `config` (runc's default spec changed by
+    /// `edit`) and an empty rootfs.
+    fn bundle(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ongi-unit-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let mut v = default_spec(false);
+        edit(&mut v);
+        std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn check_bundle_runs_both_halves_of_creates_checks() {
+        let ok = bundle("check-ok", |_| {});
+        assert!(check_bundle(&ok).is_ok());
+        // First half (before the state dir): a sysctl key of the host's network namespace.
+        let host_net = bundle("check-sysctl", |v| {
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts"}]);
+            v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        });
+        let e = check_bundle(&host_net).unwrap_err();
+        assert!(matches!(e, crate::Error::Sysctl(_)), "{e}");
+        // Second half (after it): a seccomp rule libseccomp refuses, and a scheduler
+        // policy that does not exist.
+        let seccomp = bundle("check-seccomp", |v| {
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                              "args": [{"index": 9, "value": 0, "op": "SCMP_CMP_EQ"}]}]
+            });
+        });
+        let e = check_bundle(&seccomp).unwrap_err();
+        assert!(matches!(e, crate::Error::Seccomp(_)), "{e}");
+        let sched = bundle("check-sched", |v| {
+            v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE"});
+        });
+        let e = check_bundle(&sched).unwrap_err();
+        assert!(matches!(e, crate::Error::Attr(_)), "{e}");
+        for d in [ok, host_net, seccomp, sched] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn check_process_reads_validates_and_converts() {
+        let path = std::env::temp_dir().join(format!("ongi-unit-proc-{}.json", std::process::id()));
+        let check = |v: serde_json::Value| {
+            std::fs::write(&path, v.to_string()).unwrap();
+            check_process(&path)
+        };
+        let p = serde_json::json!({"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        assert!(check(p.clone()).is_ok());
+        let mut rel = p.clone();
+        rel["cwd"] = "tmp".into();
+        let e = check(rel).unwrap_err();
+        assert!(
+            matches!(e, crate::Error::Exec(crate::ExecError::RelativeCwd(_))),
+            "{e}"
+        );
+        let mut typ = p.clone();
+        typ["user"]["uid"] = "root".into();
+        let e = check(typ).unwrap_err();
+        assert!(
+            e.to_string().contains("process.user.uid") || e.to_string().contains("user.uid"),
+            "{e}"
+        );
+        let mut sched = p;
+        sched["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE"});
+        let e = check(sched).unwrap_err();
+        assert!(matches!(e, crate::Error::Attr(_)), "{e}");
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -14,43 +14,69 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The runtime-spec version this runtime implements (`ociVersion` of its state).
 pub const OCI_VERSION: &str = "1.0.2";
 
+/// A container's state directory could not be made, locked, read, written or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The id (given) has characters a container id may not have.
     #[error("invalid container id {0:?}: only letters, digits, '_', '+', '-' and '.' are allowed")]
     InvalidId(String),
+    /// No container has this id.
     #[error("container does not exist: {0}")]
     NotExist(String),
+    /// A container with this id exists already.
     #[error("container with id exists: {0}")]
     Exists(String),
+    /// A system call on the state directory failed.
     #[error("{path}: {op}: {errno}")]
     Sys {
+        /// The file or directory.
         path: PathBuf,
+        /// The operation.
         op: &'static str,
+        /// The error it returned.
         errno: Errno,
     },
+    /// Reading or writing a state file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error it returned.
         source: std::io::Error,
     },
+    /// This process holds too many state locks at once.
     #[error("{path}: more than {max} state directory locks held at once", max = HELD_LOCKS.len())]
-    TooManyLocks { path: PathBuf },
+    TooManyLocks {
+        /// The directory that could not be locked.
+        path: PathBuf,
+    },
+    /// state.json does not parse.
     #[error("{path}: corrupt state: {source}")]
     Corrupt {
+        /// The file.
         path: PathBuf,
+        /// The parse error.
         source: serde_json::Error,
     },
 }
 
+/// A container's status (runtime-spec, plus runc's `paused`), derived from its processes,
+/// freezer and exec fifo whenever it is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// `create` is still setting it up (or was killed doing so).
     Creating,
+    /// init waits for `start`.
     Created,
+    /// The user process runs.
     Running,
+    /// Its cgroup is frozen.
     Paused,
+    /// init has exited.
     Stopped,
 }
 
@@ -102,15 +128,24 @@ pub struct Persisted {
 /// The runtime-spec state, as printed by `state` (runc's field set and order).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OciState {
+    /// [`OCI_VERSION`].
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
+    /// The container's id.
     pub id: String,
+    /// init's host pid (0 while creating or once stopped).
     pub pid: i32,
+    /// The status at the time of the call.
     pub status: Status,
+    /// Absolute path of the bundle.
     pub bundle: PathBuf,
+    /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// When it was created (RFC 3339, UTC).
     pub created: String,
+    /// The owner (always empty, as in runc).
     pub owner: String,
+    /// config.json's annotations.
     #[serde(skip_serializing_if = "HashMap::is_empty", default)]
     pub annotations: HashMap<String, String>,
 }

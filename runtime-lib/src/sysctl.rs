@@ -13,21 +13,37 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// A linux.sysctl key was refused or could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
+    /// The key is not one the container's own namespaces cover, or is malformed.
     #[error("linux.sysctl {key:?}: {reason}")]
-    Refused { key: String, reason: String },
+    Refused {
+        /// The key as written in config.json.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A joined namespace the key needs could not be compared with the runtime's.
     #[error("linux.sysctl {key:?}: stat {path}: {errno}")]
     Namespace {
+        /// The key as written in config.json.
         key: String,
+        /// The namespace file.
         path: PathBuf,
+        /// The error stat returned.
         errno: Errno,
     },
+    /// The value could not be written in the container.
     #[error("linux.sysctl {key:?}: {op} {path}: {errno}")]
     Write {
+        /// The key as written in config.json.
         key: String,
+        /// The operation.
         op: &'static str,
+        /// The file below /proc/sys.
         path: PathBuf,
+        /// The error it returned.
         errno: Errno,
     },
 }

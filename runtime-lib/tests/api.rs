@@ -200,9 +200,7 @@ fn unprotected_refused(work: &Path) {
     assert!(
         matches!(
             err,
-            ongi::Error::Caller(ongi::caller::CallerError::Exe(
-                ongi::exe::ExeError::Unprotected { .. }
-            ))
+            ongi::Error::Caller(ongi::CallerError::Exe(ongi::ExeError::Unprotected { .. }))
         ),
         "{err}"
     );
@@ -232,7 +230,7 @@ fn threads_refused(work: &Path) {
     assert!(
         matches!(
             err,
-            ongi::Error::Caller(ongi::caller::CallerError::Threads { threads: 2 })
+            ongi::Error::Caller(ongi::CallerError::Threads { threads: 2 })
         ),
         "{err}"
     );

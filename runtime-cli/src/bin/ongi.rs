@@ -396,7 +396,7 @@ impl Logger {
 
     fn log(&mut self, level: &str, msg: &str) {
         let Some(f) = self.file.as_mut() else { return };
-        let time = ongi::state::rfc3339_now();
+        let time = ongi::rfc3339_now();
         let line = if self.json {
             serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
         } else {
@@ -665,9 +665,9 @@ fn ongi_main() -> ExitCode {
             "commit: {}",
             option_env!("ONGI_COMMIT").unwrap_or("unknown")
         );
-        println!("spec: {}", ongi::state::OCI_VERSION);
+        println!("spec: {}", ongi::OCI_VERSION);
         // runc prints its libseccomp too (`docker info` and podman show this verbatim).
-        if let Some(v) = ongi::seccomp::libseccomp_version() {
+        if let Some(v) = ongi::features::libseccomp_version() {
             println!("libseccomp: {v}");
         }
         return ExitCode::SUCCESS;

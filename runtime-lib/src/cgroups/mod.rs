@@ -30,50 +30,92 @@ use std::path::{Path, PathBuf};
 
 pub use stats::Stats;
 
+/// A cgroup could not be made, configured, frozen, read or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
+    /// Reading or writing a cgroup file or directory failed.
     #[error("cgroup {path}: {op}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operation.
         op: &'static str,
+        /// The error it returned.
         source: std::io::Error,
     },
     /// The kernel refused a value (EINVAL, EBUSY, ...).
     #[error("{field}: write {value:?} to {path}: {errno}")]
     Write {
+        /// The linux.resources field the value came from.
         field: String,
+        /// The controller file.
         path: PathBuf,
+        /// The value written.
         value: String,
+        /// The error the write returned.
         errno: Errno,
     },
     /// The file for a field does not exist: its controller (or the kernel feature) is absent.
     #[error("{field}: {path} does not exist ({what})")]
     MissingFile {
+        /// The linux.resources field.
         field: String,
+        /// The missing controller file.
         path: PathBuf,
+        /// What the file is for.
         what: String,
     },
     /// A field is set but the hierarchy of its controller is not mounted.
     #[error("{field}: the {controller} cgroup controller is not mounted on this host")]
     NoController {
+        /// The linux.resources field.
         field: String,
+        /// The controller it needs.
         controller: &'static str,
     },
     /// A field this cgroup version cannot express.
     #[error("{field}: {reason}")]
-    Unsupported { field: String, reason: String },
+    Unsupported {
+        /// The linux.resources field.
+        field: String,
+        /// Why it cannot be expressed.
+        reason: String,
+    },
+    /// A field's value is out of range or malformed.
     #[error("{field}: invalid value: {reason}")]
-    Invalid { field: String, reason: String },
+    Invalid {
+        /// The linux.resources field.
+        field: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// A cgroup directory could not be removed.
     #[error("cgroup {path}: rmdir: {errno}")]
-    Rmdir { path: PathBuf, errno: Errno },
-    #[error("cgroup {path}: {op}: {errno}")]
-    Sys {
+    Rmdir {
+        /// The directory.
         path: PathBuf,
-        op: &'static str,
+        /// The error rmdir returned.
         errno: Errno,
     },
+    /// A system call on a cgroup failed.
+    #[error("cgroup {path}: {op}: {errno}")]
+    Sys {
+        /// The cgroup file or directory.
+        path: PathBuf,
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// The freezer did not reach the frozen state.
     #[error("cgroup {path}: unable to freeze (state stuck at {state:?})")]
-    Freeze { path: PathBuf, state: String },
+    Freeze {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The state it stayed in.
+        state: String,
+    },
+    /// The host has no cgroup hierarchy mounted.
     #[error("no cgroup hierarchy is mounted")]
     NoHierarchy,
 }
@@ -188,16 +230,6 @@ pub fn mode_of(hs: &[Hierarchy]) -> Mode {
     }
 }
 
-pub fn mode() -> Mode {
-    mode_of(&hierarchies())
-}
-
-/// The calling process's cgroup in hierarchy `h` (from /proc/self/cgroup).
-pub fn own_path(h: &Hierarchy) -> PathBuf {
-    let cg = crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default();
-    own_path_in(&cg, h)
-}
-
 fn own_path_in(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
     for line in proc_cgroup.lines() {
         let mut f = line.splitn(3, ':');
@@ -271,7 +303,6 @@ pub trait CgroupManager {
     fn stats(&self) -> Result<Stats>;
     /// How many times the OOM killer has acted in the cgroup (for `events`).
     fn oom_kills(&self) -> u64;
-    fn remove(&self) -> Result<()>;
 }
 
 /// The implementation for directories computed by [`dirs_for`] (or persisted from it).

@@ -8,13 +8,21 @@ fn zero(v: &u64) -> bool {
     *v == 0
 }
 
+/// A container's resource usage ([`crate::Container::stats`]), shaped like the `data` of
+/// runc's `events --stats`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
+    /// CPU time and throttling.
     pub cpu: Cpu,
+    /// The cpuset controller's settings.
     pub cpuset: CpuSet,
+    /// Memory usage and limits.
     pub memory: Memory,
+    /// Number of tasks and their limit.
     pub pids: Pids,
+    /// Block I/O counters.
     pub blkio: Blkio,
+    /// Huge page usage per page size (`2MB`, `1GB`, ...).
     pub hugetlb: BTreeMap<String, Hugetlb>,
     /// Always empty: Intel RDT is not managed (kept for runc's shape).
     pub intel_rdt: BTreeMap<String, serde_json::Value>,
@@ -22,88 +30,127 @@ pub struct Stats {
     pub network_interfaces: Option<Vec<serde_json::Value>>,
 }
 
+/// CPU statistics.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cpu {
+    /// Time spent on the CPUs.
     pub usage: CpuUsage,
+    /// CFS bandwidth throttling.
     pub throttling: Throttling,
 }
 
-/// Nanoseconds.
+/// CPU time used, in nanoseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CpuUsage {
+    /// Total CPU time.
     #[serde(skip_serializing_if = "zero", default)]
     pub total: u64,
+    /// Total time per CPU.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub percpu: Vec<u64>,
+    /// Kernel-mode time per CPU.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub percpu_kernel: Vec<u64>,
+    /// User-mode time per CPU.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub percpu_user: Vec<u64>,
+    /// Kernel-mode time.
     pub kernel: u64,
+    /// User-mode time.
     pub user: u64,
 }
 
+/// CFS bandwidth throttling counters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Throttling {
+    /// Enforcement periods elapsed.
     #[serde(skip_serializing_if = "zero", default)]
     pub periods: u64,
+    /// Periods in which the cgroup was throttled.
     #[serde(rename = "throttledPeriods", skip_serializing_if = "zero", default)]
     pub throttled_periods: u64,
+    /// Total time throttled, in nanoseconds.
     #[serde(rename = "throttledTime", skip_serializing_if = "zero", default)]
     pub throttled_time: u64,
 }
 
+/// The cpuset controller's settings (its files, by name).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CpuSet {
+    /// CPUs the container may run on.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub cpus: Vec<u16>,
+    /// `cpuset.cpu_exclusive`.
     #[serde(default)]
     pub cpu_exclusive: u64,
+    /// Memory nodes the container may allocate from.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub mems: Vec<u16>,
+    /// `cpuset.mem_hardwall`.
     #[serde(default)]
     pub mem_hardwall: u64,
+    /// `cpuset.mem_exclusive`.
     #[serde(default)]
     pub mem_exclusive: u64,
+    /// `cpuset.memory_migrate`.
     #[serde(default)]
     pub memory_migrate: u64,
+    /// `cpuset.memory_spread_page`.
     #[serde(default)]
     pub memory_spread_page: u64,
+    /// `cpuset.memory_spread_slab`.
     #[serde(default)]
     pub memory_spread_slab: u64,
+    /// `cpuset.memory_pressure`.
     #[serde(default)]
     pub memory_pressure: u64,
+    /// `cpuset.sched_load_balance`.
     #[serde(default)]
     pub sched_load_balance: u64,
+    /// `cpuset.sched_relax_domain_level`.
     #[serde(default)]
     pub sched_relax_domain_level: i64,
 }
 
+/// One memory counter with its limit, in bytes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MemoryEntry {
+    /// The limit.
     pub limit: u64,
+    /// Current usage.
     #[serde(skip_serializing_if = "zero", default)]
     pub usage: u64,
+    /// Peak usage.
     #[serde(skip_serializing_if = "zero", default)]
     pub max: u64,
+    /// How often the limit was hit.
     pub failcnt: u64,
 }
 
+/// Memory statistics.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Memory {
+    /// Page cache, in bytes.
     #[serde(skip_serializing_if = "zero", default)]
     pub cache: u64,
+    /// Memory.
     pub usage: MemoryEntry,
+    /// Memory plus swap (v1) or swap (v2).
     pub swap: MemoryEntry,
+    /// Kernel memory (v1).
     pub kernel: MemoryEntry,
+    /// Kernel TCP buffers (v1).
     #[serde(rename = "kernelTCP")]
     pub kernel_tcp: MemoryEntry,
+    /// `memory.stat`, key by key.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub raw: BTreeMap<String, u64>,
 }
 
+/// Task counts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Pids {
+    /// Tasks in the cgroup.
     #[serde(skip_serializing_if = "zero", default)]
     pub current: u64,
     /// 0 when unlimited.
@@ -111,26 +158,34 @@ pub struct Pids {
     pub limit: u64,
 }
 
+/// One block I/O counter of one device.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BlkioEntry {
+    /// Device major number.
     #[serde(skip_serializing_if = "zero", default)]
     pub major: u64,
+    /// Device minor number.
     #[serde(skip_serializing_if = "zero", default)]
     pub minor: u64,
+    /// Operation (`Read`, `Write`, `Sync`, `Async`, `Discard`, `Total`).
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub op: String,
+    /// The count.
     #[serde(skip_serializing_if = "zero", default)]
     pub value: u64,
 }
 
+/// Block I/O statistics.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Blkio {
+    /// Bytes transferred per device and operation.
     #[serde(
         rename = "ioServiceBytesRecursive",
         skip_serializing_if = "Vec::is_empty",
         default
     )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
+    /// I/O operations per device and operation.
     #[serde(
         rename = "ioServicedRecursive",
         skip_serializing_if = "Vec::is_empty",
@@ -139,17 +194,21 @@ pub struct Blkio {
     pub io_serviced_recursive: Vec<BlkioEntry>,
 }
 
+/// Huge page usage of one page size, in bytes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Hugetlb {
+    /// Current usage.
     #[serde(skip_serializing_if = "zero", default)]
     pub usage: u64,
+    /// Peak usage.
     #[serde(skip_serializing_if = "zero", default)]
     pub max: u64,
+    /// How often the limit was hit.
     pub failcnt: u64,
 }
 
 /// `0-3,5` -> [0, 1, 2, 3, 5].
-pub fn parse_list(s: &str) -> Vec<u16> {
+pub(crate) fn parse_list(s: &str) -> Vec<u16> {
     let mut out = Vec::new();
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
         match part.split_once('-') {
@@ -166,7 +225,7 @@ pub fn parse_list(s: &str) -> Vec<u16> {
 
 /// Lines `MAJ:MIN Op value` (v1 blkio.throttle.*) into entries; `Total` lines are kept as
 /// runc does.
-pub fn parse_blkio(text: &str) -> Vec<BlkioEntry> {
+pub(crate) fn parse_blkio(text: &str) -> Vec<BlkioEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -184,7 +243,7 @@ pub fn parse_blkio(text: &str) -> Vec<BlkioEntry> {
 
 /// v2 io.stat lines `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..` into runc's v1-shaped
 /// entries (bytes, then ios).
-pub fn parse_io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
+pub(crate) fn parse_io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
     let (mut bytes, mut ios) = (Vec::new(), Vec::new());
     for l in text.lines() {
         let mut f = l.split_whitespace();

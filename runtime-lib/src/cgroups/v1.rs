@@ -532,10 +532,6 @@ impl CgroupManager for V1 {
             .and_then(|kv| kv.get("oom_kill").copied())
             .unwrap_or(0)
     }
-
-    fn remove(&self) -> Result<()> {
-        super::remove(&self.all)
-    }
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until

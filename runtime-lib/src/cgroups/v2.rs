@@ -390,10 +390,6 @@ impl CgroupManager for V2 {
             .copied()
             .unwrap_or(0)
     }
-
-    fn remove(&self) -> Result<()> {
-        super::remove(&self.all())
-    }
 }
 
 #[cfg(test)]
@@ -460,7 +456,7 @@ mod tests {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        m.remove().unwrap();
+        super::super::remove(&m.all()).unwrap();
         assert!(!dir.exists());
         assert!(stdout.contains("null-ok"), "{stdout} {stderr}");
         assert!(!stdout.contains("zero-ok"), "{stdout} {stderr}");
@@ -481,7 +477,7 @@ mod tests {
         let r: LinuxResources =
             serde_json::from_str(r#"{"cpu":{"realtimeRuntime":1000}}"#).unwrap();
         let rt = m.apply(&r, Apply::Update).unwrap_err().to_string();
-        m.remove().unwrap();
+        super::super::remove(&m.all()).unwrap();
         assert!(e.contains("nosuch.file") && e.contains("unified"), "{e}");
         assert!(rt.contains("realtime"), "{rt}");
     }

@@ -14,16 +14,26 @@ use oci_spec::runtime::{
 };
 use std::path::Path;
 
+/// linux.personality, process.ioPriority, process.scheduler, process.execCPUAffinity or a
+/// setting this host cannot honour was refused, or could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum AttrError {
     /// A value in config.json that we refuse; `field` is its JSON path.
     #[error("{field}: {reason}")]
-    Field { field: &'static str, reason: String },
+    Field {
+        /// The field's JSON path.
+        field: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The syscall that applies `field` failed in the container process.
     #[error("{field}: {syscall}: {errno}")]
     Apply {
+        /// The field's JSON path.
         field: &'static str,
+        /// The system call.
         syscall: &'static str,
+        /// The error it returned.
         errno: Errno,
     },
 }

@@ -45,22 +45,33 @@ pub struct ExecOptions {
     /// A complete process (runc's `--process process.json`); the fields up to
     /// `no_new_privs` are then ignored, as in runc.
     pub process: Option<Process>,
+    /// The program and its arguments (required without `process`).
     pub args: Vec<String>,
     /// `KEY=VALUE` entries appended to the configured env (a later entry wins).
     pub env: Vec<String>,
+    /// Working directory inside the container (`--cwd`), instead of the configured one.
     pub cwd: Option<PathBuf>,
     /// uid and optionally gid (`-u uid[:gid]`).
     pub user: Option<(u32, Option<u32>)>,
+    /// Supplementary groups added to the configured ones (`--additional-gids`).
     pub additional_gids: Vec<u32>,
     /// Added to the bounding, effective and permitted sets (and ambient when the process
     /// has an inheritable set), as runc's `--cap`.
     pub caps: Vec<String>,
+    /// Sets no_new_privileges (`--no-new-privs`).
     pub no_new_privs: bool,
+    /// Gives the process a terminal (`-t`): sent over `console_socket`, or relayed to the
+    /// caller's own terminal by a foreground exec without one.
     pub tty: bool,
+    /// Returns once the process runs instead of waiting for it (`-d`).
     pub detach: bool,
+    /// Where to write the process's host pid (`--pid-file`).
     pub pid_file: Option<PathBuf>,
+    /// Unix socket the pty master is sent to (`--console-socket`).
     pub console_socket: Option<PathBuf>,
+    /// How many fds above 2 the process inherits (`--preserve-fds`).
     pub preserve_fds: u32,
+    /// Execs into a paused container too (`--ignore-paused`).
     pub ignore_paused: bool,
     /// runc's `--cgroup [controller[,controller]:]path`: join this existing sub-cgroup of
     /// the container's cgroup (in every hierarchy, or in the named v1 controllers').
@@ -76,40 +87,73 @@ pub enum ExecOutcome {
     Exited(i32),
 }
 
+/// A process could not be run in a container, or its process.json / options are invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The container's init is gone.
     #[error("cannot exec in a stopped container")]
     Stopped,
+    /// The container is paused and `ignore_paused` was not set.
     #[error("cannot exec in a paused container (use --ignore-paused to override)")]
     Paused,
+    /// The container (its id) is still being created.
     #[error("cannot exec in container {0}: it is still being created")]
     Creating(String),
+    /// The process has no args.
     #[error("exec args cannot be empty")]
     NoArgs,
+    /// The process's cwd (given) is relative.
     #[error("cwd {0:?} must be an absolute path")]
     RelativeCwd(PathBuf),
+    /// A process.json could not be read or parsed.
     #[error("process {path}: {reason}")]
-    ProcessFile { path: PathBuf, reason: String },
+    ProcessFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (a parse error names the field).
+        reason: String,
+    },
+    /// A capability name (given) no kernel has.
     #[error("capability {0:?}: unknown")]
     UnknownCap(String),
+    /// One of init's namespaces could not be opened or joined.
     #[error("namespace {typ} of init ({path}): {op}: {errno}")]
     Namespace {
+        /// The namespace type.
         typ: &'static str,
+        /// Its `/proc/<pid>/ns/*` path.
         path: PathBuf,
+        /// The operation.
         op: &'static str,
+        /// The error it returned.
         errno: Errno,
     },
+    /// A `sub_cgroups` entry is invalid or could not be joined (what and why).
     #[error("{0}")]
     SubCgroup(String),
+    /// The process could not be cloned.
     #[error("clone: {0}")]
     Clone(Errno),
+    /// The terminal relay of a foreground `tty` exec failed.
     #[error("tty: {op}: {errno}")]
-    Tty { op: &'static str, errno: Errno },
+    Tty {
+        /// The operation.
+        op: &'static str,
+        /// The error it returned.
+        errno: Errno,
+    },
+    /// Waiting for the process failed.
     #[error("waiting for process {pid}: {errno}")]
-    Wait { pid: i32, errno: Errno },
+    Wait {
+        /// The process's host pid.
+        pid: i32,
+        /// The error waitpid returned.
+        errno: Errno,
+    },
     /// The process reported a setup failure before it could exec (text names what failed).
     #[error("{0}")]
     Child(String),
+    /// The handshake with the new process failed.
     #[error(transparent)]
     Channel(#[from] ChannelError),
 }
@@ -277,7 +321,7 @@ fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
 impl ExecOptions {
     /// The process to run: `process` as given, or `base` (the container's configured
     /// process) with these options applied, as runc's `exec` builds it.
-    pub fn build_process(&self, base: Option<&Process>) -> Result<Process, ExecError> {
+    pub(crate) fn build_process(&self, base: Option<&Process>) -> Result<Process, ExecError> {
         if let Some(p) = &self.process {
             return validate(p.clone());
         }
@@ -345,6 +389,20 @@ fn validate(p: Process) -> Result<Process, ExecError> {
     Ok(p)
 }
 
+/// What `exec` checks about the process before it makes anything: built from `opts` (over
+/// `base`, the configured process, without `opts.process`) and validated as runc does, its
+/// attributes converted with the container's `personality`. Shared with
+/// [`crate::spec::check_process`], so the two cannot drift apart.
+pub(crate) fn check_process(
+    opts: &ExecOptions,
+    base: Option<&Process>,
+    personality: Option<libc::c_ulong>,
+) -> Result<(Process, Attrs), Error> {
+    let process = opts.build_process(base)?;
+    let attrs = Attrs::for_exec(personality, &process)?;
+    Ok((process, attrs))
+}
+
 /// Reads a process.json (runc's `--process`).
 pub fn load_process(path: &Path) -> Result<Process, ExecError> {
     let err = |reason: String| ExecError::ProcessFile {
@@ -381,11 +439,11 @@ impl Container {
             // Without --process the bundle's current config.json gives the defaults (as
             // runc reads it); the container's seccomp profile and personality come from
             // its state, as they were at create, and apply to every process in it.
-            let process = match &opts.process {
-                Some(_) => opts.build_process(None)?,
+            let (process, attrs) = match &opts.process {
+                Some(_) => check_process(opts, None, st.personality)?,
                 None => {
                     let bundle = Bundle::load(&st.bundle)?;
-                    opts.build_process(bundle.spec.process().as_ref())?
+                    check_process(opts, bundle.spec.process().as_ref(), st.personality)?
                 }
             };
             // Compiled here, before any fork, as for create; no work without linux.seccomp.
@@ -393,7 +451,6 @@ impl Container {
                 Some(s) => Some(crate::seccomp::cache::compile_cached(s, &self.root)?),
                 None => None,
             };
-            let attrs = Attrs::for_exec(st.personality, &process)?;
             // With a tty and no console socket, a foreground exec relays the pty itself
             // (runc does too); a detached one would leave nobody holding the master.
             let (console, relay_end) =

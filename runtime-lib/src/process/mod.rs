@@ -238,19 +238,27 @@ pub(crate) fn exec_args(process: &oci_spec::runtime::Process) -> Result<ExecArgs
     })
 }
 
+/// The container's init could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// init (or the intermediate that forks it) could not be cloned.
     #[error("clone: {0}")]
     Clone(nix::errno::Errno),
+    /// A uid/gid map of init could not be written.
     #[error("write {path}: {source}")]
     IdMap {
+        /// The map file.
         path: PathBuf,
+        /// The error the write returned.
         source: std::io::Error,
     },
+    /// init failed during setup (its own error text).
     #[error("{0}")]
     Init(String),
+    /// The handshake with init failed.
     #[error(transparent)]
     Channel(#[from] crate::channel::ChannelError),
+    /// Waiting for the intermediate process failed.
     #[error("waiting for intermediate process: {0}")]
     Wait(nix::errno::Errno),
 }

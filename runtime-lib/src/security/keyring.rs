@@ -4,11 +4,10 @@
 use nix::errno::Errno;
 use std::ffi::CString;
 
-const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
 const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 const KEYCTL_SETPERM: libc::c_long = 5;
 const KEYCTL_DESCRIBE: libc::c_long = 6;
-const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+
 /// KEY_USR_SEARCH: the container's user may search its keyring (runc sets the same bit).
 const USR_SEARCH: u32 = 0x0008_0000;
 
@@ -74,22 +73,4 @@ fn describe_perm(id: libc::c_long) -> Result<u32, Errno> {
         .nth(3)
         .and_then(|p| u32::from_str_radix(p, 16).ok())
         .ok_or(Errno::EINVAL)
-}
-
-/// The serial of the calling process's session keyring (for tests and diagnostics).
-pub fn session_id() -> Result<i64, Errno> {
-    // SAFETY: keyctl with integer arguments only.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_GET_KEYRING_ID,
-            KEY_SPEC_SESSION_KEYRING,
-            0,
-        )
-    };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r)
-    }
 }

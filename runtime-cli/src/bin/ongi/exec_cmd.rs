@@ -73,7 +73,7 @@ impl ExecArgs {
             }
         };
         let process = match &self.process {
-            Some(p) => Some(ongi::process::exec::load_process(p).map_err(|e| e.to_string())?),
+            Some(p) => Some(ongi::spec::load_process(p).map_err(|e| e.to_string())?),
             None => None,
         };
         Ok(ExecOptions {
