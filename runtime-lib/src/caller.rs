@@ -69,10 +69,3 @@ pub fn check() -> Result<(), CallerError> {
         threads => Err(CallerError::Threads { threads }),
     }
 }
-
-/// `ongi::exe::protect()?` in a function returning [`crate::Error`].
-impl From<crate::exe::ExeError> for crate::Error {
-    fn from(e: crate::exe::ExeError) -> Self {
-        crate::Error::Caller(CallerError::Exe(e))
-    }
-}
