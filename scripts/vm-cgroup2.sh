@@ -134,7 +134,7 @@ fi
 
 # The guest kernel: Debian's current linux-image-*-amd64, unpacked, not installed.
 kdir=$cache/kernel
-if [ ! -f "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/fuse.ko" ]; then
+if [ ! -f "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/overlay.ko" ]; then
     pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[^ ]*\).*/\1/p' | head -n 1)
     if [ -z "$pkg" ]; then
         apt-get update -qq
@@ -151,9 +151,10 @@ if [ ! -f "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/fuse.ko" ]; then
     dpkg-deb -x "$deb" "$cache/dl/x"
     cp "$cache"/dl/x/boot/vmlinuz-* "$kdir/vmlinuz"
     # Dependency order (from each module's depends=): virtio transport, 9p, virtio-blk;
-    # fuse for /dev/fuse (10:229, the device the conformance suite's device rules open).
+    # fuse for /dev/fuse (10:229, the device the conformance suite's device rules open);
+    # overlay for the runtime's read-only copy of itself (ongi::exe).
     for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-             netfs fscache 9pnet 9pnet_virtio 9p virtio_blk fuse; do
+             netfs fscache 9pnet 9pnet_virtio 9p virtio_blk fuse overlay; do
         f=$(find "$cache"/dl/x/lib/modules -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -n 1)
         [ -n "$f" ] || { log "$pkg has no module $m"; exit 1; }
         # busybox insmod takes plain .ko files only.
@@ -216,7 +217,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \\
-         netfs fscache 9pnet 9pnet_virtio 9p virtio_blk fuse; do
+         netfs fscache 9pnet 9pnet_virtio 9p virtio_blk fuse overlay; do
     insmod /lib/modules/\$m.ko || echo "V2VM: insmod \$m failed"
 done
 # cache=loose: the share does not change while the VM runs, and exec/mmap are much faster.

@@ -934,7 +934,7 @@ fn masked_and_readonly_paths_hold_without_cap_sys_admin() {
 /// cgroup stands between them and the container). Opened, never read or written.
 fn wanted_devices() -> Vec<(String, char, u64, u64)> {
     let dev = std::os::unix::fs::MetadataExt::dev(&fs::metadata("/").expect("stat /"));
-    vec![
+    let mut out = vec![
         (
             "rootdisk".into(),
             'b',
@@ -946,7 +946,21 @@ fn wanted_devices() -> Vec<(String, char, u64, u64)> {
         ("fuse".into(), 'c', 10, 229),
         ("kvm".into(), 'c', 10, 232),
         ("mem".into(), 'c', 1, 1),
-    ]
+    ];
+    // The machine's own disks (e.g. the cgroup v2 VM's virtio disk, where / is 9p).
+    let mut disks: Vec<_> = fs::read_dir("/sys/dev/block")
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    disks.sort_by_key(|e| e.file_name());
+    for e in disks.into_iter().take(4) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((ma, mi)) = name.split_once(':') {
+            if let (Ok(ma), Ok(mi)) = (ma.parse(), mi.parse()) {
+                out.push((format!("block-{ma}-{mi}"), 'b', ma, mi));
+            }
+        }
+    }
+    out
 }
 
 /// Whether the test process itself (host root, all capabilities) can open a node for the

@@ -21,7 +21,9 @@ pub enum Kind {
 const MAX_LINKS: u32 = 40;
 
 /// How often a lookup is retried when the kernel reports a concurrent rename or mount.
-const MAX_RETRIES: u32 = 32;
+/// Under a slow (emulated) CPU a busy renamer interrupted 10% of lookups 32 times in a row;
+/// after the first few tries each retry yields the CPU so the renamer's burst can pass.
+const MAX_RETRIES: u32 = 256;
 
 /// `sys::openat_in_root`, retried on EAGAIN: with RESOLVE_IN_ROOT the kernel refuses a
 /// `..` step taken while any rename or mount happened (it cannot prove the walk stayed
@@ -31,7 +33,12 @@ fn openat_in_root(root: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno
     let mut tries = 0;
     loop {
         match crate::sys::openat_in_root(root, path, flags) {
-            Err(Errno::EAGAIN) if tries < MAX_RETRIES => tries += 1,
+            Err(Errno::EAGAIN) if tries < MAX_RETRIES => {
+                tries += 1;
+                if tries > 4 {
+                    std::thread::yield_now();
+                }
+            }
             r => return r,
         }
     }
