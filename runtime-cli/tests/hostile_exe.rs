@@ -15,7 +15,6 @@ use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -109,25 +108,7 @@ int main(int argc, char **argv) {
 /// The attacker, built once per test binary as a static executable.
 fn attacker() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/ongi-test/hostile-exe-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("mkdir attacker dir");
-        let src = dir.join("attacker.c");
-        fs::write(&src, ATTACKER_C).expect("write attacker.c");
-        let bin = dir.join("attacker");
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .output()
-            .expect("run cc (gcc with glibc's static libc, libc6-dev)");
-        assert!(
-            out.status.success(),
-            "cc attacker.c: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        bin
-    })
+    BUILT.get_or_init(|| build_static_c("attacker", ATTACKER_C))
 }
 
 /// A private copy of the runtime under test (same file name, so `is_runc` still holds),
@@ -197,6 +178,26 @@ fn assert_survived(copy: &Path, original: &[u8], report: &str, last: Option<Outp
     );
 }
 
+/// Starts a container whose main process is the attacker waiting for `/proc/self/exe EVIL`;
+/// returns its bundle (the report is `rootfs/report`) and id.
+fn start_attacker(h: &Harness, evil: &str) -> (PathBuf, String) {
+    let spec = Spec::new()
+        .args(&["/attacker", "/report", evil])
+        .set("/root/readonly", serde_json::json!(false));
+    let bundle = h.bundle(&spec);
+    arm(&bundle, evil);
+    let id = h.new_id();
+    h.rt(&["create", "--bundle", path_str(&bundle), &id])
+        .expect_ok();
+    h.rt(&["start", &id]).expect_ok();
+    assert!(
+        wait_until(STATE_TIMEOUT, || read_report(&bundle).contains("waiting")),
+        "attacker did not start: {}",
+        read_report(&bundle)
+    );
+    (bundle, id)
+}
+
 fn evil_name(h: &Harness) -> String {
     format!("/evil-{}", h.marker())
 }
@@ -207,20 +208,7 @@ fn exec_cannot_overwrite_runtime_binary() {
     let h = Harness::new("exe_exec");
     let (copy, original) = runtime_copy(&h);
     let evil = evil_name(&h);
-    let spec = Spec::new()
-        .args(&["/attacker", "/report", &evil])
-        .set("/root/readonly", serde_json::json!(false));
-    let bundle = h.bundle(&spec);
-    arm(&bundle, &evil);
-    let id = h.new_id();
-    h.rt(&["create", "--bundle", path_str(&bundle), &id])
-        .expect_ok();
-    h.rt(&["start", &id]).expect_ok();
-    assert!(
-        wait_until(STATE_TIMEOUT, || read_report(&bundle).contains("waiting")),
-        "attacker did not start: {}",
-        read_report(&bundle)
-    );
+    let (bundle, id) = start_attacker(&h, &evil);
     let mut last = None;
     for _ in 0..20 {
         // Fails (the runtime binary does not know the command /evil-*): that is fine,
@@ -244,20 +232,7 @@ fn start_cannot_overwrite_runtime_binary() {
     let h = Harness::new("exe_start");
     let (copy, original) = runtime_copy(&h);
     let evil = evil_name(&h);
-    let attacker_spec = Spec::new()
-        .args(&["/attacker", "/report", &evil])
-        .set("/root/readonly", serde_json::json!(false));
-    let bundle = h.bundle(&attacker_spec);
-    arm(&bundle, &evil);
-    let id = h.new_id();
-    h.rt(&["create", "--bundle", path_str(&bundle), &id])
-        .expect_ok();
-    h.rt(&["start", &id]).expect_ok();
-    assert!(
-        wait_until(STATE_TIMEOUT, || read_report(&bundle).contains("waiting")),
-        "attacker did not start: {}",
-        read_report(&bundle)
-    );
+    let (bundle, id) = start_attacker(&h, &evil);
     let pidns = format!("/proc/{}/ns/pid", h.pid(&id));
     let evil_spec = Spec::new().args(&[&evil]).namespace("pid", Some(&pidns));
     let mut last = None;

@@ -61,30 +61,6 @@ fn with_caps(spec: Spec, caps: &[&str]) -> Spec {
         .set("/process/capabilities/ambient", json!([]))
 }
 
-/// A static C program built once per test binary (cc from libc6-dev, as hostile_exe).
-fn build_c(name: &str, source: &str) -> PathBuf {
-    let dir = PathBuf::from(format!(
-        "/tmp/ongi-test/hostile-setup-{}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).expect("mkdir C build dir");
-    let src = dir.join(format!("{name}.c"));
-    fs::write(&src, source).expect("write C source");
-    let bin = dir.join(name);
-    let out = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run cc (gcc with glibc's static libc, libc6-dev)");
-    assert!(
-        out.status.success(),
-        "cc {name}.c: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// Runs the runtime (`--root` of the harness) with `fds` installed in it at the given
 /// numbers, without CLOEXEC, as a caller that passes (or leaks) them would. The runtime's
 /// stdout goes to `stdout`, which is also the container's stdout for create and exec -d.
@@ -1106,7 +1082,7 @@ int main(void) {
 
 fn suid_probe() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_c("suidprobe", SUID_PROBE_C))
+    BUILT.get_or_init(|| build_static_c("suidprobe", SUID_PROBE_C))
 }
 
 /// Bounding set for the setuid tests: no CAP_SYS_ADMIN, and nothing in the user's own sets.

@@ -1013,3 +1013,26 @@ pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> std::os::fd::O
     }
     panic!("no fd received over the console socket");
 }
+
+/// A static C program (gcc with glibc's static libc, libc6-dev) built from `source` under
+/// the test binary's own directory in the work root: hostile programs that run inside
+/// containers whose rootfs has no libc.
+pub fn build_static_c(name: &str, source: &str) -> PathBuf {
+    let dir = Path::new(WORK_ROOT).join(format!("c-{}", std::process::id()));
+    make_dir(&dir);
+    let src = dir.join(format!("{name}.c"));
+    fs::write(&src, source).expect("write C source");
+    let bin = dir.join(name);
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("run cc (gcc with glibc's static libc, libc6-dev)");
+    assert!(
+        out.status.success(),
+        "cc {name}.c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
