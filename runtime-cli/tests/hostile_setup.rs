@@ -921,7 +921,6 @@ fn wanted_devices() -> Vec<(String, char, u64, u64)> {
         ("loopctl".into(), 'c', 10, 237),
         ("fuse".into(), 'c', 10, 229),
         ("kvm".into(), 'c', 10, 232),
-        ("mem".into(), 'c', 1, 1),
     ];
     // The machine's own disks (e.g. the cgroup v2 VM's virtio disk, where / is 9p).
     let mut disks: Vec<_> = fs::read_dir("/sys/dev/block")
