@@ -233,6 +233,28 @@ pub(crate) fn mount_setattr_recursive(fd: RawFd, set: u64, clear: u64) -> Result
     Errno::result(r).map(drop)
 }
 
+/// mount_setattr(2) on the one mount `fd` names, not its submounts.
+pub(crate) fn mount_setattr(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: as in mount_setattr_recursive.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
 /// Reads a /proc (or other pseudo) file whole. std's `read_to_string` asks statx for a
 /// size (0 for these files), seeks, and grows its buffer from a 32-byte probe: up to ten
 /// syscalls for a mountinfo. Here: open, one or two 4 KiB reads, close.

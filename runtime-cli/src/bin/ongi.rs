@@ -613,7 +613,33 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     std::process::exit(ongi_main().0.into())
 }
 
+/// Whether the command line names a command whose clones enter a container (`create`,
+/// `run`, `exec`), found without clap: the protected re-execution comes before the parse,
+/// so the arguments are parsed once, in the process that does the work.
+fn enters_container(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { return false };
+        match a {
+            // Global flags that take their value as the next argument.
+            "--root" | "--log" | "--log-format" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return matches!(a, "create" | "run" | "exec"),
+        }
+    }
+    false
+}
+
 fn ongi_main() -> ExitCode {
+    // The commands whose clones enter a container run from a copy of this binary that the
+    // container cannot write (CVE-2019-5736; see ongi::exe). Re-executes, so it comes
+    // before anything else is done; a failure is reported once --log is known.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let unprotected = enters_container(&args)
+        .then(ongi::exe::protect)
+        .and_then(Result::err);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(err) => {
@@ -686,16 +712,11 @@ fn ongi_main() -> ExitCode {
         eprintln!("ongi: no command given; see ongi --help");
         return ExitCode::from(1);
     };
-    // The commands whose clones enter a container run from a copy of this binary that the
-    // container cannot write (CVE-2019-5736; see ongi::exe). Re-executes, so it comes
-    // before anything else is done.
-    if matches!(cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
-        if let Err(e) = ongi::exe::protect() {
-            let msg = e.to_string();
-            logger.error(&msg);
-            eprintln!("{msg}");
-            return ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 });
-        }
+    if let Some(e) = unprotected {
+        let msg = e.to_string();
+        logger.error(&msg);
+        eprintln!("{msg}");
+        return ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 });
     }
     let result = run(&cli, cmd, &mut logger);
     // Accepted-with-a-warning parts of config.json (unknown capabilities), as runc logs them.
