@@ -5,8 +5,9 @@
 //! Every runtime runs in the same private mount namespace in which /sys/fs/cgroup/unified is
 //! unmounted (crun 1.8 refuses this host's hybrid layout otherwise), with its own --root.
 //! Measurements are interleaved: each iteration runs every runtime once, in a rotated order,
-//! so drift of the machine hits all of them alike. Prints medians and each runtime's ratio to
-//! the first one (ongi).
+//! so drift of the machine hits all of them alike. Then `run` once more per runtime, back to
+//! back (ITER runs of one runtime alone, then the next): column "b2b run". Prints medians
+//! and each runtime's ratio to the first one (ongi).
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -30,6 +31,8 @@ struct Samples {
     seq: Vec<Duration>,
     par: Vec<Duration>,
     rss_kb: Vec<i64>,
+    /// `run` measured back to back: this runtime alone in a loop (see main).
+    b2b: Vec<Duration>,
 }
 
 fn die(msg: &str) -> ! {
@@ -299,14 +302,29 @@ fn main() {
         }
     }
 
+    // Back to back: each runtime alone, `iters` runs in a row (unique ids). Interleaving
+    // itself changes what a runtime costs (caches, the other runtimes' cgroup and mount
+    // work), so both figures are reported.
+    for (idx, rt) in rts.iter().enumerate() {
+        for i in 0..iters {
+            let (d, _, ok) = timed(rt, &["run", "--bundle", &bt, &format!("bb{i}")]);
+            if !ok {
+                die(&format!("{}: back-to-back run failed", rt.name));
+            }
+            samples[idx].b2b.push(d);
+        }
+        reap_orphans();
+    }
+
     println!(
         "lifecycle: {iters} interleaved iterations, {seq_n} sequential, {par_n} parallel (x{reps}); medians"
     );
     let base = &samples[0];
     let header = format!(
-        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10} {:>10}",
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10} {:>10}",
         "runtime",
         "run ms",
+        "b2b run",
         "create ms",
         "start ms",
         "kill ms",
@@ -320,9 +338,10 @@ fn main() {
     for (rt, s) in rts.iter().zip(&samples) {
         let size = fs::metadata(&rt.path).map(|m| m.len() / 1024).unwrap_or(0);
         println!(
-            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.1} {:>12.1} {:>10.0} {:>10}",
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.1} {:>12.1} {:>10.0} {:>10}",
             rt.name,
             median(&s.run),
+            median(&s.b2b),
             median(&s.create),
             median(&s.start),
             median(&s.kill),
@@ -341,9 +360,10 @@ fn main() {
         let r = |a: f64, b: f64| a / b;
         let size = |p: &Path| fs::metadata(p).map(|m| m.len() as f64).unwrap_or(f64::NAN);
         println!(
-            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>12.2} {:>10.2} {:>10.2}",
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>12.2} {:>10.2} {:>10.2}",
             rt.name,
             r(median(&s.run), median(&base.run)),
+            r(median(&s.b2b), median(&base.b2b)),
             r(median(&s.create), median(&base.create)),
             r(median(&s.start), median(&base.start)),
             r(median(&s.kill), median(&base.kill)),
