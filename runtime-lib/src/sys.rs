@@ -212,6 +212,15 @@ struct MountAttr {
 /// mount_setattr(2) with AT_RECURSIVE on the mount `fd` names (an O_PATH fd is fine):
 /// the recursive mount options (`rro`, `rnosuid`, ...) of the runtime-spec. Linux 5.12+.
 pub(crate) fn mount_setattr_recursive(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    mount_setattr_flags(fd, set, clear, libc::AT_RECURSIVE)
+}
+
+/// mount_setattr(2) on the one mount `fd` names, not its submounts.
+pub(crate) fn mount_setattr(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    mount_setattr_flags(fd, set, clear, 0)
+}
+
+fn mount_setattr_flags(fd: RawFd, set: u64, clear: u64, flags: libc::c_int) -> Result<(), Errno> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
@@ -225,29 +234,7 @@ pub(crate) fn mount_setattr_recursive(fd: RawFd, set: u64, clear: u64) -> Result
             libc::SYS_mount_setattr,
             fd,
             c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(r).map(drop)
-}
-
-/// mount_setattr(2) on the one mount `fd` names, not its submounts.
-pub(crate) fn mount_setattr(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: as in mount_setattr_recursive.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd,
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
+            (libc::AT_EMPTY_PATH | flags) as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
