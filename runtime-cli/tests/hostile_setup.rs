@@ -757,6 +757,32 @@ exit 0
     }
 }
 
+/// Like runc ("must be mounted on ordinary directory"): a procfs or sysfs destination that
+/// the image made a symlink (or a file) is refused, naming it, with nothing left behind.
+#[test]
+fn proc_and_sys_on_a_symlink_are_refused() {
+    let h = Harness::new("mnt_proc_refuse");
+    for (link, target, dest) in [
+        ("proc", "/dev/xproc", "/proc"),
+        ("sys", "/tmp", "/sys"),
+        ("proc", "../../etc", "/proc"),
+    ] {
+        let bundle = h.bundle(&Spec::new().args(&["true"]));
+        let p = bundle.join("rootfs").join(link);
+        fs::remove_dir(&p).expect("rmdir");
+        std::os::unix::fs::symlink(target, &p).expect("plant symlink");
+        let id = h.new_id();
+        let out = h
+            .rt(&["run", "--bundle", path_str(&bundle), &id])
+            .expect_fail();
+        assert!(
+            out.stderr.contains(dest) && out.stderr.contains("ordinary directory"),
+            "{dest} -> {target}: {out}"
+        );
+        h.assert_no_trace(&id);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 3. Masked and read-only paths
 // ---------------------------------------------------------------------------

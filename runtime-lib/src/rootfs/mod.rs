@@ -44,6 +44,11 @@ pub enum RootfsError {
         dest: PathBuf,
         fstype: String,
     },
+    /// runc refuses it too: a procfs or sysfs mounted where the image planted a symlink
+    /// lands elsewhere in the rootfs, and the masked and read-only paths meant for it then
+    /// protect nothing.
+    #[error("mount {fstype} on {dest}: must be mounted on an ordinary directory, but the image has a symlink or file there")]
+    NotOrdinaryDir { dest: PathBuf, fstype: String },
 }
 
 pub(crate) fn perr<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(Errno) -> RootfsError + 'a {
@@ -231,6 +236,15 @@ fn mount_one(
         },
         errno,
     };
+    if (fstype == "proc" || fstype == "sysfs")
+        && resolve::is_non_directory(root.as_raw_fd(), dest)
+            .map_err(|e| merr("lstat destination", e))?
+    {
+        return Err(RootfsError::NotOrdinaryDir {
+            dest: dest.clone(),
+            fstype,
+        });
+    }
     let target = match resolve::open_target(root.as_raw_fd(), root_id, dest, kind) {
         Ok(fd) => fd,
         Err(resolve::TargetError::Errno(e)) => return Err(merr("resolve destination", e)),

@@ -99,6 +99,25 @@ pub enum TargetError {
     Errno(Errno),
 }
 
+/// Whether the last component of `path` (inside the rootfs; the components before it are
+/// resolved in the root) exists and is not a directory: a symlink, a file, a device. A
+/// missing path is not (it will be made as a directory).
+pub fn is_non_directory(root: RawFd, path: &Path) -> Result<bool, Errno> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(false);
+    };
+    let dir = match openat_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(st.st_mode & libc::S_IFMT != libc::S_IFDIR),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// `open_or_create` for a mount target: a destination that resolves to the root itself
 /// ("/", "/..", a symlink to "/" or ".") is refused, since mounting there would cover the
 /// whole rootfs.
