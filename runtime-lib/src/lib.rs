@@ -47,8 +47,9 @@
 //!   and [`caller::check`] / [`caller::threads`].
 //! - Input files without a container: [`spec::check_bundle`] and [`spec::check_process`]
 //!   (everything `create` / `exec` check before they make anything, sharing their code),
-//!   [`spec::load_process`], [`spec::resources_from_value`], [`spec::default_spec`], and
-//!   [`spec::take_warnings`] for what was accepted with a warning.
+//!   [`spec::load_process`], [`spec::resources_from_value`], [`spec::default_spec`].
+//!   Something that succeeded but is worth reporting (a failed poststart or poststop hook)
+//!   comes back as [`Error::Warning`] or a `...WithWarning` outcome.
 //! - Reporting: [`features::features`], [`features::libseccomp_version`],
 //!   [`OCI_VERSION`], [`rfc3339_now`], [`escape_controls`].
 //! - Errors: [`Error`], and every error type reachable from it re-exported here at the

@@ -1,7 +1,6 @@
 //! config.json and process.json: checking them without a container ([`check_bundle`],
 //! [`check_process`]), reading a process.json ([`load_process`]) or `update --resources`
-//! JSON ([`resources_from_value`]), the default config ([`default_spec`]) and what was
-//! accepted with a warning ([`take_warnings`]).
+//! JSON ([`resources_from_value`]) and the default config ([`default_spec`]).
 //!
 //! Inside the crate: loading and validating a bundle. Everything that can be checked
 //! before any process or directory exists is checked here, so that bad input fails before
@@ -21,8 +20,7 @@ pub(crate) use de::process_from_slice;
 /// namespaces and time offsets, sysctl keys, the seccomp profile compiled, personality,
 /// scheduler, ioPriority and settings this host cannot honour. `create` runs the same
 /// checks (uncached here: no state root is touched). Each mount's options are parsed too,
-/// as init will parse them. Warnings go to [`take_warnings`], as with `create`. What
-/// depends on [`crate::CreateOptions`] or the caller (a console socket for
+/// as init will parse them. What depends on [`crate::CreateOptions`] or the caller (a console socket for
 /// process.terminal, [`crate::caller::check`]) is not checked.
 pub fn check_bundle(dir: &Path) -> Result<(), crate::Error> {
     let (bundle, _, _) = crate::container::check_config(dir)?;
@@ -137,15 +135,15 @@ impl Bundle {
             path: cfg.clone(),
             source,
         })?;
-        // Parsed once into a Value so unknown capabilities can be dropped (with a warning)
-        // and relative mount destinations anchored at "/" before oci_spec's strict types
-        // see them; a conversion error is reported like a parse error. The conversion
-        // does not go through Spec's own Deserialize (see `de`).
+        // Parsed once into a Value so unknown capability names are named as such (oci_spec
+        // would report a bare type error) and relative mount destinations anchored at "/"
+        // before oci_spec's strict types see them; a conversion error is reported like a
+        // parse error. The conversion does not go through Spec's own Deserialize (see `de`).
         let mut unknown_cap = None;
         let converted = serde_json::from_slice::<serde_json::Value>(&text).and_then(|mut v| {
             unknown_cap = unknown_capability(&v);
             normalize(&mut v);
-            de::spec_from_value(v).map(|spec| (spec, Vec::new()))
+            de::spec_from_value(v)
         });
         if let Some((field, name)) = unknown_cap {
             return Err(SpecError::Invalid {
@@ -157,7 +155,7 @@ impl Bundle {
                 ),
             });
         }
-        let (spec, warnings) = converted.map_err(|source| {
+        let spec = converted.map_err(|source| {
             // serde names a line and column; for linux.seccomp say which field is wrong.
             match crate::seccomp::explain_parse_error(&text) {
                 Some(source) => SpecError::Seccomp {
@@ -200,22 +198,8 @@ impl Bundle {
             source,
         })?;
         validate(&spec, &invalid)?;
-        // What was accepted with a warning, for `take_warnings`.
-        WARNINGS.with(|w| w.borrow_mut().extend(warnings));
         Ok(Bundle { path, spec, rootfs })
     }
-}
-
-thread_local! {
-    /// Warnings of the bundles loaded by this thread, for `take_warnings`.
-    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Returns (and forgets) the warnings of every bundle loaded so far by this thread, e.g.
-/// unknown capabilities that were ignored. The lifecycle API loads the bundle itself
-/// (`Container::create`), so this is how a caller gets to log them, as runc does.
-pub fn take_warnings() -> Vec<String> {
-    WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
 }
 
 /// The capability sets of process.capabilities.

@@ -719,10 +719,6 @@ fn ongi_main() -> ExitCode {
         return ExitCode::from(if matches!(cmd, Cmd::Exec(_)) { 255 } else { 1 });
     }
     let result = run(&cli, cmd, &mut logger);
-    // Accepted-with-a-warning parts of config.json (unknown capabilities), as runc logs them.
-    for w in ongi::spec::take_warnings() {
-        logger.warning(&w);
-    }
     match result {
         Ok(code) => code,
         Err(msg) => {
