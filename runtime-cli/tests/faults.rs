@@ -26,6 +26,11 @@ fn spawn_rt(h: &Harness, args: &[&str], pause_at: Option<&str>) -> Child {
         .stderr(Stdio::null());
     if let Some(step) = pause_at {
         cmd.env("ONGI_TEST_PAUSE_AT", step);
+        // A process group of its own: when a stopped runtime is killed, the kernel sends
+        // SIGHUP to a process group left orphaned with stopped members. Where the test
+        // binary's own group is orphaned (the cgroup v2 VM runs it under its init script),
+        // that SIGHUP would kill the test binary itself.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
     cmd.spawn().expect("spawn runtime")
 }
