@@ -203,6 +203,23 @@ fn start_attacker(h: &Harness, evil: &str) -> (PathBuf, String) {
     (bundle, id)
 }
 
+/// Runs `/evil` (through `run_evil`, up to `tries` times) until the attacker in `bundle`
+/// reports that it found the runtime's binary running, then waits for the attack to end;
+/// returns the runtime's output of the last run.
+fn attack(bundle: &Path, tries: usize, mut run_evil: impl FnMut() -> Output) -> Option<Output> {
+    let mut last = None;
+    for _ in 0..tries {
+        last = Some(run_evil());
+        if wait_until(Duration::from_millis(300), || {
+            read_report(bundle).contains("found pid")
+        }) {
+            break;
+        }
+    }
+    wait_until(Duration::from_secs(20), || finished(&read_report(bundle)));
+    last
+}
+
 fn evil_name(h: &Harness) -> String {
     format!("/evil-{}", h.marker())
 }
@@ -214,18 +231,9 @@ fn exec_cannot_overwrite_runtime_binary() {
     let (copy, original) = runtime_copy(&h);
     let evil = evil_name(&h);
     let (bundle, id) = start_attacker(&h, &evil);
-    let mut last = None;
-    for _ in 0..20 {
-        // Fails (the runtime binary does not know the command /evil-*): that is fine,
-        // what matters is that it ran inside the container.
-        last = Some(h.rt(&["exec", &id, &evil]));
-        if wait_until(Duration::from_millis(300), || {
-            read_report(&bundle).contains("found pid")
-        }) {
-            break;
-        }
-    }
-    wait_until(Duration::from_secs(20), || finished(&read_report(&bundle)));
+    // Fails (the runtime binary does not know the command /evil-*): that is fine, what
+    // matters is that it ran inside the container.
+    let last = attack(&bundle, 20, || h.rt(&["exec", &id, &evil]));
     assert_survived(&copy, &original, &read_report(&bundle), last);
 }
 
@@ -240,21 +248,14 @@ fn start_cannot_overwrite_runtime_binary() {
     let (bundle, id) = start_attacker(&h, &evil);
     let pidns = format!("/proc/{}/ns/pid", h.pid(&id));
     let evil_spec = Spec::new().args(&[&evil]).namespace("pid", Some(&pidns));
-    let mut last = None;
-    for _ in 0..10 {
+    let last = attack(&bundle, 10, || {
         let evil_bundle = h.bundle(&evil_spec);
         arm(&evil_bundle, &evil);
         let evil_id = h.new_id();
         h.rt(&["create", "--bundle", path_str(&evil_bundle), &evil_id])
             .expect_ok();
-        last = Some(h.rt(&["start", &evil_id]));
-        if wait_until(Duration::from_millis(300), || {
-            read_report(&bundle).contains("found pid")
-        }) {
-            break;
-        }
-    }
-    wait_until(Duration::from_secs(20), || finished(&read_report(&bundle)));
+        h.rt(&["start", &evil_id])
+    });
     assert_survived(&copy, &original, &read_report(&bundle), last);
 }
 
