@@ -1,0 +1,26 @@
+//! # ongi-engine: the engine behind `ongictl`
+//!
+//! Docker's concepts on the `ongi` runtime library, daemonless: images pulled from
+//! registries into a content-addressed store, containers made from them and supervised by
+//! a small per-container monitor process, volumes. Every command is a short-lived process
+//! that opens the [`store::Store`] (files plus an SQLite database in WAL mode, so
+//! concurrent commands are safe); the only long-lived processes are the monitors.
+//!
+//! One concern per module: [`reference`] (image names), [`store`] (blobs, layers,
+//! database), [`layer`] (unpacking), [`registry`] (pull), [`image`] (image records),
+//! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
+//! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
+//! supervisor process), [`logs`] (json-file logs).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod container;
+pub mod image;
+pub mod layer;
+pub mod logs;
+pub mod monitor;
+pub mod reference;
+pub mod registry;
+pub mod runspec;
+pub mod seccomp;
+pub mod store;
