@@ -59,6 +59,23 @@ pub enum ContainerError {
         /// The cause.
         source: ongi::Error,
     },
+    /// A flag value refused.
+    #[error(transparent)]
+    Flag(FlagError),
+    /// Flags that contradict each other.
+    #[error("{0}")]
+    Conflict(String),
+    /// Neither the image nor the flags give a command (docker's wording).
+    #[error("no command specified")]
+    NoCommand,
+    /// The container could not be started (docker: "failed to create task").
+    #[error("container {id}: failed to start: {message}")]
+    StartFailed {
+        /// The container.
+        id: String,
+        /// What the monitor reported.
+        message: String,
+    },
     /// Unmounting the rootfs failed.
     #[error("container {id}: unmount {path}: {source}")]
     Unmount {
@@ -647,4 +664,384 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     let _ = fs::remove_dir_all(&gone);
     let _ = fs::remove_dir_all(store.container_run_dir(id));
     Ok(())
+}
+
+/// What `run`/`create` flags ask for, before the image's config is applied.
+#[derive(Debug, Clone, Default)]
+pub struct RunFlags {
+    /// --name.
+    pub name: Option<String>,
+    /// The image as named.
+    pub image: String,
+    /// Command after the image.
+    pub cmd: Vec<String>,
+    /// --entrypoint (empty string clears it).
+    pub entrypoint: Option<String>,
+    /// -e / --env-file, in order.
+    pub env: Vec<String>,
+    /// -w.
+    pub workdir: Option<String>,
+    /// -u.
+    pub user: Option<String>,
+    /// -h.
+    pub hostname: Option<String>,
+    /// -t.
+    pub tty: bool,
+    /// -i.
+    pub interactive: bool,
+    /// --rm.
+    pub auto_remove: bool,
+    /// --restart.
+    pub restart: Option<String>,
+    /// -l.
+    pub labels: Vec<String>,
+    /// -v.
+    pub volumes: Vec<String>,
+    /// --tmpfs.
+    pub tmpfs: Vec<String>,
+    /// --read-only.
+    pub read_only: bool,
+    /// --network.
+    pub network: Option<String>,
+    /// -p (refused until bridge networks exist).
+    pub publish: Vec<String>,
+    /// -m.
+    pub memory: Option<String>,
+    /// --cpus.
+    pub cpus: Option<String>,
+    /// --pids-limit.
+    pub pids_limit: Option<i64>,
+    /// --ulimit.
+    pub ulimits: Vec<String>,
+    /// --cap-add.
+    pub cap_add: Vec<String>,
+    /// --cap-drop.
+    pub cap_drop: Vec<String>,
+    /// --privileged.
+    pub privileged: bool,
+    /// --security-opt.
+    pub security_opt: Vec<String>,
+    /// --stop-signal.
+    pub stop_signal: Option<String>,
+    /// --stop-timeout.
+    pub stop_timeout: Option<i64>,
+    /// --log-opt.
+    pub log_opts: Vec<String>,
+}
+
+/// A flag value docker would refuse, named by flag.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid argument {value:?} for \"{flag}\" flag: {why}")]
+pub struct FlagError {
+    /// The flag.
+    pub flag: &'static str,
+    /// Its value.
+    pub value: String,
+    /// Why.
+    pub why: String,
+}
+
+fn flag_err(flag: &'static str, value: &str, why: impl Into<String>) -> FlagError {
+    FlagError {
+        flag,
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+/// docker's byte sizes: `512`, `64k`, `128m`, `1g` (binary units, optional `b`).
+pub fn parse_bytes(s: &str) -> Option<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1i64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v >= 0.0).then(|| (v * mult as f64) as i64)
+}
+
+/// The container's settings from its flags and its image's config (docker's rules: an
+/// --entrypoint drops the image's Cmd unless a command is given; env appends; labels
+/// merge).
+pub fn settings_for(
+    f: &RunFlags,
+    img: &crate::image::ImageConfig,
+    volume_dir: &dyn Fn(&str) -> Result<PathBuf, ContainerError>,
+) -> Result<Settings, ContainerError> {
+    let bad = |e: FlagError| ContainerError::Flag(e);
+    if let Some(p) = f.publish.first() {
+        return Err(bad(flag_err("--publish", p, "published ports need bridge networks, which ongictl does not have yet (use --network host)")));
+    }
+    let network = f.network.clone().unwrap_or_else(|| "none".into());
+    if !matches!(network.as_str(), "none" | "host") {
+        return Err(bad(flag_err(
+            "--network",
+            &network,
+            "only \"none\" and \"host\" are supported until bridge networks exist",
+        )));
+    }
+    let c = &img.config;
+    let (entrypoint, cmd) = match &f.entrypoint {
+        Some(e) => (
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            },
+            f.cmd.clone(),
+        ),
+        None => (
+            c.entrypoint.clone().unwrap_or_default(),
+            if f.cmd.is_empty() {
+                c.cmd.clone().unwrap_or_default()
+            } else {
+                f.cmd.clone()
+            },
+        ),
+    };
+    if entrypoint.is_empty() && cmd.is_empty() {
+        return Err(ContainerError::NoCommand);
+    }
+    let mut env = c.env.clone().unwrap_or_default();
+    for e in &f.env {
+        let key = e.split('=').next().unwrap_or(e);
+        let val = if e.contains('=') {
+            e.clone()
+        } else {
+            match std::env::var(key) {
+                Ok(v) => format!("{key}={v}"),
+                Err(_) => continue, // docker: `-e NAME` with NAME unset is dropped
+            }
+        };
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(val);
+    }
+    let mut labels = c.labels.clone().unwrap_or_default();
+    for l in &f.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let restart = match f.restart.as_deref() {
+        None | Some("no") => RestartPolicy {
+            name: "no".into(),
+            max_retries: 0,
+        },
+        Some("always") => RestartPolicy {
+            name: "always".into(),
+            max_retries: 0,
+        },
+        Some("unless-stopped") => RestartPolicy {
+            name: "unless-stopped".into(),
+            max_retries: 0,
+        },
+        Some(r) if r == "on-failure" || r.starts_with("on-failure:") => {
+            let n = match r.strip_prefix("on-failure:") {
+                Some(n) => n.parse().map_err(|_| {
+                    bad(flag_err(
+                        "--restart",
+                        r,
+                        "maximum retry count must be an integer",
+                    ))
+                })?,
+                None => 0,
+            };
+            RestartPolicy {
+                name: "on-failure".into(),
+                max_retries: n,
+            }
+        }
+        Some(r) => {
+            return Err(bad(flag_err(
+                "--restart",
+                r,
+                "must be no, on-failure[:max-retries], always or unless-stopped",
+            )))
+        }
+    };
+    if f.auto_remove && restart.name != "no" {
+        return Err(ContainerError::Conflict(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+        ));
+    }
+    let mut mounts = Vec::new();
+    for v in &f.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [d] => ("", *d, ""),
+            [s, d] => (*s, *d, ""),
+            [s, d, m] => (*s, *d, *m),
+            _ => return Err(bad(flag_err("--volume", v, "invalid volume specification"))),
+        };
+        if !dst.starts_with('/') {
+            return Err(bad(flag_err(
+                "--volume",
+                v,
+                format!("invalid mount config: mount path must be absolute: {dst:?}"),
+            )));
+        }
+        let read_only = match mode {
+            "" | "rw" => false,
+            "ro" => true,
+            m => return Err(bad(flag_err("--volume", v, format!("invalid mode: {m}")))),
+        };
+        if src.starts_with('/') {
+            if !Path::new(src).exists() {
+                return Err(bad(flag_err(
+                    "--volume",
+                    v,
+                    format!("bind source path does not exist: {src}"),
+                )));
+            }
+            mounts.push(MountSpec {
+                source: PathBuf::from(src),
+                destination: dst.to_string(),
+                read_only,
+                volume: None,
+            });
+        } else {
+            let name = if src.is_empty() {
+                new_id()
+            } else {
+                src.to_string()
+            };
+            mounts.push(MountSpec {
+                source: volume_dir(&name)?,
+                destination: dst.to_string(),
+                read_only,
+                volume: Some(name),
+            });
+        }
+    }
+    let memory = match &f.memory {
+        Some(m) => Some(
+            parse_bytes(m)
+                .filter(|b| *b >= 6 << 20)
+                .ok_or_else(|| bad(flag_err("--memory", m, "must be a size of at least 6MB")))?,
+        ),
+        None => None,
+    };
+    let nano_cpus = match &f.cpus {
+        Some(c) => {
+            let v: f64 = c
+                .parse()
+                .map_err(|_| bad(flag_err("--cpus", c, "not a number")))?;
+            if v <= 0.0 {
+                return Err(bad(flag_err("--cpus", c, "must be positive")));
+            }
+            Some((v * 1e9) as u64)
+        }
+        None => None,
+    };
+    let mut ulimits = Vec::new();
+    for u in &f.ulimits {
+        let (name, vals) = u
+            .split_once('=')
+            .ok_or_else(|| bad(flag_err("--ulimit", u, "expected name=soft[:hard]")))?;
+        let (s, h) = vals.split_once(':').unwrap_or((vals, vals));
+        let p = |x: &str| {
+            x.parse::<u64>()
+                .map_err(|_| bad(flag_err("--ulimit", u, "limits must be integers")))
+        };
+        let (soft, hard) = (p(s)?, p(h)?);
+        if soft > hard {
+            return Err(bad(flag_err(
+                "--ulimit",
+                u,
+                "soft limit is greater than the hard limit",
+            )));
+        }
+        ulimits.push(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        });
+    }
+    let mut seccomp = None;
+    let mut nnp = false;
+    for o in &f.security_opt {
+        if let Some(v) = o
+            .strip_prefix("seccomp=")
+            .or_else(|| o.strip_prefix("seccomp:"))
+        {
+            seccomp = Some(v.to_string());
+        } else if o == "no-new-privileges"
+            || o == "no-new-privileges=true"
+            || o == "no-new-privileges:true"
+        {
+            nnp = true;
+        } else if o == "no-new-privileges=false" || o == "no-new-privileges:false" {
+            nnp = false;
+        } else {
+            return Err(bad(flag_err(
+                "--security-opt",
+                o,
+                "supported: seccomp=FILE|unconfined, no-new-privileges",
+            )));
+        }
+    }
+    let (mut log_max_size, mut log_max_file) = (None, None);
+    for o in &f.log_opts {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                log_max_size = Some(
+                    parse_bytes(v).ok_or_else(|| bad(flag_err("--log-opt", o, "not a size")))?
+                        as u64,
+                )
+            }
+            Some(("max-file", v)) => {
+                log_max_file = Some(
+                    v.parse()
+                        .map_err(|_| bad(flag_err("--log-opt", o, "not a count")))?,
+                )
+            }
+            _ => {
+                return Err(bad(flag_err(
+                    "--log-opt",
+                    o,
+                    "json-file supports max-size and max-file",
+                )))
+            }
+        }
+    }
+    Ok(Settings {
+        name: f.name.clone().unwrap_or_default(),
+        image: f.image.clone(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: f.workdir.clone().or_else(|| c.working_dir.clone()),
+        user: f
+            .user
+            .clone()
+            .or_else(|| c.user.clone())
+            .filter(|u| !u.is_empty()),
+        hostname: f.hostname.clone().unwrap_or_default(),
+        tty: f.tty,
+        interactive: f.interactive,
+        auto_remove: f.auto_remove,
+        restart,
+        labels,
+        mounts,
+        tmpfs: f.tmpfs.clone(),
+        read_only: f.read_only,
+        network,
+        memory,
+        nano_cpus,
+        pids_limit: f.pids_limit,
+        ulimits,
+        cap_add: f.cap_add.clone(),
+        cap_drop: f.cap_drop.clone(),
+        privileged: f.privileged,
+        seccomp,
+        no_new_privileges: nnp,
+        stop_signal: f.stop_signal.clone().or_else(|| c.stop_signal.clone()),
+        stop_timeout: f.stop_timeout,
+        log_max_size,
+        log_max_file,
+        ..Default::default()
+    })
 }

@@ -16,6 +16,7 @@
 
 pub mod container;
 pub mod image;
+pub mod inspect;
 pub mod layer;
 pub mod logs;
 pub mod monitor;
@@ -24,3 +25,4 @@ pub mod registry;
 pub mod runspec;
 pub mod seccomp;
 pub mod store;
+pub mod volume;

@@ -516,3 +516,135 @@ pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
     };
     nix::sys::signal::Signal::from_str(&name).ok()
 }
+
+/// A started monitor, seen from the `ongictl` that spawned it.
+pub struct Handle {
+    ready: std::io::BufReader<File>,
+    /// The container's host pid.
+    pub pid: i32,
+    child: std::process::Child,
+}
+
+impl Handle {
+    /// Waits for the container's first exit (foreground `run`); None if the monitor died
+    /// without saying.
+    pub fn wait_exit(mut self) -> Option<i32> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let mut code = None;
+        while self.ready.read_line(&mut line).ok()? > 0 {
+            if let Some(c) = line.trim().strip_prefix("exited ") {
+                code = c.parse().ok();
+                break;
+            }
+            line.clear();
+        }
+        if code.is_some() && self.child.try_wait().ok().flatten().is_none() {
+            // The monitor goes on (restart policy, --rm hand-over) on its own.
+            return code;
+        }
+        let _ = self.child.wait();
+        code
+    }
+
+    /// Detaches: the monitor lives on; its exit is reaped by whoever inherits it.
+    pub fn detach(self) {}
+}
+
+/// The `ongi-monitor` binary: beside the running `ongictl`, or `ONGI_MONITOR`.
+pub fn monitor_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ONGI_MONITOR") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("ongi-monitor")))
+        .unwrap_or_else(|| PathBuf::from("ongi-monitor"))
+}
+
+/// Starts a monitor for a created or stopped container (the rootfs is mounted first) and
+/// waits until the container runs or fails to start. `attach`: the monitor shares our
+/// stdio and relays the container's (foreground `run`, `start -a`).
+pub fn spawn(store: &Store, s: &Settings, attach: bool) -> Result<Handle, ContainerError> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let id = &s.id;
+    container::mount_rootfs(store, s)?;
+    let fail = |e: io::Error, what: &'static str| {
+        ContainerError::Store(crate::store::StoreError::Io {
+            op: what,
+            path: monitor_binary(),
+            source: e,
+        })
+    };
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(e.into(), "pipe for"))?;
+    let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ongictl"));
+    let mut cmd = std::process::Command::new(monitor_binary());
+    cmd.arg("--dir")
+        .arg(store.container_dir(id))
+        .arg("--run-dir")
+        .arg(store.container_run_dir(id))
+        .arg("--runtime-root")
+        .arg(store.runtime_root())
+        .arg("--ongictl")
+        .arg(&me)
+        .arg("--root")
+        .arg(&store.root)
+        .arg("--run-root")
+        .arg(&store.run_root)
+        .args(["--ready-fd", "3"]);
+    if attach {
+        cmd.arg("--attach");
+    } else {
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    }
+    let wfd = w.as_raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Its own session: a terminal's ^C or hang-up reaches ongictl, never the monitor.
+            libc::setsid();
+            if libc::dup2(wfd, 3) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| fail(e, "start"))?;
+    drop(w);
+    let mut ready = std::io::BufReader::new(File::from(r));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = ready.read_line(&mut line).unwrap_or(0);
+        if n == 0 {
+            let _ = container::unmount_rootfs(store, id);
+            return Err(ContainerError::StartFailed {
+                id: id.clone(),
+                message: format!(
+                    "{} exited before the container started",
+                    monitor_binary().display()
+                ),
+            });
+        }
+        let l = line.trim_end();
+        if let Some(pid) = l.strip_prefix("started ") {
+            return Ok(Handle {
+                ready,
+                pid: pid.parse().unwrap_or(0),
+                child,
+            });
+        }
+        if let Some(msg) = l.strip_prefix("error ") {
+            let mut child = child;
+            let _ = child.wait();
+            return Err(ContainerError::StartFailed {
+                id: id.clone(),
+                message: msg.to_string(),
+            });
+        }
+    }
+}

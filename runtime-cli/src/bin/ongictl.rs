@@ -1,0 +1,798 @@
+//! `ongictl`: docker's command line over the ongi engine. Parsing and output only; the
+//! engine (`ongi-engine`) does the work.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use ongi_engine::container::{self as ctr, ContainerError, RunFlags};
+use ongi_engine::image::{self, ImageError};
+use ongi_engine::reference::Reference;
+use ongi_engine::registry;
+use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
+
+#[path = "ongictl/fmt.rs"]
+mod fmt;
+
+#[derive(Parser)]
+#[command(
+    name = "ongictl",
+    about = "ongictl: docker's commands, daemonless, on the ongi runtime",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Store root (images, containers, volumes).
+    #[arg(long, global = true, env = "ONGI_ROOT", default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Run-state root (monitor locks, runtime state).
+    #[arg(long = "run-root", global = true, env = "ONGI_RUN_ROOT", default_value = DEFAULT_RUN_ROOT)]
+    run_root: PathBuf,
+    /// A registry to reach over plain HTTP (loopback ones always are).
+    #[arg(long = "insecure-registry", global = true)]
+    insecure: Vec<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Download an image from a registry.
+    Pull {
+        /// Suppress verbose output.
+        #[arg(short, long)]
+        quiet: bool,
+        name: String,
+    },
+    /// List images.
+    Images(ImagesArgs),
+    /// Create and start a container.
+    Run(RunArgs),
+    /// Create a container.
+    Create(RunArgs),
+    /// Start stopped containers.
+    Start {
+        /// Attach stdout/stderr and wait for the exit.
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop running containers.
+    Stop {
+        /// Seconds to wait before killing.
+        #[arg(short = 't', long = "time")]
+        time: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Kill running containers.
+    Kill {
+        /// Signal to send.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        /// Remove anonymous volumes too.
+        #[arg(short, long)]
+        volumes: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove images.
+    Rmi {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Name an image.
+    Tag { source: String, target: String },
+    /// List containers.
+    Ps(PsArgs),
+    /// Show a container's logs.
+    Logs {
+        /// Keep following.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(short = 'n', long)]
+        tail: Option<String>,
+        /// Show timestamps.
+        #[arg(short, long)]
+        timestamps: bool,
+        container: String,
+    },
+    /// Block until containers stop; print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Low-level information on containers or images (JSON).
+    Inspect {
+        /// Go template.
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Version information.
+    Version,
+}
+
+#[derive(Args)]
+struct ImagesArgs {
+    /// Only IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show all images.
+    #[arg(short, long)]
+    all: bool,
+    /// Show digests.
+    #[arg(long)]
+    digests: bool,
+    /// Don't truncate.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+}
+
+#[derive(Args)]
+struct PsArgs {
+    /// All containers (default: running).
+    #[arg(short, long)]
+    all: bool,
+    /// Only IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// The last N containers.
+    #[arg(short = 'n', long = "last")]
+    last: Option<usize>,
+    /// The latest container.
+    #[arg(short = 'l', long)]
+    latest: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Run in the background and print the id.
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep stdin open.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    #[arg(long = "env-file")]
+    env_file: Vec<PathBuf>,
+    #[arg(short, long = "workdir")]
+    workdir: Option<String>,
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(long)]
+    entrypoint: Option<String>,
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    #[arg(long = "read-only")]
+    read_only: bool,
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    #[arg(short, long)]
+    publish: Vec<String>,
+    #[arg(short, long)]
+    memory: Option<String>,
+    #[arg(long)]
+    cpus: Option<String>,
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    #[arg(long)]
+    ulimit: Vec<String>,
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    #[arg(long)]
+    privileged: bool,
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<i64>,
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
+    /// Pull policy: missing (default), always, never.
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
+/// A failure with docker's exit status for it.
+struct Fail(u8, String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(1, e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, msg)) => {
+            eprintln!("Error response from ongictl: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn open(cli: &Cli) -> Result<Store, Fail> {
+    Store::open(&cli.root, &cli.run_root).map_err(|e| Fail(125, e.to_string()))
+}
+
+fn dispatch(cli: Cli) -> Result<u8, Fail> {
+    match &cli.cmd {
+        Cmd::Version => {
+            println!(
+                "ongictl version {} (runtime ongi {}, OCI {})",
+                env!("CARGO_PKG_VERSION"),
+                env!("CARGO_PKG_VERSION"),
+                ongi::OCI_VERSION
+            );
+            Ok(0)
+        }
+        Cmd::Pull { quiet, name } => {
+            let store = open(&cli)?;
+            pull(&store, &cli, name, *quiet)?;
+            Ok(0)
+        }
+        Cmd::Images(a) => {
+            let store = open(&cli)?;
+            images(&store, a)
+        }
+        Cmd::Tag { source, target } => {
+            let store = open(&cli)?;
+            image::tag(&store, source, target)?;
+            Ok(0)
+        }
+        Cmd::Rmi { force, images } => {
+            let store = open(&cli)?;
+            let mut rc = 0;
+            for i in images {
+                match image::remove(&store, i, *force) {
+                    Ok(r) => {
+                        for u in r.untagged {
+                            println!("Untagged: {u}");
+                        }
+                        for d in r.deleted {
+                            println!("Deleted: {d}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Run(a) | Cmd::Create(a) => {
+            let run = matches!(cli.cmd, Cmd::Run(_));
+            let store = open(&cli)?;
+            run_cmd(&store, &cli, a, run)
+        }
+        Cmd::Start { attach, containers } => {
+            let store = open(&cli)?;
+            let mut rc = 0;
+            for c in containers {
+                let id = ctr::resolve(&store, c)?;
+                let cur = ctr::load(&store, &id)?;
+                if cur.running() {
+                    println!("{c}");
+                    continue;
+                }
+                match ongi_engine::monitor::spawn(&store, &cur.settings, *attach) {
+                    Ok(h) if *attach => return Ok(h.wait_exit().map_or(125, |c| c as u8)),
+                    Ok(h) => {
+                        h.detach();
+                        println!("{c}");
+                    }
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Stop { time, containers } => {
+            let store = open(&cli)?;
+            let mut rc = 0;
+            for c in containers {
+                let r = ctr::resolve(&store, c)
+                    .and_then(|id| ctr::load(&store, &id))
+                    .and_then(|cur| {
+                        let t = time.or(cur.settings.stop_timeout).unwrap_or(10);
+                        ongi_engine::monitor::stop(&store, &cur, t)
+                    });
+                match r {
+                    Ok(()) => println!("{c}"),
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Kill { signal, containers } => {
+            let store = open(&cli)?;
+            let sig = ongi_engine::monitor::parse_signal(signal)
+                .ok_or_else(|| Fail(1, format!("invalid signal: {signal}")))?;
+            let mut rc = 0;
+            for c in containers {
+                let r = ctr::resolve(&store, c)
+                    .and_then(|id| ctr::load(&store, &id))
+                    .and_then(|cur| {
+                        if !cur.running() {
+                            return Err(ContainerError::Conflict(format!(
+                                "cannot kill container: {c}: container {} is not running",
+                                cur.settings.id
+                            )));
+                        }
+                        ongi::Container::new(store.runtime_root(), &cur.settings.id)
+                            .kill(sig, false)
+                            .map_err(|e| ContainerError::Runtime {
+                                id: cur.settings.id.clone(),
+                                source: e,
+                            })
+                    });
+                match r {
+                    Ok(()) => println!("{c}"),
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Rm {
+            force,
+            volumes: _,
+            containers,
+        } => {
+            let store = open(&cli)?;
+            let mut rc = 0;
+            for c in containers {
+                match ctr::resolve(&store, c).and_then(|id| ctr::remove(&store, &id, *force)) {
+                    Ok(()) => println!("{c}"),
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Ps(a) => {
+            let store = open(&cli)?;
+            ps(&store, a)
+        }
+        Cmd::Logs {
+            follow,
+            tail,
+            timestamps,
+            container,
+        } => {
+            let store = open(&cli)?;
+            logs(&store, container, *follow, tail.as_deref(), *timestamps)
+        }
+        Cmd::Wait { containers } => {
+            let store = open(&cli)?;
+            let mut rc = 0;
+            for c in containers {
+                match ctr::resolve(&store, c) {
+                    Ok(id) => loop {
+                        let cur = ctr::load(&store, &id)?;
+                        if !cur.monitored && !cur.running() {
+                            println!("{}", cur.state.exit_code);
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    },
+                    Err(e) => {
+                        eprintln!("Error response from ongictl: {e}");
+                        rc = 1;
+                    }
+                }
+            }
+            Ok(rc)
+        }
+        Cmd::Inspect { format, names } => {
+            let store = open(&cli)?;
+            fmt::inspect(&store, names, format.as_deref())
+        }
+    }
+}
+
+struct PlainProgress {
+    quiet: bool,
+}
+
+impl registry::Progress for PlainProgress {
+    fn line(&self, s: &str) {
+        if !self.quiet {
+            println!("{s}");
+        }
+    }
+    fn layer(&self, digest: &str, status: &str, _done: u64, _total: u64) {
+        if !self.quiet && status != "Downloading" && status != "Extracting" {
+            println!("{}: {status}", image::short_id(digest));
+        }
+    }
+}
+
+fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Image, Fail> {
+    let r = Reference::parse(name).map_err(|e| Fail(1, e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail(125, e.to_string()))?;
+    let p = Arc::new(PlainProgress { quiet });
+    let pulled = rt
+        .block_on(registry::pull(store, &r, &cli.insecure, p))
+        .map_err(|e| Fail(1, e.to_string()))?;
+    if !quiet {
+        println!("Digest: {}", pulled.digest);
+        if pulled.downloaded {
+            println!("Status: Downloaded newer image for {}", r.familiar());
+        } else {
+            println!("Status: Image is up to date for {}", r.familiar());
+        }
+    }
+    println!("{r}");
+    Ok(pulled.image)
+}
+
+fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
+    let list = image::list(store)?;
+    let _ = a.all;
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in &list {
+            let id = if a.no_trunc {
+                i.id.clone()
+            } else {
+                i.short_id().to_string()
+            };
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(0);
+    }
+    let mut rows = vec![];
+    let mut head = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        head.push("DIGEST");
+    }
+    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    for i in &list {
+        let id = if a.no_trunc {
+            i.id.clone()
+        } else {
+            i.short_id().to_string()
+        };
+        let digest = i
+            .digests
+            .first()
+            .and_then(|d| d.split_once('@').map(|x| x.1.to_string()))
+            .unwrap_or_else(|| "<none>".into());
+        let names: Vec<(String, String)> = if i.tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            i.tags
+                .iter()
+                .filter_map(|t| Reference::parse(t).ok())
+                .map(|r| (r.familiar_name(), r.tag.unwrap_or_default()))
+                .collect()
+        };
+        for (repo, tag) in names {
+            let mut row = vec![repo, tag];
+            if a.digests {
+                row.push(digest.clone());
+            }
+            row.extend([id.clone(), fmt::ago(&i.created), fmt::size(i.size)]);
+            rows.push(row);
+        }
+    }
+    fmt::table(&head, &rows);
+    Ok(0)
+}
+
+fn read_env_file(p: &PathBuf) -> Result<Vec<String>, Fail> {
+    let t =
+        std::fs::read_to_string(p).map_err(|e| Fail(125, format!("open {}: {e}", p.display())))?;
+    Ok(t.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
+fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fail> {
+    let fail125 = |e: String| Fail(125, e);
+    if a.tty {
+        return Err(Fail(
+            125,
+            "-t/--tty is not supported yet by ongictl (pty relay is planned); run without -t"
+                .into(),
+        ));
+    }
+    let img = match (a.pull.as_str(), image::resolve(store, &a.image)) {
+        ("always", _) | ("missing", Err(ImageError::NotFound(_))) => {
+            if a.pull != "always" {
+                eprintln!(
+                    "Unable to find image '{}' locally",
+                    Reference::parse(&a.image)
+                        .map(|r| r.familiar())
+                        .unwrap_or_else(|_| a.image.clone())
+                );
+            }
+            pull_to_stderr(store, cli, &a.image)?
+        }
+        (_, Ok(i)) => i,
+        (_, Err(e)) => return Err(fail125(e.to_string())),
+    };
+    let cfg = image::config(store, &img.id).map_err(|e| fail125(e.to_string()))?;
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(read_env_file(f)?);
+    }
+    env.extend(a.env.iter().cloned());
+    let flags = RunFlags {
+        name: a.name.clone(),
+        image: a.image.clone(),
+        cmd: a.cmd.clone(),
+        entrypoint: a.entrypoint.clone(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        auto_remove: a.rm,
+        restart: a.restart.clone(),
+        labels: a.label.clone(),
+        volumes: a.volume.clone(),
+        tmpfs: a.tmpfs.clone(),
+        read_only: a.read_only,
+        network: a.network.clone(),
+        publish: a.publish.clone(),
+        memory: a.memory.clone(),
+        cpus: a.cpus.clone(),
+        pids_limit: a.pids_limit,
+        ulimits: a.ulimit.clone(),
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        security_opt: a.security_opt.clone(),
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        log_opts: a.log_opt.clone(),
+    };
+    let vol = |n: &str| {
+        ongi_engine::volume::ensure(store, n, n.len() == 64).map_err(ContainerError::from)
+    };
+    let settings = ctr::settings_for(&flags, &cfg, &vol).map_err(|e| fail125(e.to_string()))?;
+    let s = ctr::create(store, settings, &img).map_err(|e| fail125(e.to_string()))?;
+    if !start {
+        println!("{}", s.id);
+        return Ok(0);
+    }
+    let h = match ongi_engine::monitor::spawn(store, &s, !a.detach) {
+        Ok(h) => h,
+        Err(e) => {
+            let msg = e.to_string();
+            if s.auto_remove {
+                let _ = ctr::remove(store, &s.id, true);
+            }
+            // docker: 127 when the command is not found, 126 when it cannot be invoked.
+            let code = if msg.contains("No such file")
+                || msg.contains("ENOENT")
+                || msg.contains("not found")
+            {
+                127
+            } else if msg.contains("Permission denied") || msg.contains("EACCES") {
+                126
+            } else {
+                125
+            };
+            return Err(Fail(code, msg));
+        }
+    };
+    if a.detach {
+        h.detach();
+        println!("{}", s.id);
+        return Ok(0);
+    }
+    Ok(h.wait_exit().map_or(125, |c| c as u8))
+}
+
+/// A pull whose progress goes to stderr, as `docker run` prints it.
+fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, Fail> {
+    struct ErrProgress;
+    impl registry::Progress for ErrProgress {
+        fn line(&self, s: &str) {
+            eprintln!("{s}");
+        }
+        fn layer(&self, digest: &str, status: &str, _d: u64, _t: u64) {
+            if status != "Downloading" && status != "Extracting" {
+                eprintln!("{}: {status}", image::short_id(digest));
+            }
+        }
+    }
+    let r = Reference::parse(name).map_err(|e| Fail(125, e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fail(125, e.to_string()))?;
+    let pulled = rt
+        .block_on(registry::pull(
+            store,
+            &r,
+            &cli.insecure,
+            Arc::new(ErrProgress),
+        ))
+        .map_err(|e| Fail(125, e.to_string()))?;
+    drop(rt);
+    eprintln!("Digest: {}", pulled.digest);
+    eprintln!("Status: Downloaded newer image for {}", r.familiar());
+    Ok(pulled.image)
+}
+
+fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
+    let mut list = ctr::list(store)?;
+    if !a.all && a.last.is_none() && !a.latest {
+        list.retain(|c| c.running() || c.state.status == "restarting");
+    }
+    if let Some(n) = a.last {
+        list.truncate(n);
+    }
+    if a.latest {
+        list.truncate(1);
+    }
+    if a.quiet {
+        for c in &list {
+            println!(
+                "{}",
+                if a.no_trunc {
+                    c.settings.id.as_str()
+                } else {
+                    &c.settings.id[..12]
+                }
+            );
+        }
+        return Ok(0);
+    }
+    let mut rows = vec![];
+    for c in &list {
+        let s = &c.settings;
+        let mut command = s
+            .args()
+            .iter()
+            .map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !a.no_trunc && command.chars().count() > 20 {
+            command = command.chars().take(19).collect::<String>() + "…";
+        }
+        rows.push(vec![
+            if a.no_trunc {
+                s.id.clone()
+            } else {
+                s.id[..12].to_string()
+            },
+            s.image.clone(),
+            format!("\"{command}\""),
+            fmt::ago(&s.created),
+            fmt::status(&c.state),
+            String::new(),
+            s.name.clone(),
+        ]);
+    }
+    fmt::table(
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ],
+        &rows,
+    );
+    Ok(0)
+}
+
+fn logs(store: &Store, key: &str, follow: bool, tail: Option<&str>, ts: bool) -> Result<u8, Fail> {
+    let id = ctr::resolve(store, key)?;
+    let path = ongi_engine::logs::path(&store.container_dir(&id), &id);
+    let all = ongi_engine::logs::read_all(&path)
+        .map_err(|e| Fail(1, format!("{}: {e}", path.display())))?;
+    let skip = match tail {
+        None | Some("all") => 0,
+        Some(n) => all.len().saturating_sub(
+            n.parse::<usize>()
+                .map_err(|_| Fail(1, format!("invalid --tail {n:?}")))?,
+        ),
+    };
+    let out = std::io::stdout();
+    let err = std::io::stderr();
+    let emit = |r: &ongi_engine::logs::Record| {
+        let line = if ts {
+            format!("{} {}", r.time, r.log)
+        } else {
+            r.log.clone()
+        };
+        if r.stream == "stderr" {
+            let _ = err.lock().write_all(line.as_bytes());
+        } else {
+            let _ = out.lock().write_all(line.as_bytes());
+        }
+    };
+    for r in &all[skip..] {
+        emit(r);
+    }
+    if follow {
+        let mut seen = all.len();
+        loop {
+            let running = ctr::monitor_alive(store, &id);
+            let now = ongi_engine::logs::read_all(&path).unwrap_or_default();
+            if now.len() < seen {
+                seen = 0; // rotated
+            }
+            for r in &now[seen..] {
+                emit(r);
+            }
+            seen = now.len();
+            if !running {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    Ok(0)
+}
