@@ -71,6 +71,7 @@ mod container;
 pub mod exe;
 pub mod features;
 mod hooks;
+mod mountinfo;
 mod namespaces;
 mod process;
 mod rootfs;

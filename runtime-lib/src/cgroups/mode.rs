@@ -71,7 +71,7 @@ pub(super) fn parse_hierarchies(info: &str) -> Vec<Hierarchy> {
             })
             .unwrap_or_default();
         let h = Hierarchy {
-            mountpoint: PathBuf::from(crate::rootfs::unescape(mp)),
+            mountpoint: PathBuf::from(crate::mountinfo::unescape(mp)),
             fstype: fstype.to_string(),
             controllers,
         };
