@@ -6,7 +6,7 @@ use super::Container;
 use crate::cgroups;
 use crate::hooks;
 use crate::state::{self, oci_state, status_of, StateDir, Status};
-use crate::Error;
+use crate::{Error, Warning};
 use nix::sys::signal::{kill as send_signal, Signal};
 use nix::unistd::Pid;
 
@@ -19,22 +19,24 @@ pub(super) enum Reaped {
 
 impl Container {
     /// Removes the container. A running one needs `force` (it is then SIGKILLed); a created
-    /// one is killed as in runc. With `force` a missing container is not an error.
-    pub fn delete(&self, force: bool) -> Result<(), Error> {
+    /// one is killed as in runc. With `force` a missing container is not an error. The
+    /// container is gone whenever this returns `Ok`; failed poststop hooks come back as its
+    /// warnings (runtime-spec lifecycle step 13: logged, not fatal).
+    pub fn delete(&self, force: bool) -> Result<Vec<Warning>, Error> {
         self.delete_inner(force, Reaped::No)
     }
 
-    pub(super) fn delete_inner(&self, force: bool, reaped: Reaped) -> Result<(), Error> {
+    pub(super) fn delete_inner(&self, force: bool, reaped: Reaped) -> Result<Vec<Warning>, Error> {
         // What killed commands left under the root goes with any delete.
         state::sweep_leftovers(&self.root);
         let sd = match StateDir::open(&self.root, &self.id) {
             Ok(sd) => sd,
-            Err(crate::state::StateError::NotExist(_)) if force => return Ok(()),
+            Err(crate::state::StateError::NotExist(_)) if force => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let Some(st) = sd.load()? else {
             sd.remove()?;
-            return Ok(());
+            return Ok(Vec::new());
         };
         // `run` reaped init itself: the container is stopped, no need to probe /proc.
         let status = match reaped {
@@ -89,10 +91,6 @@ impl Container {
         sd.remove()?;
         cg?;
         // runtime-spec: a failing poststop hook is logged, the delete still succeeds.
-        if !poststop.is_empty() {
-            let msgs: Vec<String> = poststop.iter().map(|e| e.to_string()).collect();
-            return Err(Error::Warning(msgs.join("; ")));
-        }
-        Ok(())
+        Ok(poststop.into_iter().map(Warning::Hook).collect())
     }
 }

@@ -6,20 +6,36 @@ use super::start::start_created;
 use super::{Container, CreateOptions};
 use crate::process::spawn::wait_exit;
 use crate::state::{with_status, OciState, Status};
-use crate::Error;
+use crate::{Error, Warning};
 
-/// How `run` ended.
+/// How `run` ended. Either way the run succeeded; `warnings` are the failed poststart
+/// (and, without detach, poststop) hooks, which runc logs without failing the run.
 #[derive(Debug)]
 pub enum RunOutcome {
     /// Detached: the container keeps running.
-    Detached(OciState),
-    /// Exit status as a shell reports it: the code, or 128 + signal.
-    Exited(i32),
-    /// Exited, and a poststart or poststop hook failed (a warning): the exit status is
-    /// still the container's, as in runc.
-    ExitedWithWarning(i32, String),
-    /// Detached, and a poststart hook failed (a warning).
-    DetachedWithWarning(OciState, String),
+    Detached {
+        /// The container's state once started.
+        state: OciState,
+        /// What failed without failing the run (poststart hooks).
+        warnings: Vec<Warning>,
+    },
+    /// The container's process exited and the container was deleted.
+    Exited {
+        /// Exit status as a shell reports it: the code, or 128 + signal; the container's
+        /// even when hooks failed, as in runc.
+        status: i32,
+        /// What failed without failing the run (poststart, then poststop hooks).
+        warnings: Vec<Warning>,
+    },
+}
+
+impl RunOutcome {
+    /// The warnings of either outcome.
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            RunOutcome::Detached { warnings, .. } | RunOutcome::Exited { warnings, .. } => warnings,
+        }
+    }
 }
 
 impl Container {
@@ -38,23 +54,16 @@ impl Container {
             }
         };
         if detach {
-            let state = with_status(&st, Status::Running);
-            return Ok(match poststart {
-                Some(w) => RunOutcome::DetachedWithWarning(state, w),
-                None => RunOutcome::Detached(state),
+            return Ok(RunOutcome::Detached {
+                state: with_status(&st, Status::Running),
+                warnings: poststart,
             });
         }
-        let code = wait_exit(st.pid);
-        let poststop = match self.delete_inner(true, Reaped::Yes) {
-            Ok(()) => None,
-            Err(Error::Warning(w)) => Some(w),
-            Err(e) => return Err(e),
-        };
-        let warnings: Vec<String> = poststart.into_iter().chain(poststop).collect();
-        Ok(if warnings.is_empty() {
-            RunOutcome::Exited(code)
-        } else {
-            RunOutcome::ExitedWithWarning(code, warnings.join("; "))
+        let status = wait_exit(st.pid);
+        let poststop = self.delete_inner(true, Reaped::Yes)?;
+        Ok(RunOutcome::Exited {
+            status,
+            warnings: poststart.into_iter().chain(poststop).collect(),
         })
     }
 }

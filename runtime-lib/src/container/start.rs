@@ -5,11 +5,13 @@ use super::Container;
 use crate::hooks;
 use crate::state::fifo::{self as exec_fifo, Released};
 use crate::state::{self, oci_state, status_of, OciState, Persisted, StateDir, Status};
-use crate::Error;
+use crate::{Error, Warning};
 
 impl Container {
     /// Lets init exec the user program (opens the exec fifo), then runs poststart hooks.
-    pub fn start(&self) -> Result<(), Error> {
+    /// The container is started whenever this returns `Ok`; failed poststart hooks come
+    /// back as its warnings (runtime-spec lifecycle step 9: logged, not fatal).
+    pub fn start(&self) -> Result<Vec<Warning>, Error> {
         let sd = StateDir::open(&self.root, &self.id)?;
         let st = sd
             .load()?
@@ -29,18 +31,14 @@ impl Container {
             Status::Creating => return Err(Error::NotCreated(self.id.clone())),
         }
         state::pause_point("start:locked");
-        match start_created(&sd, &st)? {
-            // Started; only poststart hooks failed (runtime-spec lifecycle step 9).
-            Some(w) => Err(Error::Warning(w)),
-            None => Ok(()),
-        }
+        start_created(&sd, &st)
     }
 }
 
 /// Lets the init of a created container exec the user program (opens the exec fifo), then
 /// runs poststart hooks. The caller holds the state dir lock and has checked the status.
 /// Returns the failures of poststart hooks, which are only warnings.
-pub(super) fn start_created(sd: &StateDir, st: &Persisted) -> Result<Option<String>, Error> {
+pub(super) fn start_created(sd: &StateDir, st: &Persisted) -> Result<Vec<Warning>, Error> {
     let fifo = sd.fifo();
     let f = match exec_fifo::release(&fifo, st.pid, st.pid_start) {
         Ok(Released::Exec(f)) => f,
@@ -75,10 +73,7 @@ pub(super) fn start_created(sd: &StateDir, st: &Persisted) -> Result<Option<Stri
         // a warning, but the remaining hooks and lifecycle continue as if the hook had
         // succeeded."
         let failed = hooks::run_all_continue("poststart", &h, &s);
-        if !failed.is_empty() {
-            let msgs: Vec<String> = failed.iter().map(|e| e.to_string()).collect();
-            return Ok(Some(msgs.join("; ")));
-        }
+        return Ok(failed.into_iter().map(Warning::Hook).collect());
     }
-    Ok(None)
+    Ok(Vec::new())
 }
