@@ -48,13 +48,24 @@
 //! - Input files without a container: [`spec::check_bundle`] and [`spec::check_process`]
 //!   (everything `create` / `exec` check before they make anything, sharing their code),
 //!   [`spec::load_process`], [`spec::resources_from_value`], [`spec::default_spec`].
-//!   Something that succeeded but is worth reporting (a failed poststart or poststop hook)
-//!   comes back as [`Error::Warning`] or a `...WithWarning` outcome.
 //! - Reporting: [`features::features`], [`features::libseccomp_version`],
 //!   [`OCI_VERSION`], [`rfc3339_now`], [`escape_controls`].
 //! - Errors: [`Error`], and every error type reachable from it re-exported here at the
 //!   root ([`SpecError`], [`StateError`], [`CgroupError`], [`ExecError`], [`CallerError`],
 //!   [`ExeError`], ...) so callers can match on them; fields of type [`Errno`] too.
+//!   [`Warning`]: what a call that succeeded has to report.
+//!
+//! ## Errors and warnings
+//!
+//! Warnings travel one way only. An `Err` always means the operation failed (and, for
+//! `create`, that nothing was left behind); an `Ok` means it happened. Some steps the
+//! runtime spec says to log and go on from (a failing poststart hook at `start` or `run`,
+//! a failing poststop hook at `delete` or at the end of `run`): the calls that run them
+//! return what failed with their result, as [`Warning`]s, in the order they happened:
+//! [`Container::start`] and [`Container::delete`] return `Vec<Warning>`, and both
+//! [`RunOutcome`]s carry `warnings`. The `ongi` command line prints each call's warnings as
+//! one `warning:` line on stderr (and in its log) and still exits as on success, as runc
+//! does.
 //!
 //! Feature `bench` adds the `bench` module of hooks for the criterion benches in `benches/`; it
 //! is not part of the API.
@@ -71,6 +82,7 @@ mod container;
 pub mod exe;
 pub mod features;
 mod hooks;
+mod mountinfo;
 mod namespaces;
 mod process;
 mod rootfs;
@@ -221,7 +233,15 @@ pub enum Error {
         /// The error writing it returned.
         source: std::io::Error,
     },
-    /// The operation completed, but something worth reporting happened (e.g. a poststop hook failed).
-    #[error("{0}")]
-    Warning(String),
+}
+
+/// Something that went wrong in a lifecycle call that still succeeded, returned with its
+/// result (see the crate docs, "Errors and warnings").
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A poststart hook (`start`, `run`: the container was started) or poststop hook
+    /// (`delete`, `run`: the container is gone) failed; the hook error names its phase.
+    #[error(transparent)]
+    Hook(HookError),
 }

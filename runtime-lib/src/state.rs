@@ -12,6 +12,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
+pub(crate) mod fifo;
+mod status;
+
+pub(crate) use status::{oci_state, status_of, with_status};
+
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 /// The runtime-spec version this runtime implements (`ociVersion` of its state).

@@ -241,6 +241,62 @@ fn threads_refused(work: &Path) {
     c.delete(true).expect("delete");
 }
 
+/// A failing poststart or poststop hook does not fail the call that ran it: the call
+/// returns `Ok` and the failure comes back as its warning (runtime-spec lifecycle steps 9
+/// and 13), never as an error.
+fn hook_warnings(work: &Path) {
+    let b = work.join("hooks-bundle");
+    bundle(&b, &["sh", "-c", "exit 3"]);
+    let cfg = b.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&cfg).expect("read config.json"))
+            .expect("parse config.json");
+    config["hooks"] = serde_json::json!({
+        "poststart": [ { "path": "/bin/false" } ],
+        "poststop": [ { "path": "/bin/false" } ]
+    });
+    fs::write(&cfg, config.to_string()).expect("write config.json");
+    let root = work.join("hooks-state");
+    let opts = CreateOptions {
+        bundle: b.clone(),
+        ..Default::default()
+    };
+    let is_hook = |w: &ongi::Warning, phase: &str| {
+        matches!(w, ongi::Warning::Hook(_)) && w.to_string().starts_with(&format!("{phase} hook"))
+    };
+
+    let c = Container::new(&root, "api-hook-warnings");
+    let st = c.create(&opts).expect("create");
+    let w = c
+        .start()
+        .expect("start with a failing poststart hook succeeds");
+    assert!(w.len() == 1 && is_hook(&w[0], "poststart"), "{w:?}");
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(st.pid), None);
+    let w = c
+        .delete(true)
+        .expect("delete with a failing poststop hook succeeds");
+    assert!(w.len() == 1 && is_hook(&w[0], "poststop"), "{w:?}");
+    assert!(c.state().is_err(), "the container must be gone");
+
+    let c = Container::new(&root, "api-hook-warnings-run");
+    match c
+        .run(&opts, false)
+        .expect("run with failing hooks succeeds")
+    {
+        ongi::RunOutcome::Exited { status, warnings } => {
+            assert_eq!(status, 3, "the container's exit status");
+            assert!(
+                warnings.len() == 2
+                    && is_hook(&warnings[0], "poststart")
+                    && is_hook(&warnings[1], "poststop"),
+                "{warnings:?}"
+            );
+        }
+        other => panic!("run without detach: {other:?}"),
+    }
+    assert!(c.state().is_err(), "run must delete the container");
+}
+
 fn main() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -267,8 +323,9 @@ fn main() {
         println!("test unprotected_refused ... ignored, the binary started protected");
     }
     type Test = (&'static str, fn(&Path));
-    let tests: [Test; 5] = [
+    let tests: [Test; 6] = [
         ("lifecycle", lifecycle),
+        ("hook_warnings", hook_warnings),
         ("resources", resources),
         ("exec", exec),
         ("bad_bundle", bad_bundle),

@@ -394,6 +394,15 @@ impl Logger {
         self.log("warning", msg);
     }
 
+    /// One call's warnings, as one line (nothing when there are none).
+    fn warnings(&mut self, ws: &[ongi::Warning]) {
+        if ws.is_empty() {
+            return;
+        }
+        let msgs: Vec<String> = ws.iter().map(|w| w.to_string()).collect();
+        self.warning(&msgs.join("; "));
+    }
+
     fn log(&mut self, level: &str, msg: &str) {
         let Some(f) = self.file.as_mut() else { return };
         let time = ongi::rfc3339_now();
@@ -501,29 +510,21 @@ fn run(cli: &Cli, cmd: &Cmd, logger: &mut Logger) -> Result<ExitCode, String> {
             .map(|_| ExitCode::SUCCESS)
             .map_err(e),
         Cmd::Run { create, detach } => {
-            match c(&create.id).run(&create.options(), *detach).map_err(e)? {
-                RunOutcome::Detached(_) => Ok(ExitCode::SUCCESS),
-                RunOutcome::DetachedWithWarning(_, warning) => {
-                    logger.warning(&warning);
-                    Ok(ExitCode::SUCCESS)
-                }
-                RunOutcome::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
-                RunOutcome::ExitedWithWarning(code, warning) => {
-                    logger.warning(&warning);
-                    Ok(ExitCode::from(code.clamp(0, 255) as u8))
-                }
+            let outcome = c(&create.id).run(&create.options(), *detach).map_err(e)?;
+            logger.warnings(outcome.warnings());
+            match outcome {
+                RunOutcome::Detached { .. } => Ok(ExitCode::SUCCESS),
+                // The container's status even when hooks failed, as runc.
+                RunOutcome::Exited { status, .. } => Ok(ExitCode::from(status.clamp(0, 255) as u8)),
             }
         }
-        Cmd::Start { id } => match c(id).start() {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            // Started; a failing poststart hook is only a warning (runtime-spec lifecycle
-            // step 9), so start succeeds.
-            Err(ongi::Error::Warning(w)) => {
-                logger.warning(&w);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(err) => Err(e(err)),
-        },
+        // Started; a failing poststart hook is only a warning (runtime-spec lifecycle
+        // step 9), so start succeeds.
+        Cmd::Start { id } => c(id)
+            .start()
+            .map(|w| logger.warnings(&w))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(e),
         Cmd::State { id } => {
             let s = c(id).state().map_err(e)?;
             println!(
@@ -536,16 +537,13 @@ fn run(cli: &Cli, cmd: &Cmd, logger: &mut Logger) -> Result<ExitCode, String> {
             let sig = parse_signal(signal)?;
             c(id).kill(sig, *all).map(|_| ExitCode::SUCCESS).map_err(e)
         }
-        Cmd::Delete { force, id } => match c(id).delete(*force) {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            // The container is gone; a failing poststop hook is only a warning (runtime-spec
-            // lifecycle step 13), so delete succeeds.
-            Err(ongi::Error::Warning(w)) => {
-                logger.warning(&w);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(err) => Err(e(err)),
-        },
+        // The container is gone; a failing poststop hook is only a warning (runtime-spec
+        // lifecycle step 13), so delete succeeds.
+        Cmd::Delete { force, id } => c(id)
+            .delete(*force)
+            .map(|w| logger.warnings(&w))
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(e),
         Cmd::List { format, quiet } => {
             print_list(&cli.root, format, *quiet).map(|_| ExitCode::SUCCESS)
         }

@@ -5,7 +5,7 @@ pub mod attrs;
 pub mod exec;
 pub mod init;
 pub mod spawn;
-mod tty_relay;
+pub(crate) mod tty_relay;
 
 use crate::namespaces::Namespaces;
 use oci_spec::runtime::Spec;

@@ -149,3 +149,32 @@ pub fn spawn(cfg: &InitConfig, parent: &ParentEnd, child: InitEnd) -> Result<Pid
         Err(e) => Err(ProcessError::Channel(e)),
     }
 }
+
+/// Writes init's uid_map or gid_map (`file`) from the spec's mappings: the runtime's part
+/// of the user namespace handshake.
+pub(crate) fn write_id_map(
+    pid: i32,
+    file: &'static str,
+    maps: Option<&[oci_spec::runtime::LinuxIdMapping]>,
+) -> Result<(), ProcessError> {
+    let text: String = maps
+        .unwrap_or_default()
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/{file}"));
+    std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })
+}
+
+/// Waits for our child `pid` (init is the runtime's child on both clone paths).
+pub(crate) fn wait_exit(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return c,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}

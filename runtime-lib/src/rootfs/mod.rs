@@ -145,7 +145,7 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     for line in info.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         let Some(mp) = f.get(4) else { continue };
-        let mp = PathBuf::from(unescape(mp));
+        let mp = PathBuf::from(crate::mountinfo::unescape(mp));
         if rootfs.starts_with(&mp)
             && best
                 .as_ref()
@@ -169,13 +169,6 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
         .map_err(perr(&mp, "make parent mount private"))?;
     }
     Ok(())
-}
-
-pub(crate) fn unescape(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 fn is_bind(m: &Mount) -> bool {
