@@ -639,7 +639,7 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     }
     let rt = ongi::Container::new(store.runtime_root(), id);
     match rt.delete(true) {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(ongi::Error::State(_)) => {}
         Err(e) => {
             if rt.state().is_ok() {

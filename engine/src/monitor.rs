@@ -281,13 +281,14 @@ fn run_once(
         saved[2].as_raw_fd(),
     ]);
     drop((in_r, out_w, err_w));
-    let state = match created {
-        Ok(state) => state,
-        Err(ongi::Error::Warning(_)) => rt.state()?,
-        Err(e) => return Err(e.into()),
-    };
+    let state = created?;
     match rt.start() {
-        Ok(()) | Err(ongi::Error::Warning(_)) => {}
+        // A failed poststart hook is a warning: the container runs; it goes to the log.
+        Ok(warnings) => {
+            for w in warnings {
+                let _ = log.feed(1, format!("ongi-monitor: warning: {w}\n").as_bytes());
+            }
+        }
         Err(e) => {
             let _ = rt.delete(true);
             return Err(e.into());
