@@ -12,6 +12,7 @@ const CAP_KILL: u32 = 5;
 const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_RESOURCE: u32 = 24;
 const CAP_AUDIT_WRITE: u32 = 29;
 
 /// `/proc/self/status` of a process running with `spec`.
@@ -226,6 +227,83 @@ fn rlimits_are_applied() {
     };
     assert_eq!(limit("Max open files")[3..5], ["321", "654"], "{out}");
     assert_eq!(limit("Max core file size")[4..6], ["0", "4096"], "{out}");
+}
+
+/// Soft and hard value of `label` in /proc/self/limits text.
+fn limits_line<'a>(limits: &'a str, label: &str) -> Vec<&'a str> {
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in:\n{limits}"))
+        .split_whitespace()
+        .take(2)
+        .collect()
+}
+
+/// A hard limit above the caller's, with a new user namespace, in `run` and in `exec`.
+/// Raising a hard limit takes CAP_SYS_RESOURCE in the initial user namespace, which no
+/// process inside the container's user namespace has: init and exec'd processes used to
+/// set their rlimits themselves there and failed with EPERM. The runtime sets them now
+/// (prlimit), with its own privileges, as runc does and as crun does before its clone.
+#[test]
+#[cfg_attr(
+    ongi_test_no_cap_sys_resource,
+    ignore = "this host's bounding set lacks CAP_SYS_RESOURCE: nothing here, runtime or \
+              container, can raise a hard rlimit, so the user-namespace case cannot differ"
+)]
+fn raised_hard_limit_with_a_user_namespace() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let eff = u64::from_str_radix(&status_field(&status, "CapEff"), 16).expect("CapEff");
+    assert_ne!(
+        eff & (1 << CAP_SYS_RESOURCE),
+        0,
+        "the test needs CAP_SYS_RESOURCE (built on a host whose bounding set has it)"
+    );
+    // A resource whose hard limit is finite here, raised by one page.
+    let (name, label, hard) = [
+        (
+            "RLIMIT_MSGQUEUE",
+            libc::RLIMIT_MSGQUEUE,
+            "Max msgqueue size",
+        ),
+        ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK, "Max locked memory"),
+        (
+            "RLIMIT_SIGPENDING",
+            libc::RLIMIT_SIGPENDING,
+            "Max pending signals",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(name, res, label)| {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `r` is a valid rlimit for getrlimit to fill.
+        let ok = unsafe { libc::getrlimit(res, &mut r) } == 0;
+        (ok && r.rlim_max < libc::RLIM_INFINITY / 2).then_some((name, label, r.rlim_max))
+    })
+    .expect("a resource with a finite hard limit");
+    let want = (hard + 4096).to_string();
+    let h = Harness::new("rlimit_userns");
+    let spec = Spec::new().user_namespace(100_000, 65_536).set(
+        "/process/rlimits",
+        json!([{ "type": name, "soft": hard + 4096, "hard": hard + 4096 }]),
+    );
+    let out = h.run_ok(&spec.clone().args(&["cat", "/proc/self/limits"]));
+    assert_eq!(
+        limits_line(&out, label),
+        [&want, &want],
+        "run {name}:\n{out}"
+    );
+    let c = h.start(&spec.args(&["sleep", "100"]));
+    let out = h.rt(&["exec", &c.id, "cat", "/proc/self/limits"]);
+    assert!(out.ok(), "exec: {out}");
+    assert_eq!(
+        limits_line(&out.stdout, label),
+        [&want, &want],
+        "exec {name}:\n{out}"
+    );
 }
 
 #[test]

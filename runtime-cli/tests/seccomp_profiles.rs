@@ -7,77 +7,12 @@
 //! the filter is loaded must be something such a profile allows. runc 1.1.5 runs all of them.
 
 mod common;
+#[path = "data/seccomp/profiles.rs"]
+mod profiles;
 
 use common::*;
+use profiles::Profile;
 use serde_json::{json, Value};
-use std::path::Path;
-
-/// A profile file from tests/data/seccomp.
-fn load(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/seccomp")
-        .join(name);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-}
-
-/// Docker's profile format (also podman's) to runtime-spec linux.seccomp for x86_64 and the
-/// given bounding set, as Docker's `setupSeccomp` does: the x86_64 entry of archMap; a rule
-/// is kept when all its includes.caps are in the set, its includes.arches name amd64 (if
-/// any), none of its excludes.caps are in the set and its excludes.arches do not name amd64.
-/// includes.minKernel is met by every kernel these tests run on (>= 5.x).
-fn from_docker_format(profile: &Value, caps: &[&str]) -> Value {
-    let arch = |v: &Value| v.as_array().is_some_and(|a| a.iter().any(|x| x == "amd64"));
-    let all_caps = |v: &Value| {
-        v.as_array()
-            .is_none_or(|a| a.iter().all(|c| caps.iter().any(|k| c == k)))
-    };
-    let any_cap = |v: &Value| {
-        v.as_array()
-            .is_some_and(|a| a.iter().any(|c| caps.iter().any(|k| c == k)))
-    };
-    let mut architectures = vec![];
-    for m in profile["archMap"].as_array().into_iter().flatten() {
-        if m["architecture"] == "SCMP_ARCH_X86_64" {
-            architectures.push(m["architecture"].clone());
-            architectures.extend(
-                m["subArchitectures"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-        }
-    }
-    let mut syscalls = vec![];
-    for rule in profile["syscalls"].as_array().expect("syscalls") {
-        let inc = &rule["includes"];
-        let exc = &rule["excludes"];
-        if !all_caps(&inc["caps"])
-            || (inc["arches"].is_array() && !arch(&inc["arches"]))
-            || any_cap(&exc["caps"])
-            || arch(&exc["arches"])
-        {
-            continue;
-        }
-        let mut out = json!({ "names": rule["names"], "action": rule["action"] });
-        for key in ["args", "errnoRet"] {
-            if !rule[key].is_null() {
-                out[key] = rule[key].clone();
-            }
-        }
-        syscalls.push(out);
-    }
-    let mut seccomp = json!({
-        "defaultAction": profile["defaultAction"],
-        "architectures": architectures,
-        "syscalls": syscalls,
-    });
-    if !profile["defaultErrnoRet"].is_null() {
-        seccomp["defaultErrnoRet"] = profile["defaultErrnoRet"].clone();
-    }
-    seccomp
-}
 
 const BOUNDING: &[&str] = &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
@@ -186,40 +121,35 @@ fn exercise(label: &str, seccomp: &Value) {
     }
 }
 
+fn exercise_profile(p: &Profile) {
+    exercise(p.label, &p.linux_seccomp(BOUNDING));
+}
+
 #[test]
 fn docker_default_current() {
-    exercise(
-        "docker",
-        &from_docker_format(&load("docker-default.json"), BOUNDING),
-    );
+    exercise_profile(&profiles::DOCKER);
 }
 
 /// Defect: before close_range, openat2 and faccessat2 were in Docker's profile, init failed
 /// without no_new_privs with "close_range /proc/self/fd: EPERM".
 #[test]
 fn docker_default_2020() {
-    exercise(
-        "docker-2020",
-        &from_docker_format(&load("docker-default-2020.json"), BOUNDING),
-    );
+    exercise_profile(&profiles::DOCKER_2020);
 }
 
 #[test]
 fn containerd_default() {
-    exercise("containerd", &load("containerd-default.json"));
+    exercise_profile(&profiles::CONTAINERD);
 }
 
 #[test]
 fn podman_containers_common() {
-    exercise(
-        "podman",
-        &from_docker_format(&load("podman-containers-common.json"), BOUNDING),
-    );
+    exercise_profile(&profiles::PODMAN);
 }
 
 /// Defect: a recorded profile lists exactly what the workload (and runc) used; init needed
 /// close_range, getcwd and setresuid/setresgid after loading it.
 #[test]
 fn recorded_busybox() {
-    exercise("recorded", &load("recorded-busybox.json"));
+    exercise_profile(&profiles::RECORDED_BUSYBOX);
 }

@@ -17,6 +17,8 @@ pub enum ToInit {
     HooksDone,
     /// The runtime handed the seccomp notify fd to the agent.
     SeccompDone,
+    /// The runtime set process.rlimits on the process.
+    RlimitsDone,
 }
 
 /// Messages init sends to the runtime.
@@ -26,6 +28,9 @@ pub enum FromInit {
     InitPid(i32),
     /// Namespaces and mounts exist, pivot_root has not happened: run prestart/createRuntime hooks.
     Hooks,
+    /// Set process.rlimits on me (prlimit, with the runtime's privileges: inside a user
+    /// namespace the process cannot raise a hard limit). Waits for [`ToInit::RlimitsDone`].
+    Rlimits,
     /// Setup is complete; init now waits on the exec fifo.
     Ready,
     /// Setup failed; the text names what failed and why.
@@ -183,6 +188,7 @@ impl ParentEnd {
             ToInit::Go => b'G',
             ToInit::HooksDone => b'H',
             ToInit::SeccompDone => b'S',
+            ToInit::RlimitsDone => b'L',
         };
         send_raw(self.0.as_raw_fd(), &[tag])
     }
@@ -200,6 +206,7 @@ impl ParentEnd {
                 FromInit::InitPid(i32::from_le_bytes(arr))
             }
             b'K' => FromInit::Hooks,
+            b'L' => FromInit::Rlimits,
             b'R' => FromInit::Ready,
             b'E' => FromInit::Error(String::from_utf8_lossy(rest).into_owned()),
             _ => return Err(ChannelError::Malformed),
@@ -225,6 +232,7 @@ impl InitEnd {
                 buf.extend_from_slice(&p.to_le_bytes());
             }
             FromInit::Hooks => buf.push(b'K'),
+            FromInit::Rlimits => buf.push(b'L'),
             FromInit::Ready => buf.push(b'R'),
             FromInit::Error(s) => {
                 buf.push(b'E');
@@ -242,6 +250,7 @@ impl InitEnd {
             [b'G'] => Ok(ToInit::Go),
             [b'H'] => Ok(ToInit::HooksDone),
             [b'S'] => Ok(ToInit::SeccompDone),
+            [b'L'] => Ok(ToInit::RlimitsDone),
             _ => Err(ChannelError::Malformed),
         }
     }

@@ -116,6 +116,7 @@ pub use process::attrs::AttrError;
 pub use process::exec::ExecError;
 pub use process::ProcessError;
 pub use seccomp::SeccompError;
+pub use security::rlimits::RlimitError;
 
 pub use spec::SpecError;
 pub use state::StateError;

@@ -11,7 +11,18 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    // `--out P` first: the facts go to file P instead of stdout (a process started by
+    // `create` + `start` has no stdout the runner can read).
+    let out_file = if args.get(1).is_some_and(|a| a == "--out") {
+        let Some(p) = args.get(2).cloned() else {
+            usage();
+        };
+        args.drain(1..3);
+        Some(p)
+    } else {
+        None
+    };
     let Some(cmd) = args.get(1) else {
         usage();
     };
@@ -125,11 +136,19 @@ fn main() {
                 Err(e) => line(&mut out, "sysctl.errno", e.raw_os_error().unwrap_or(0)),
             }
         }
+        "seccomp" => seccomp(&mut out),
         "pause" => loop {
             // SAFETY: pause(2) just sleeps until a signal.
             unsafe { libc::pause() };
         },
         _ => usage(),
+    }
+    if let Some(p) = out_file {
+        // A write error is a fact too, but with nowhere to print it: exit non-zero.
+        if std::fs::write(&p, out.as_bytes()).is_err() {
+            std::process::exit(3);
+        }
+        return;
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
@@ -138,9 +157,9 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: oci-check ids|status|mountinfo|cgroup|rlimits|umask|cwd|env|args|uname|\
+        "usage: oci-check [--out FILE] ids|status|mountinfo|cgroup|rlimits|umask|cwd|env|args|uname|\
          personality|stat P..|open P r|w|rw|read P|write P DATA|ls P|mkdir P|ns|\
-         oom_score_adj|fds|tty|pid|sysctl KEY|pause"
+         oom_score_adj|fds|tty|pid|sysctl KEY|seccomp|pause"
     );
     std::process::exit(2)
 }
@@ -225,6 +244,48 @@ fn rlimits(out: &mut String) {
         } else {
             line(out, &format!("{name}.errno"), errno());
         }
+    }
+}
+
+/// The seccomp mode and no_new_privs of this process, and two harmless system calls that
+/// succeed (kcmp) or fail with ENOKEY (request_key) without a filter, so that the runner can
+/// tell which errno a profile made them return. `done=1` last: the output is complete.
+fn seccomp(out: &mut String) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for (key, name) in [("Seccomp", "seccomp"), ("NoNewPrivs", "nonewprivs")] {
+        let v = status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .map_or("missing", str::trim);
+        line(out, name, v);
+    }
+    // SAFETY: getpid(2) cannot fail.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: kcmp(2) of this process's memory with itself only compares kernel objects.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_kcmp, pid, pid, 1 /* KCMP_VM */, 0, 0)
+    };
+    probe(out, "kcmp", rc);
+    // SAFETY: NUL-terminated strings; a NULL callout makes request_key(2) only search the
+    // existing keyrings, so nothing is created or upcalled.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_request_key,
+            c"user".as_ptr(),
+            c"ongi-conformance-no-such-key".as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    probe(out, "request_key", rc);
+    line(out, "done", 1);
+}
+
+fn probe(out: &mut String, name: &str, rc: libc::c_long) {
+    if rc < 0 {
+        line(out, &format!("{name}.errno"), errno());
+    } else {
+        line(out, name, rc);
     }
 }
 

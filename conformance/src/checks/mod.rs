@@ -4,6 +4,7 @@ mod config;
 mod features;
 mod linux;
 mod runtime;
+mod seccomp_profiles;
 
 use crate::Req;
 
@@ -12,6 +13,7 @@ pub fn all() -> Vec<Req> {
     let mut v = runtime::reqs();
     v.extend(config::reqs());
     v.extend(linux::reqs());
+    v.extend(seccomp_profiles::reqs());
     v.extend(features::reqs());
     v
 }

@@ -286,6 +286,9 @@ impl Container {
                     crate::seccomp::send_to_listener(path, &state, fd.as_fd())?;
                     parent.send(ToInit::SeccompDone)?;
                 }
+                Ok(FromInit::Rlimits) => {
+                    crate::process::set_rlimits(&parent, st.pid, cfg.spec.process().as_ref())?;
+                }
                 Ok(FromInit::Ready) => {
                     state::pause_point("create:ready");
                     break;

@@ -188,7 +188,9 @@ fn run(cfg: &InitConfig, chan: &InitEnd, joined: bool) -> Result<Infallible, Ini
         security::set_oom_score_adj(adj)?;
     }
     if let Some(r) = process.rlimits() {
-        security::rlimits::apply(r)?;
+        // The runtime sets them, with its privileges (see security::rlimits::apply).
+        chan.send(FromInit::Rlimits)?;
+        chan.expect(ToInit::RlimitsDone)?;
         fifo_fd_probe(cfg, r)?;
     }
     // Ignored signals stay ignored across execve; the runtime's (Rust ignores SIGPIPE, a

@@ -261,6 +261,25 @@ pub enum ProcessError {
     /// Waiting for the intermediate process failed.
     #[error("waiting for intermediate process: {0}")]
     Wait(nix::errno::Errno),
+    /// process.rlimits could not be set on the new process.
+    #[error(transparent)]
+    Rlimit(#[from] crate::security::rlimits::RlimitError),
+}
+
+/// The runtime's side of [`FromInit::Rlimits`](crate::channel::FromInit::Rlimits): sets
+/// process.rlimits on `pid` (init or an exec'd process, which asked just before its
+/// privileges go; see `security::rlimits::apply` for why the runtime does it) and lets it
+/// go on.
+pub(crate) fn set_rlimits(
+    chan: &crate::channel::ParentEnd,
+    pid: i32,
+    process: Option<&oci_spec::runtime::Process>,
+) -> Result<(), ProcessError> {
+    if let Some(r) = process.and_then(|p| p.rlimits().as_deref()) {
+        crate::security::rlimits::apply(pid, r)?;
+    }
+    chan.send(crate::channel::ToInit::RlimitsDone)?;
+    Ok(())
 }
 
 /// Why init closed the channel during setup without reporting an error. It is exiting, so

@@ -17,14 +17,6 @@ pub enum SecurityError {
         set: &'static str,
         reason: String,
     },
-    #[error("setrlimit {resource} (soft {soft}, hard {hard}): {errno}{hint}")]
-    Rlimit {
-        resource: String,
-        soft: u64,
-        hard: u64,
-        errno: Errno,
-        hint: &'static str,
-    },
     #[error("{op}({id}): {errno}")]
     Id {
         op: &'static str,

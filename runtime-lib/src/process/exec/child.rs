@@ -108,8 +108,10 @@ fn child_run(setup: &Setup, chan: &InitEnd) -> Result<Infallible, ChildError> {
     if let Some(adj) = process.oom_score_adj() {
         security::set_oom_score_adj(adj)?;
     }
-    if let Some(r) = process.rlimits() {
-        security::rlimits::apply(r)?;
+    if process.rlimits().is_some() {
+        // The runtime sets them, with its privileges (see security::rlimits::apply).
+        chan.send(FromInit::Rlimits)?;
+        chan.expect(ToInit::RlimitsDone)?;
     }
     // Before caps are dropped and before the filter: see Attrs::apply.
     setup.attrs.apply()?;

@@ -95,6 +95,10 @@ pub(crate) fn spawn(
                 .map_err(|e| fail(ExecError::Channel(e).into()))?;
             continue;
         }
+        if let Ok(FromInit::Rlimits) = &got {
+            crate::process::set_rlimits(&parent, pid, Some(setup.process)).map_err(|e| fail(e.into()))?;
+            continue;
+        }
         return exec_result(got, pid, &fail);
     }
 }
