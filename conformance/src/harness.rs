@@ -244,7 +244,6 @@ impl Facts {
 // config.json builder
 // ---------------------------------------------------------------------------
 
-
 /// A config.json under construction (JSON pointers; methods consume and return self).
 #[derive(Clone, Debug)]
 pub struct Spec(pub Value);

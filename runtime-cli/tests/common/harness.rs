@@ -588,7 +588,6 @@ impl Drop for Harness {
     }
 }
 
-
 /// Waits until `pid` is dead (or a zombie).
 pub fn wait_pid_gone(pid: i32) -> bool {
     wait_until(STATE_TIMEOUT, || !pid_alive(pid))
@@ -600,7 +599,6 @@ pub fn ns_link(pid: &str, kind: &str) -> String {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|e| panic!("readlink /proc/{pid}/ns/{kind}: {e}"))
 }
-
 
 /// Live processes whose initial environment contains `MARKER_VAR=marker`.
 pub fn marked_pids(marker: &str) -> Vec<i32> {

@@ -81,4 +81,3 @@ pub fn build_rootfs(rootfs: &Path) {
     );
     write_file(&rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n");
 }
-
