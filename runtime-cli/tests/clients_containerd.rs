@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::clients::containerd::{call_timeout, cleanup_timeout, Daemon, START_TIMEOUT};
+use common::clients::containerd::{call_timeout, cleanup_timeout, Daemon};
 use common::clients::image::oci_archive;
 use common::clients::*;
 use common::{path_str, read_opt, wait_until};
@@ -46,42 +46,13 @@ struct Containerd {
 impl Containerd {
     fn start() -> Self {
         let ns = format!("ongi-test-{}", std::process::id());
-        let mut d = Daemon::start("containerd", &ns, |d, _| {
-            format!(
-                r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-# ctr needs no CRI (which would also want CNI configuration).
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[debug]
-  address = "{d}/debug.sock"
-  level = "info"
-[metrics]
-  address = ""
-[plugins]
-  # The default is /opt/containerd, a host-wide directory.
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-"#
-            )
-        });
-        d.remove_if_empty(Path::new("/run/containerd/runc").join(&ns));
-        let cd = Containerd {
+        let d = Daemon::start_for_ctr("containerd", &ns);
+        Containerd {
             dir: d.dir.clone(),
             runtime: d.runtime.clone(),
             d,
             ns,
-        };
-        let up = wait_until(START_TIMEOUT, || {
-            cd.try_ctr(&["version"], Duration::from_secs(5))
-                .is_ok_and(|o| o.ok())
-        });
-        assert!(up, "containerd does not answer:\n{}", cd.log_tail(30));
-        cd
+        }
     }
 
     fn try_ctr(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {

@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::clients::containerd::{call_timeout, cleanup_timeout, Daemon, START_TIMEOUT};
+use common::clients::containerd::{call_timeout, cleanup_timeout, config, Daemon, START_TIMEOUT};
 use common::clients::image::oci_archive;
 use common::clients::*;
 use common::{path_str, wait_until};
@@ -108,24 +108,11 @@ impl Cri {
         let cgroup_parent = format!("/ongi-cri-{}", std::process::id());
         let d = Daemon::start("cri", &cgroup_parent, |d, rt| {
             let cri_plugin = r#"plugins."io.containerd.grpc.v1.cri""#;
-            format!(
-                r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[debug]
-  address = "{d}/debug.sock"
-  level = "info"
-[metrics]
-  address = ""
-[plugins]
-  # The default is /opt/containerd, a host-wide directory.
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-  [{cri_plugin}]
+            config(
+                d,
+                "",
+                &format!(
+                    r#"  [{cri_plugin}]
     sandbox_image = "{PAUSE_IMAGE}"
     # exec/attach/port-forward server: loopback, ephemeral port.
     stream_server_address = "127.0.0.1"
@@ -156,6 +143,7 @@ state = "{d}/state"
       bin_dir = "{d}/cni/bin"
       conf_dir = "{d}/cni/net.d"
 "#
+                ),
             )
         });
         let tokio = tokio::runtime::Builder::new_current_thread()

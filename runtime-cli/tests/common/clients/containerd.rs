@@ -30,6 +30,30 @@ pub fn cleanup_timeout() -> Duration {
     call_timeout().min(Duration::from_secs(10))
 }
 
+/// containerd's config.toml for a private daemon in `dir`: root, state, sockets and the opt
+/// dir there, plus `top` (top-level keys) and `plugins` (more `[plugins]` sections).
+pub fn config(dir: &str, top: &str, plugins: &str) -> String {
+    format!(
+        r#"version = 2
+root = "{dir}/root"
+state = "{dir}/state"
+{top}[grpc]
+  address = "{dir}/containerd.sock"
+[ttrpc]
+  address = "{dir}/containerd.sock.ttrpc"
+[debug]
+  address = "{dir}/debug.sock"
+  level = "info"
+[metrics]
+  address = ""
+[plugins]
+  # The default is /opt/containerd, a host-wide directory.
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{dir}/opt"
+{plugins}"#
+    )
+}
+
 /// A private containerd and everything it may leave behind.
 pub struct Daemon {
     pub dir: PathBuf,
@@ -101,6 +125,27 @@ impl Daemon {
         let sock = d.socket();
         let up = wait_until(START_TIMEOUT, || sock.exists());
         assert!(up, "containerd did not start:\n{}", d.log_tail(30));
+        d
+    }
+
+    /// A containerd for ctr (CRI plugin disabled: it would want CNI configuration) whose
+    /// containers' cgroups are below `/<ns>` (ctr's default cgroupsPath is `/<ns>/<id>`);
+    /// returns once `ctr version` answers.
+    pub fn start_for_ctr(name: &str, ns: &str) -> Self {
+        let mut d = Daemon::start(name, ns, |dir, _| {
+            config(
+                dir,
+                "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+                "",
+            )
+        });
+        // The shim's runtime root when its options name none.
+        d.remove_if_empty(Path::new("/run/containerd/runc").join(ns));
+        let up = wait_until(START_TIMEOUT, || {
+            d.try_ctr(ns, &["version"], Duration::from_secs(5))
+                .is_ok_and(|o| o.ok())
+        });
+        assert!(up, "containerd does not answer:\n{}", d.log_tail(30));
         d
     }
 
