@@ -213,7 +213,7 @@ impl Drop for Daemon {
             let _ = fs::remove_dir("/run/containerd");
         }
         detach_mounts_under(&self.dir);
-        remove_cgroups(&[self.cgroup_parent.clone()]);
+        remove_cgroups(std::slice::from_ref(&self.cgroup_parent));
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("teardown: remove {}: {e}", self.dir.display());
         }
