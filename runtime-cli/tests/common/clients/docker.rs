@@ -2,7 +2,6 @@
 //! iptables, no bridge; `ongi` registered as runtime "ongi".
 
 use super::super::files::{make_dir, path_str, read_lossy, tail, write_file};
-use super::super::mountinfo::detach_mounts_under;
 use super::super::runtime_bin::ongi;
 use super::super::wait::wait_until;
 use super::*;
@@ -164,15 +163,13 @@ impl Dockerd {
     /// `docker ARGS` with the step time limit.
     #[track_caller]
     pub fn docker(&self, args: &[&str]) -> Out {
-        run_step(self.cli().args(args), &self.dir)
+        sequences::Client::call(self, args)
     }
 
     /// `docker ARGS` under a pty.
     #[track_caller]
     pub fn docker_tty(&self, args: &[&str]) -> Out {
-        let mut c = self.cli();
-        c.args(args);
-        run_tty(&c, &self.dir)
+        sequences::Client::call_tty(self, args)
     }
 
     /// The runc v2 shim's bundle dir of a container of this daemon.
@@ -252,12 +249,7 @@ impl Drop for Dockerd {
         remove_cgroups(&cgroups);
         rmdir_cgroups(&["docker"]);
         rm_shim_sockets(&self.dir.join("exec/containerd"));
-        detach_mounts_under(&self.dir);
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("teardown: rm -r {}: {e}", self.dir.display());
-        }
-        reap_orphans();
-        self.host_dirs.remove_if_empty();
+        remove_guard_dir(&self.dir, &self.host_dirs);
     }
 }
 

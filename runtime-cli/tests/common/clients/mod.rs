@@ -448,6 +448,17 @@ impl Drop for Registry {
     }
 }
 
+/// The end of a docker or podman guard's teardown: unmounts and removes its `dir`, reaps
+/// orphans, removes the host dirs the client created.
+fn remove_guard_dir(dir: &Path, host_dirs: &HostDirs) {
+    detach_mounts_under(dir);
+    if let Err(e) = fs::remove_dir_all(dir) {
+        eprintln!("teardown: rm -r {}: {e}", dir.display());
+    }
+    reap_orphans();
+    host_dirs.remove_if_empty();
+}
+
 /// Removes the test's dir itself (after the guards inside it are gone).
 pub struct DirGuard(pub PathBuf);
 

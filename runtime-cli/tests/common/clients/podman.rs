@@ -1,7 +1,6 @@
 //! A private podman (Debian's 4.3, daemonless, with conmon) driving `ongi` with `--runtime`.
 
 use super::super::files::{make_dir, path_str, read_lossy, write_file};
-use super::super::mountinfo::detach_mounts_under;
 use super::super::runtime_bin::ongi;
 use super::*;
 
@@ -82,14 +81,12 @@ impl Podman {
 
     #[track_caller]
     pub fn podman(&self, args: &[&str]) -> Out {
-        run_step(self.cli().args(args), &self.dir)
+        sequences::Client::call(self, args)
     }
 
     #[track_caller]
     pub fn podman_tty(&self, args: &[&str]) -> Out {
-        let mut c = self.cli();
-        c.args(args);
-        run_tty(&c, &self.dir)
+        sequences::Client::call_tty(self, args)
     }
 
     /// IDs of this podman's containers and of its pods: listed now, in its storage (containers),
@@ -167,12 +164,7 @@ impl Drop for Podman {
             .collect();
         remove_cgroups(&cgroups);
         rmdir_cgroups(&["libpod_parent/conmon", "libpod_parent"]);
-        detach_mounts_under(&self.dir);
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("teardown: rm -r {}: {e}", self.dir.display());
-        }
-        reap_orphans();
-        self.host_dirs.remove_if_empty();
+        remove_guard_dir(&self.dir, &self.host_dirs);
     }
 }
 
