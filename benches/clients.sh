@@ -1,7 +1,8 @@
 #!/bin/sh
 # `CLIENT run --rm IMAGE true` through ctr (containerd), podman and docker with ongi, runc and
-# crun: runs the ignored bench_run_rm_latency client tests (private daemons, time limits,
-# teardown as in the client tests) and prints a markdown table of the medians (ms).
+# crun: runs benches/benches/clients.rs (private daemons, time limits, image and teardown of
+# the client tests) and prints a markdown table of the medians (ms).
+# usage: benches/clients.sh [ctr] [podman] [docker]     (default: all three)
 # CLIENT_BENCH_N rounds (default 11). Needs root; installs crun if missing.
 set -eu
 cd "$(dirname "$0")/.."
@@ -9,10 +10,14 @@ command -v crun >/dev/null || { apt-get update -qq && apt-get install -y -qq cru
 load=$(cut -d" " -f1-3 /proc/loadavg)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for t in clients_containerd clients_podman clients_docker; do
-    cargo test --release -q -p ongi-cli --test "$t" -- --ignored --nocapture --exact bench_run_rm_latency 2>&1 |
-        tee -a "$log" | grep '^BENCH' || { echo "$t failed:" >&2; tail -40 "$log" >&2; exit 1; }
-done
+# The bench drives the release ongi next to its own executable.
+cargo build --release -q -p ongi-cli
+if ! cargo bench -q -p ongi-benches --bench clients -- "$@" >"$log" 2>&1; then
+    echo "benches/clients.rs failed:" >&2
+    tail -40 "$log" >&2
+    exit 1
+fi
+grep '^BENCH' "$log"
 echo
 echo "$(date -u '+%F %H:%M UTC'), load before $load, N=${CLIENT_BENCH_N:-11}, median ms of \`CLIENT run --rm IMAGE true\`"
 echo

@@ -33,7 +33,10 @@
 
 mod common;
 
-use common::{build_rootfs, path_str, runtime, unescape_mountinfo, wait_until};
+use common::clients::containerd::{call_timeout, cleanup_timeout, config, Daemon, START_TIMEOUT};
+use common::clients::image::oci_archive;
+use common::clients::*;
+use common::{path_str, wait_until};
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -48,33 +51,14 @@ use k8s_cri::v1::{
     RemovePodSandboxRequest, RunPodSandboxRequest, SecurityProfile, StartContainerRequest,
     StopContainerRequest, StopPodSandboxRequest, UpdateContainerResourcesRequest, VersionRequest,
 };
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 use std::cell::Cell;
 use std::fs;
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint, Uri};
 
-/// Time limit of one client call (CRI request, ctr, tar, ...), unless `$ONGI_CLIENT_TIMEOUT`
-/// (seconds) says otherwise.
-fn call_timeout() -> Duration {
-    let secs = std::env::var("ONGI_CLIENT_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(secs)
-}
-/// Time limit of each call made while tearing down.
-fn cleanup_timeout() -> Duration {
-    call_timeout().min(Duration::from_secs(10))
-}
-/// How long containerd may take to answer CRI requests after it was started.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The images the test builds and imports (no registry involved).
 const IMAGE: &str = "localhost/ongi-busybox:latest";
 const PAUSE_IMAGE: &str = "localhost/ongi-pause:latest";
@@ -82,217 +66,7 @@ const PAUSE_IMAGE: &str = "localhost/ongi-pause:latest";
 const CRI_NS: &str = "k8s.io";
 /// Runtime handler of ongi in containerd's config (what a RuntimeClass names).
 const HANDLER: &str = "ongi";
-const SHIM_SOCKET_DIR: &str = "/run/containerd/s";
 const MIB64: i64 = 64 << 20;
-
-// ---------------------------------------------------------------------------
-// Client calls with a time limit
-// ---------------------------------------------------------------------------
-
-/// What one command did.
-struct Out {
-    cmd: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn check(&self) -> Result<(), String> {
-        if self.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "failed: $ {}\n  status: {}\n  stdout: {:?}\n  stderr: {:?}",
-                self.cmd, self.status, self.stdout, self.stderr
-            ))
-        }
-    }
-}
-
-fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Waits for `child` until `deadline`; on time-out kills it (SIGKILL), reaps it and returns
-/// None.
-fn wait_deadline(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
-/// Runs `cmd` with stdin from /dev/null and stdout/stderr into files under `dir` (files, not
-/// pipes: a process the call leaves behind cannot keep the test waiting for EOF). Err on
-/// time-out, with whatever the call printed by then.
-fn try_call(mut cmd: Command, dir: &Path, seq: u32, timeout: Duration) -> Result<Out, String> {
-    let desc = describe(&cmd);
-    let out_path = dir.join(format!("call-{seq}.out"));
-    let err_path = dir.join(format!("call-{seq}.err"));
-    let create = |p: &Path| fs::File::create(p).map_err(|e| format!("create {}: {e}", p.display()));
-    cmd.stdin(Stdio::null())
-        .stdout(create(&out_path)?)
-        .stderr(create(&err_path)?);
-    let mut child = cmd.spawn().map_err(|e| format!("spawn {desc}: {e}"))?;
-    let status = wait_deadline(&mut child, Instant::now() + timeout);
-    let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
-    let (stdout, stderr) = (read(&out_path), read(&err_path));
-    let _ = fs::remove_file(&out_path);
-    let _ = fs::remove_file(&err_path);
-    match status {
-        Some(status) => Ok(Out {
-            cmd: desc,
-            status,
-            stdout,
-            stderr,
-        }),
-        None => Err(format!(
-            "timed out after {timeout:?}: {desc}\n  stdout: {stdout:?}\n  stderr: {stderr:?}"
-        )),
-    }
-}
-
-/// `cmd` with the time limit; a failure or time-out fails the test at once.
-fn must_call(cmd: Command, dir: &Path) -> Out {
-    let out = try_call(cmd, dir, 0, call_timeout()).unwrap_or_else(|e| panic!("{e}"));
-    out.check().unwrap_or_else(|e| panic!("{e}"));
-    out
-}
-
-// ---------------------------------------------------------------------------
-// The images: busybox-static as a one-layer OCI archive, under two names
-// ---------------------------------------------------------------------------
-
-/// Moves `file` into the layout's blob store; returns (digest, size).
-fn add_blob(layout: &Path, file: &Path, dir: &Path) -> (String, u64) {
-    let mut cmd = Command::new("sha256sum");
-    cmd.arg(file);
-    let out = must_call(cmd, dir);
-    let digest = out
-        .stdout
-        .split_whitespace()
-        .next()
-        .unwrap_or_else(|| panic!("no digest in {:?}", out.stdout))
-        .to_string();
-    let size = fs::metadata(file)
-        .unwrap_or_else(|e| panic!("stat {}: {e}", file.display()))
-        .len();
-    let dest = layout.join("blobs/sha256").join(&digest);
-    fs::rename(file, &dest).unwrap_or_else(|e| panic!("rename to {}: {e}", dest.display()));
-    (format!("sha256:{digest}"), size)
-}
-
-fn add_json_blob(layout: &Path, value: &serde_json::Value, dir: &Path) -> (String, u64) {
-    let tmp = dir.join("blob.json");
-    fs::write(&tmp, value.to_string()).unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
-    add_blob(layout, &tmp, dir)
-}
-
-fn tar(dir: &Path, args: &[&str]) {
-    let mut cmd = Command::new("tar");
-    cmd.args(args);
-    must_call(cmd, dir);
-}
-
-/// Builds `DIR/images.tar`: an OCI image layout archive (what `ctr images import` reads)
-/// with two images sharing one uncompressed busybox-static layer: [`IMAGE`] (shell) and
-/// [`PAUSE_IMAGE`] (`sleep 2147483647`, the pod's sandbox container).
-fn build_images(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    build_rootfs(&rootfs);
-    let layout = dir.join("layout");
-    fs::create_dir_all(layout.join("blobs/sha256")).expect("mkdir layout");
-    let layer = dir.join("layer.tar");
-    tar(
-        dir,
-        &[
-            "--sort=name",
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "--mtime=@0",
-            "-C",
-            path_str(&rootfs),
-            "-cf",
-            path_str(&layer),
-            ".",
-        ],
-    );
-    // Uncompressed, so the layer's digest is also its diff_id.
-    let (layer_digest, layer_size) = add_blob(&layout, &layer, dir);
-    let mut manifests = Vec::new();
-    for (name, cmd) in [
-        (IMAGE, vec!["/bin/sh"]),
-        (PAUSE_IMAGE, vec!["sleep", "2147483647"]),
-    ] {
-        let config = serde_json::json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                "Cmd": cmd,
-                "WorkingDir": "/"
-            },
-            "rootfs": { "type": "layers", "diff_ids": [layer_digest] }
-        });
-        let (config_digest, config_size) = add_json_blob(&layout, &config, dir);
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest, "size": config_size
-            },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest, "size": layer_size
-            }]
-        });
-        let (manifest_digest, manifest_size) = add_json_blob(&layout, &manifest, dir);
-        manifests.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "platform": { "architecture": "amd64", "os": "linux" },
-            // containerd names the imported image after this annotation.
-            "annotations": { "io.containerd.image.name": name }
-        }));
-    }
-    let index = serde_json::json!({ "schemaVersion": 2, "manifests": manifests });
-    fs::write(layout.join("index.json"), index.to_string()).expect("write index.json");
-    fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .expect("write oci-layout");
-    let archive = dir.join("images.tar");
-    tar(
-        dir,
-        &[
-            "-C",
-            path_str(&layout),
-            "-cf",
-            path_str(&archive),
-            "oci-layout",
-            "index.json",
-            "blobs",
-        ],
-    );
-    let _ = fs::remove_dir_all(&rootfs);
-    let _ = fs::remove_dir_all(&layout);
-    archive
-}
 
 // ---------------------------------------------------------------------------
 // A private containerd with the CRI plugin, and a CRI client
@@ -314,18 +88,14 @@ macro_rules! rpc {
     }};
 }
 
-/// A private containerd with the CRI plugin, a client of it, and everything they may leave
-/// behind; dropping it tears it all down.
+/// A private containerd with the CRI plugin and a client of it. Dropping it removes the
+/// test's pods through CRI; the [`Daemon`] then tears down the rest.
 struct Cri {
+    d: Daemon,
     dir: PathBuf,
     /// Cgroup parent of the test's pods (`LinuxPodSandboxConfig.cgroup_parent`).
     cgroup_parent: String,
     runtime: PathBuf,
-    daemon: Option<Child>,
-    /// Whether /run/containerd existed before (containerd 1.6 always puts shim sockets in
-    /// /run/containerd/s).
-    had_run_containerd: bool,
-    seq: Cell<u32>,
     /// Set while tearing down: a time-out then only gets reported.
     tearing_down: Cell<bool>,
     tokio: tokio::runtime::Runtime,
@@ -335,65 +105,14 @@ struct Cri {
 
 impl Cri {
     fn start() -> Self {
-        for tool in ["containerd", "ctr", "containerd-shim-runc-v2"] {
-            let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .any(|d| d.join(tool).is_file());
-            assert!(
-                found,
-                "{tool} not found in PATH: install Debian's containerd (scripts/deps.sh)"
-            );
-        }
-        // Shims outlive the `containerd-shim-runc-v2 start` that forks them, so they are
-        // re-parented to the nearest subreaper. PID 1 here does not reap; this process does,
-        // in the teardown, and finds every leftover among its own descendants.
-        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
-        let pid = std::process::id();
-        let runtime = {
-            let rt = runtime();
-            fs::canonicalize(&rt).unwrap_or_else(|e| panic!("runtime {}: {e}", rt.display()))
-        };
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let mut cri = Cri {
-            dir: PathBuf::from(format!("/tmp/ongi-cri-{pid}")),
-            cgroup_parent: format!("/ongi-cri-{pid}"),
-            runtime,
-            daemon: None,
-            had_run_containerd: Path::new("/run/containerd").exists(),
-            seq: Cell::new(1),
-            tearing_down: Cell::new(false),
-            tokio,
-            rs: None,
-            is: None,
-        };
-        // A crashed run with the same pid may have left mounts: never delete through them.
-        detach_mounts_under(&cri.dir);
-        let _ = fs::remove_dir_all(&cri.dir);
-        fs::create_dir_all(&cri.dir).expect("mkdir containerd dir");
-        fs::set_permissions(&cri.dir, fs::Permissions::from_mode(0o711)).expect("chmod");
-        let d = path_str(&cri.dir).to_string();
-        let rt = path_str(&cri.runtime).to_string();
-        let cri_plugin = r#"plugins."io.containerd.grpc.v1.cri""#;
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[debug]
-  address = "{d}/debug.sock"
-  level = "info"
-[metrics]
-  address = ""
-[plugins]
-  # The default is /opt/containerd, a host-wide directory.
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-  [{cri_plugin}]
+        let cgroup_parent = format!("/ongi-cri-{}", std::process::id());
+        let d = Daemon::start("cri", &cgroup_parent, |d, rt| {
+            let cri_plugin = r#"plugins."io.containerd.grpc.v1.cri""#;
+            config(
+                d,
+                "",
+                &format!(
+                    r#"  [{cri_plugin}]
     sandbox_image = "{PAUSE_IMAGE}"
     # exec/attach/port-forward server: loopback, ephemeral port.
     stream_server_address = "127.0.0.1"
@@ -424,24 +143,24 @@ state = "{d}/state"
       bin_dir = "{d}/cni/bin"
       conf_dir = "{d}/cni/net.d"
 "#
-        );
-        let config_path = cri.dir.join("config.toml");
-        fs::write(&config_path, config).expect("write config.toml");
-        let log_path = cri.dir.join("containerd.log");
-        let log = fs::File::create(&log_path).expect("create containerd.log");
-        let log2 = log.try_clone().expect("dup log");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("spawn containerd");
-        cri.daemon = Some(child);
-        let sock = cri.dir.join("containerd.sock");
-        let up = wait_until(START_TIMEOUT, || sock.exists());
-        assert!(up, "containerd did not start:\n{}", cri.log_tail(30));
+                ),
+            )
+        });
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let sock = d.socket();
+        let mut cri = Cri {
+            dir: d.dir.clone(),
+            runtime: d.runtime.clone(),
+            d,
+            cgroup_parent,
+            tearing_down: Cell::new(false),
+            tokio,
+            rs: None,
+            is: None,
+        };
         cri.connect(&sock);
         // Until the CRI plugin is up, requests fail (or the dial does).
         let mut last = String::new();
@@ -508,20 +227,8 @@ state = "{d}/state"
         }
     }
 
-    fn next_seq(&self) -> u32 {
-        let n = self.seq.get();
-        self.seq.set(n + 1);
-        n
-    }
-
     fn ctr(&self, args: &[&str], timeout: Duration) -> Result<Out, String> {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("--address")
-            .arg(self.dir.join("containerd.sock"))
-            .arg("--namespace")
-            .arg(CRI_NS)
-            .args(args);
-        try_call(cmd, &self.dir, self.next_seq(), timeout)
+        self.d.try_ctr(CRI_NS, args, timeout)
     }
 
     /// ongi's state directory of container `id` (the shim adds the namespace to `Root`).
@@ -531,11 +238,7 @@ state = "{d}/state"
 
     /// Cgroup directories of container `id` (cgroupsPath `<cgroup parent>/<id>`) that exist.
     fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
-        cgroup_hierarchies()
-            .into_iter()
-            .map(|h| h.join(self.cgroup_parent.trim_start_matches('/')).join(id))
-            .filter(|d| d.is_dir())
-            .collect()
+        cgroup_dirs(&format!("{}/{id}", self.cgroup_parent))
     }
 
     /// Error unless the runtime left no state and no cgroup of container `id`.
@@ -557,12 +260,7 @@ state = "{d}/state"
     }
 
     fn log_tail(&self, n: usize) -> String {
-        let text = fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.contains("level=info") && !l.contains("level=debug"))
-            .collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        self.d.log_tail(n)
     }
 
     // --- teardown; nothing below may panic (it also runs while a failed test unwinds) ---
@@ -595,234 +293,23 @@ state = "{d}/state"
             let _ = self.ctr(&["containers", "rm", id], cleanup_timeout());
         }
     }
-
-    fn stop_daemon(&mut self) {
-        // The client's connection goes first, so nothing waits on a dead socket.
-        self.rs = None;
-        self.is = None;
-        let Some(mut child) = self.daemon.take() else {
-            return;
-        };
-        let pid = Pid::from_raw(child.id() as i32);
-        let _ = kill(pid, Signal::SIGTERM);
-        if wait_deadline(&mut child, Instant::now() + Duration::from_secs(5)).is_none() {
-            eprintln!("teardown: containerd ignored SIGTERM for 5 s; killed it");
-        }
-    }
-
-    /// SIGKILLs every process left below this one (shims, pause and container processes, a
-    /// stuck runtime) and reaps them; they all belong to this test.
-    fn kill_descendants(&self) {
-        // A frozen process does not die of SIGKILL until thawed.
-        for h in cgroup_hierarchies() {
-            for d in read_dir_paths(&h.join(self.cgroup_parent.trim_start_matches('/'))) {
-                let _ = fs::write(d.join("freezer.state"), "THAWED");
-                let _ = fs::write(d.join("cgroup.freeze"), "0");
-            }
-        }
-        let me = std::process::id() as i32;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = descendants(me);
-            if !left.is_empty() {
-                eprintln!("teardown: killing leftover processes {left:?}");
-            }
-            for &p in &left {
-                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-            }
-            reap_children();
-            if left.is_empty() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sockets in /run/containerd/s of shims that were killed (each bundle names its shim's
-    /// socket in an `address` file).
-    fn remove_shim_sockets(&self) {
-        let tasks = self.dir.join("state/io.containerd.runtime.v2.task");
-        for ns in read_dir_paths(&tasks) {
-            for bundle in read_dir_paths(&ns) {
-                let Ok(addr) = fs::read_to_string(bundle.join("address")) else {
-                    continue;
-                };
-                let sock = addr.trim().trim_start_matches("unix://");
-                if sock.starts_with(SHIM_SOCKET_DIR) && fs::remove_file(sock).is_ok() {
-                    eprintln!("teardown: removed stale shim socket {sock}");
-                }
-            }
-        }
-        // Only empty directories go; another containerd may be using them.
-        if !self.had_run_containerd {
-            let _ = fs::remove_dir(SHIM_SOCKET_DIR);
-            let _ = fs::remove_dir("/run/containerd");
-        }
-    }
-
-    fn remove_cgroups(&self) {
-        for h in cgroup_hierarchies() {
-            let dir = h.join(self.cgroup_parent.trim_start_matches('/'));
-            if !dir.exists() {
-                continue;
-            }
-            // A process killed a moment ago may take a while to leave its cgroup.
-            let gone = wait_until(Duration::from_secs(3), || {
-                rmdir_tree(&dir);
-                !dir.exists()
-            });
-            if !gone {
-                eprintln!("teardown: could not remove cgroup {}", dir.display());
-            }
-        }
-    }
 }
 
 impl Drop for Cri {
     fn drop(&mut self) {
         self.tearing_down.set(true);
-        if self.daemon.is_some() {
+        if self.d.is_running() {
             self.remove_pods();
         }
-        self.stop_daemon();
-        self.kill_descendants();
-        self.remove_shim_sockets();
-        detach_mounts_under(&self.dir);
-        self.remove_cgroups();
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("teardown: remove {}: {e}", self.dir.display());
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Host helpers
-// ---------------------------------------------------------------------------
-
-fn read_dir_paths(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default()
-}
-
-/// Roots of the cgroup hierarchies: each v1 controller mount, and /sys/fs/cgroup itself on
-/// a pure v2 host.
-fn cgroup_hierarchies() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.to_path_buf()];
-    }
-    read_dir_paths(root)
-        .into_iter()
-        .filter(|p| p.is_dir() && !p.is_symlink())
-        .collect()
-}
-
-/// Removes a cgroup directory tree, deepest first (rmdir refuses one that holds a process).
-fn rmdir_tree(dir: &Path) {
-    for sub in read_dir_paths(dir) {
-        if sub.is_dir() {
-            rmdir_tree(&sub);
-        }
-    }
-    let _ = fs::remove_dir(dir);
-}
-
-/// Parent pid of `pid` from /proc/<pid>/stat.
-fn ppid_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// All live descendants of `root`.
-fn descendants(root: i32) -> Vec<i32> {
-    let all: Vec<(i32, i32)> = read_dir_paths(Path::new("/proc"))
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str()?.parse::<i32>().ok())
-        .filter(|&p| common::pid_alive(p))
-        .filter_map(|p| Some((p, ppid_of(p)?)))
-        .collect();
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for &(p, pp) in &all {
-            if pp == parent && !out.contains(&p) {
-                out.push(p);
-                frontier.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// Reaps every exited child (shims re-parented to this subreaper). Only called once the
-/// daemon's `Child` has been waited for, so it cannot steal its status.
-fn reap_children() {
-    while let Ok(s) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-        if s == WaitStatus::StillAlive {
-            break;
-        }
-    }
-}
-
-/// Lazily unmounts everything at or below `dir`, deepest first.
-fn detach_mounts_under(dir: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let prefix = path_str(dir);
-    let mut points: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .filter(|p| p == prefix || p.starts_with(&format!("{prefix}/")))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        eprintln!("teardown: unmounting {p}");
-        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        // The client's connection goes first, so nothing waits on a dead socket.
+        self.rs = None;
+        self.is = None;
     }
 }
 
 // ---------------------------------------------------------------------------
 // The test
 // ---------------------------------------------------------------------------
-
-/// PASS/FAIL per check; the test fails at the end if any failed, so one broken operation
-/// does not hide the state of the others.
-#[derive(Default)]
-struct Checks {
-    passed: usize,
-    failed: Vec<String>,
-}
-
-impl Checks {
-    fn check(&mut self, name: &str, result: Result<(), String>) {
-        match result {
-            Ok(()) => {
-                eprintln!("PASS: {name}");
-                self.passed += 1;
-            }
-            Err(e) => {
-                eprintln!("FAIL: {name}: {e}");
-                self.failed.push(format!("{name}: {e}"));
-            }
-        }
-    }
-}
-
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(msg())
-    }
-}
 
 fn namespaces(pid: NamespaceMode) -> Option<NamespaceOption> {
     Some(NamespaceOption {
@@ -1022,7 +509,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     let id = match run {
         Ok(r) => r.pod_sandbox_id,
         Err(e) => {
-            c.check(
+            c.check_result(
                 &tag("RunPodSandbox"),
                 Err(format!("{e}\n{}", cri.log_tail(20))),
             );
@@ -1049,7 +536,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             format!("pod state {}", s.state)
         })
     });
-    c.check(
+    c.check_result(
         &tag("RunPodSandbox through the ongi handler (pod READY, in ongi's state root, under the cgroup parent)"),
         ready
             .and_then(|_| {
@@ -1067,7 +554,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
 
     // Output goes to the CRI log file, in the CRI log format.
     let hi = pod.start("hi", &["echo", "hi"]);
-    c.check(
+    c.check_result(
         &tag("container's output in its CRI log (log_directory/log_path)"),
         hi.clone()
             .and_then(|id| pod.wait_exited(&id))
@@ -1076,7 +563,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     );
 
     let exit7 = pod.start("exit7", &["sh", "-c", "exit 7"]);
-    c.check(
+    c.check_result(
         &tag("ContainerStatus exit code 7"),
         exit7
             .clone()
@@ -1138,7 +625,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
         });
     }
     let features = pod.start_with(config);
-    c.check(
+    c.check_result(
         &tag(
             "env, working_dir, hostPath mount, run_as_user, readonly_rootfs, seccomp, capabilities",
         ),
@@ -1164,7 +651,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     let mut config = container_config("tty", &["tty"], pid);
     config.tty = true;
     let tty = pod.start_with(config);
-    c.check(
+    c.check_result(
         &tag("container with a tty"),
         tty.clone()
             .and_then(|id| pod.wait_exited(&id))
@@ -1179,7 +666,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
 
     let sleeper = pod.start("sleeper", &["sleep", "1000"]);
     let sl = sleeper.clone().unwrap_or_default();
-    c.check(
+    c.check_result(
         &tag("long-running container RUNNING, in ongi's state root"),
         sleeper
             .clone()
@@ -1195,20 +682,20 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
                 })
             }),
     );
-    c.check(
+    c.check_result(
         &tag("ExecSync echo"),
         pod.exec_stdout(&sl, &["echo", "hi-exec"], "hi-exec"),
     );
     // The runtime's error reaches the client (the shim reads it from the runtime's --log).
     let missing = pod.exec(&sl, &["/nonexistent"]);
-    c.check(
+    c.check_result(
         &tag("ExecSync of a missing binary fails with the runtime's message"),
         match missing {
             Err(e) if e.contains("OCI runtime exec failed") && e.contains("/nonexistent") => Ok(()),
             other => Err(format!("{other:?}")),
         },
     );
-    c.check(
+    c.check_result(
         &tag("ExecSync exit code 3"),
         pod.exec(&sl, &["sh", "-c", "exit 3"])
             .and_then(|(_, code)| ensure(code == 3, || format!("exit code {code}, want 3"))),
@@ -1218,7 +705,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
         NamespaceMode::Pod => "sleep 2147483647",
         _ => "sleep 1000",
     };
-    c.check(
+    c.check_result(
         &tag(&format!("pid 1 seen from inside is `{want_init}`")),
         pod.exec_stdout(
             &sl,
@@ -1238,7 +725,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             ..Default::default()
         })
     );
-    c.check(
+    c.check_result(
         &tag("UpdateContainerResources memory limit, seen from inside"),
         update.and_then(|_| {
             pod.exec_stdout(
@@ -1258,7 +745,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             }),
         })
     );
-    c.check(
+    c.check_result(
         &tag("ListContainerStats lists the running container, with memory usage"),
         stats.and_then(|s| {
             let found = s
@@ -1274,7 +761,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     );
 
     let list = rpc!(cri, rs.list_containers(ListContainersRequest::default()));
-    c.check(
+    c.check_result(
         &tag("ListContainers"),
         list.and_then(|l| {
             let ids: Vec<&str> = l
@@ -1309,7 +796,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
         NamespaceMode::Pod => 143,
         _ => 137,
     };
-    c.check(
+    c.check_result(
         &tag(&format!("StopContainer timeout 1: exit code {want_code}")),
         stop.and_then(|_| pod.status(&sl))
             .and_then(|(state, code)| {
@@ -1329,7 +816,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
     {
         removed = removed.and_then(|_| pod.remove_container(cid));
     }
-    c.check(
+    c.check_result(
         &tag("RemoveContainer leaves no runtime state or cgroup"),
         removed,
     );
@@ -1340,7 +827,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             pod_sandbox_id: id.clone()
         })
     );
-    c.check(
+    c.check_result(
         &tag("StopPodSandbox"),
         stop.and_then(|_| {
             rpc!(
@@ -1364,7 +851,7 @@ fn pod_checks(cri: &Cri, c: &mut Checks, pid: NamespaceMode) {
             pod_sandbox_id: id.clone()
         })
     );
-    c.check(
+    c.check_result(
         &tag("RemovePodSandbox leaves no runtime state or cgroup"),
         remove.and_then(|_| cri.no_trace(&id)),
     );
@@ -1381,9 +868,9 @@ fn cri_runs_pods_through_the_runtime() {
         cri.runtime.display(),
         cri.cgroup_parent
     );
-    let mut c = Checks::default();
+    let mut c = Checks::new("CRI");
     let version = rpc!(cri, rs.version(VersionRequest::default()));
-    c.check(
+    c.check_result(
         "Version: containerd, CRI v1",
         version.and_then(|v| {
             ensure(
@@ -1393,7 +880,14 @@ fn cri_runs_pods_through_the_runtime() {
         }),
     );
 
-    let images = build_images(&cri.dir);
+    let images = oci_archive(
+        &cri.dir,
+        "images.tar",
+        &[
+            (IMAGE, &["/bin/sh"]),
+            (PAUSE_IMAGE, &["sleep", "2147483647"]),
+        ],
+    );
     let import = cri
         .ctr(&["images", "import", path_str(&images)], call_timeout())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1439,7 +933,7 @@ fn cri_runs_pods_through_the_runtime() {
             runtime_handler: String::new(),
         })
     );
-    c.check(
+    c.check_result(
         "a pod without runtime_handler fails (default runtime /bin/false)",
         match bogus {
             Ok(r) => Err(format!("pod {} started", r.pod_sandbox_id)),
@@ -1447,24 +941,16 @@ fn cri_runs_pods_through_the_runtime() {
         },
     );
 
-    eprintln!(
-        "CRI checks: {} passed, {} failed, in {:?}",
-        c.passed,
-        c.failed.len(),
-        started.elapsed()
+    eprintln!("CRI checks done in {:?}", started.elapsed());
+    let log = format!(
+        "containerd log (warnings and errors, with the shim's):\n{}",
+        cri.log_tail(40)
     );
-    if !c.failed.is_empty() || std::env::var_os("CRI_DEBUG_LOG").is_some() {
-        eprintln!(
-            "containerd log (warnings and errors, with the shim's):\n{}",
-            cri.log_tail(40)
-        );
+    if std::env::var_os("CRI_DEBUG_LOG").is_some() {
+        eprintln!("{log}");
     }
     let t = Instant::now();
     drop(cri);
     eprintln!("teardown in {:?}", t.elapsed());
-    assert!(
-        c.failed.is_empty(),
-        "failed checks:\n{}",
-        c.failed.join("\n")
-    );
+    c.finish(|| log);
 }
