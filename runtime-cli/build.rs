@@ -23,6 +23,13 @@ fn main() {
 fn prestart() {
     let src = "src/bin/ongi/prestart.c";
     println!("cargo::rerun-if-changed={src}");
+    // Syscall numbers and the entry stub are x86_64 Linux; elsewhere glibc's _start stays
+    // the entry point and exe::protect() does the whole job, as before.
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if arch != "x86_64" || os != "linux" {
+        return;
+    }
     println!("cargo::rerun-if-env-changed=CC");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let obj = out.join("prestart.o");
