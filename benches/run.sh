@@ -9,4 +9,5 @@ for p in runc crun busybox-static; do
 done
 cargo build --release -q -p ongi-cli -p ongi-benches
 # .cargo/config.toml names the target (static build), hence the path.
-exec target/x86_64-unknown-linux-gnu/release/lifecycle "$@" ongi=target/x86_64-unknown-linux-gnu/release/ongi crun=/usr/bin/crun runc=/usr/sbin/runc
+exec target/x86_64-unknown-linux-gnu/release/lifecycle "$@" ongi=target/x86_64-unknown-linux-gnu/release/ongi crun=/usr/bin/crun runc=/usr/sbin/runc \
+  floor=target/x86_64-unknown-linux-gnu/release/floor

@@ -31,4 +31,63 @@ fn main() {
     if runc {
         println!("cargo::rustc-cfg=ongi_test_runc");
     }
+
+    prestart();
+}
+
+/// Compiles the `ongi` binary's ELF entry point, src/bin/ongi/prestart.c (why: see there),
+/// and links it into that binary only.
+fn prestart() {
+    let src = "src/bin/ongi/prestart.c";
+    println!("cargo::rerun-if-changed={src}");
+    // Syscall numbers and the entry stub are x86_64 Linux; elsewhere glibc's _start stays
+    // the entry point and exe::protect() does the whole job, as before.
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if arch != "x86_64" || os != "linux" {
+        return;
+    }
+    println!("cargo::rerun-if-env-changed=CC");
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let obj = out.join("prestart.o");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = std::process::Command::new(&cc)
+        .args([
+            "-c",
+            "-O2",
+            "-fPIE",
+            "-ffreestanding",
+            "-fno-builtin",
+            "-fno-tree-loop-distribute-patterns",
+            "-fno-stack-protector",
+            "-fcf-protection=none",
+            "-mgeneral-regs-only",
+            "-Wall",
+            "-Werror",
+            "-o",
+        ])
+        .arg(&obj)
+        .arg(src)
+        .status()
+        .unwrap_or_else(|e| panic!("{cc}: {e} (a C compiler builds the entry point {src})"));
+    assert!(status.success(), "{cc} failed on {src}");
+    // It runs before relocation and before glibc resolves its IFUNCs: a call the compiler
+    // slipped in (memcpy, memset, __stack_chk_fail) would crash every start.
+    let nm = std::process::Command::new("nm")
+        .arg("-u")
+        .arg(&obj)
+        .output()
+        .unwrap_or_else(|e| panic!("nm (binutils) checks {src}: {e}"));
+    let undefined = String::from_utf8_lossy(&nm.stdout);
+    let extra: Vec<&str> = undefined
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|s| *s != "_start")
+        .collect();
+    assert!(
+        nm.status.success() && extra.is_empty(),
+        "{src} must not call anything but _start before glibc is set up; it needs {extra:?}"
+    );
+    println!("cargo::rustc-link-arg-bin=ongi={}", obj.display());
+    println!("cargo::rustc-link-arg-bin=ongi=-Wl,-e,ongi_prestart");
 }

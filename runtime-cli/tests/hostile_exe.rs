@@ -248,7 +248,9 @@ fn start_cannot_overwrite_runtime_binary() {
     let (bundle, id) = start_attacker(&h, &evil);
     let pidns = format!("/proc/{}/ns/pid", h.pid(&id));
     let evil_spec = Spec::new().args(&[&evil]).namespace("pid", Some(&pidns));
-    let last = attack(&bundle, 10, || {
+    // As many tries as the exec attack: each evil process lives ~1 ms, and on a loaded
+    // machine the attacker is not always on a CPU then.
+    let last = attack(&bundle, 20, || {
         let evil_bundle = h.bundle(&evil_spec);
         arm(&evil_bundle, &evil);
         let evil_id = h.new_id();

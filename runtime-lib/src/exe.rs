@@ -23,7 +23,11 @@
 //!    command).
 //!
 //! Cost (benches/README.md): one more execve of the binary, about 0.7 ms per `create`,
-//! `run` or `exec` with the bind mount, 2 ms with the memfd copy.
+//! `run` or `exec` with the bind mount, 2 ms with the memfd copy, most of it glibc starting
+//! a second time. The `ongi` CLI therefore does step 1 before glibc starts, in its ELF entry
+//! point (runtime-cli/src/bin/ongi/prestart.c, ~0.1 ms); `protect()` in the re-executed
+//! process then finds the binary protected, and still does everything itself when that
+//! fast path did not apply.
 //!
 //! [`check`] is what `create` and `exec` call: they refuse to clone into a container from
 //! a binary that is neither on a read-only mount nor a sealed memfd.
@@ -36,6 +40,8 @@ use std::path::{Path, PathBuf};
 
 /// Set in the environment of the re-executed process, so that a protection that did not
 /// take is an error instead of an endless loop of re-executions; removed again at once.
+/// runtime-cli/src/bin/ongi/prestart.c sets it too (and mirrors [`read_only_bind`]):
+/// change both together.
 const REEXEC_MARK: &str = "_ONGI_EXE_PROTECTED";
 
 /// Lower layer under the binary's directory: overlayfs needs two lower layers to mount
