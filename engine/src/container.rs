@@ -57,7 +57,7 @@ pub enum ContainerError {
         /// The container.
         id: String,
         /// The cause.
-        source: ongi::Error,
+        source: Box<ongi::Error>,
     },
     /// A flag value refused.
     #[error(transparent)]
@@ -645,7 +645,7 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
             if rt.state().is_ok() {
                 return Err(ContainerError::Runtime {
                     id: id.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 });
             }
         }
@@ -761,7 +761,7 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
         _ => (t, 1),
     };
     let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as i64)
+    (v >= 0.0).then_some((v * mult as f64) as i64)
 }
 
 /// The container's settings from its flags and its image's config (docker's rules: an

@@ -163,7 +163,7 @@ fn unpack_inner(
                 fs::create_dir_all(&dir).map_err(ioe("create", &dir))?;
                 let target = dir.join(std::ffi::OsStr::from_bytes(hidden));
                 let _ = fs::remove_dir_all(&target).or_else(|_| fs::remove_file(&target));
-                mknod(&target, libc::S_IFCHR | 0o000, 0).map_err(ioe("make whiteout", &target))?;
+                mknod(&target, libc::S_IFCHR, 0).map_err(ioe("make whiteout", &target))?;
                 continue;
             }
             let kind = entry.header().entry_type();

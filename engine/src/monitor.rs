@@ -54,7 +54,7 @@ pub enum MonitorError {
     Busy(String),
     /// The runtime refused.
     #[error("{0}")]
-    Runtime(#[from] ongi::Error),
+    Runtime(Box<ongi::Error>),
     /// The config could not be made.
     #[error(transparent)]
     Spec(#[from] crate::runspec::RunSpecError),
@@ -99,8 +99,11 @@ pub fn run(p: &Paths, ready_fd: Option<RawFd>, attach: bool) -> i32 {
             0
         }
         Err(e) => {
+            // The starting ongictl reports it; without one (or once it is gone) stderr does.
+            if notify.0.is_none() {
+                eprintln!("ongi-monitor: {e}");
+            }
             notify.send(&format!("error {}", e.to_string().replace('\n', " ")));
-            eprintln!("ongi-monitor: {e}");
             1
         }
     }
@@ -257,6 +260,7 @@ fn run_once(
     // init inherits the caller's 0, 1 and 2: point them at the container's stdio for the
     // duration of create, then put ours back.
     let saved: Vec<OwnedFd> = (0..3)
+        // SAFETY: 0, 1 and 2 are open for the monitor's whole life (/dev/null when detached).
         .map(|fd| nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }))
         .collect::<Result<_, _>>()
         .map_err(|e| MonitorError::Io {
@@ -647,5 +651,11 @@ pub fn spawn(store: &Store, s: &Settings, attach: bool) -> Result<Handle, Contai
                 message: msg.to_string(),
             });
         }
+    }
+}
+
+impl From<ongi::Error> for MonitorError {
+    fn from(e: ongi::Error) -> Self {
+        MonitorError::Runtime(Box::new(e))
     }
 }

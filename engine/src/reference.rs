@@ -168,7 +168,7 @@ impl Reference {
             return Err(ReferenceError::Uppercase(name.to_string()));
         }
         for c in path.split('/') {
-            if !valid_component(&c) {
+            if !valid_component(c) {
                 return Err(invalid(
                     s,
                     format!("invalid repository path component {c:?}"),

@@ -372,7 +372,7 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                             .kill(sig, false)
                             .map_err(|e| ContainerError::Runtime {
                                 id: cur.settings.id.clone(),
-                                source: e,
+                                source: Box::new(e),
                             })
                     });
                 match r {
@@ -628,12 +628,10 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
                 let _ = ctr::remove(store, &s.id, true);
             }
             // docker: 127 when the command is not found, 126 when it cannot be invoked.
-            let code = if msg.contains("No such file")
-                || msg.contains("ENOENT")
-                || msg.contains("not found")
-            {
+            let low = msg.to_ascii_lowercase();
+            let code = if low.contains("no such file") || low.contains("not found") {
                 127
-            } else if msg.contains("Permission denied") || msg.contains("EACCES") {
+            } else if low.contains("permission denied") {
                 126
             } else {
                 125

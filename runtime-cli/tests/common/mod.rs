@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod engine;
 pub mod files;
 pub mod harness;
 pub mod mountinfo;

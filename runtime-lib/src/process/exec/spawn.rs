@@ -96,7 +96,8 @@ pub(crate) fn spawn(
             continue;
         }
         if let Ok(FromInit::Rlimits) = &got {
-            crate::process::set_rlimits(&parent, pid, Some(setup.process)).map_err(|e| fail(e.into()))?;
+            crate::process::set_rlimits(&parent, pid, Some(setup.process))
+                .map_err(|e| fail(e.into()))?;
             continue;
         }
         return exec_result(got, pid, &fail);
