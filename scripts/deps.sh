@@ -12,7 +12,7 @@
 set -eu
 need=""
 for p in busybox-static libseccomp-dev pkg-config runc \
-  docker.io containerd podman conmon catatonit docker-registry skopeo bsdutils procps util-linux \
+  docker.io containerd podman conmon catatonit docker-registry skopeo curl bsdutils procps util-linux \
   protobuf-compiler; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done

@@ -205,6 +205,8 @@ fn supervise(
             .arg("--run-root")
             .arg(&p.run_root)
             .args(["rm", "--force", &s.id]);
+        // Its output is not the container's: a foreground `run --rm` shows only the latter.
+        cmd.stdout(std::process::Stdio::null());
         return Ok(Some(cmd));
     }
     Ok(None)
