@@ -288,8 +288,9 @@ fn bench_run(eng: &Engines, image: &str) {
     );
 }
 
-/// Rss and Pss (KiB) of a process, from /proc/PID/smaps_rollup.
-fn rss_pss(pid: i32) -> Option<(u64, u64)> {
+/// Rss, Pss and Anonymous (KiB: private memory, heap and stack) of a process, from
+/// /proc/PID/smaps_rollup.
+fn rss_pss(pid: i32) -> Option<(u64, u64, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
     let field = |name: &str| {
         text.lines()
@@ -297,7 +298,7 @@ fn rss_pss(pid: i32) -> Option<(u64, u64)> {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
     };
-    Some((field("Rss:")?, field("Pss:")?))
+    Some((field("Rss:")?, field("Pss:")?, field("Anonymous:")?))
 }
 
 /// Live processes whose argv[0]'s file name is `exe` and whose command line contains
@@ -363,7 +364,7 @@ fn bench_detached(eng: &Engines, image: &str) {
     }
     let mut mem = vec![];
     for (name, pids) in &procs {
-        let m: Vec<(u64, u64)> = pids.iter().filter_map(|&p| rss_pss(p)).collect();
+        let m: Vec<(u64, u64, u64)> = pids.iter().filter_map(|&p| rss_pss(p)).collect();
         mem.push((*name, m));
     }
     let mut rm_ms = [0.0; 3];
@@ -392,16 +393,18 @@ fn bench_detached(eng: &Engines, image: &str) {
         );
     }
     println!();
-    println!("| per-container process | count | RSS KiB median (min-max) | PSS KiB median (min-max) |");
-    println!("|---|---:|---:|---:|");
+    println!("| per-container process | count | RSS KiB median (min-max) | PSS KiB median (min-max) | anon KiB median |");
+    println!("|---|---:|---:|---:|---:|");
     for (name, m) in &mem {
         let rss: Vec<f64> = m.iter().map(|x| x.0 as f64).collect();
         let pss: Vec<f64> = m.iter().map(|x| x.1 as f64).collect();
         let (r, rlo, rhi) = min_max_med(&rss);
         let (p, plo, phi) = min_max_med(&pss);
+        let anon: Vec<f64> = m.iter().map(|x| x.2 as f64).collect();
         println!(
-            "| {name} | {} | {r:.0} ({rlo:.0}-{rhi:.0}) | {p:.0} ({plo:.0}-{phi:.0}) |",
-            m.len()
+            "| {name} | {} | {r:.0} ({rlo:.0}-{rhi:.0}) | {p:.0} ({plo:.0}-{phi:.0}) | {:.0} |",
+            m.len(),
+            stats(&anon).0
         );
     }
 }
