@@ -274,10 +274,7 @@ fn bench_run(eng: &Engines, image: &str) {
     for (i, name) in NAMES.iter().enumerate() {
         eprintln!("run {name}: {:?}", times[i]);
         let (m, lo, hi) = stats(&times[i]);
-        println!(
-            "| {name} | {m:.1} | {lo:.1}-{hi:.1} | {:.2} |",
-            m / base
-        );
+        println!("| {name} | {m:.1} | {lo:.1}-{hi:.1} | {:.2} |", m / base);
     }
     let (o, p, d) = (stats(&times[0]).0, stats(&times[1]).0, stats(&times[2]).0);
     println!();
@@ -344,7 +341,10 @@ fn bench_detached(eng: &Engines, image: &str) {
     // Let start-up transients (podman's cleanup processes, page faults of first use) settle.
     std::thread::sleep(Duration::from_secs(2));
     let procs = [
-        ("ongi-monitor", pids_of("ongi-monitor", path_str(&eng.e.dir))),
+        (
+            "ongi-monitor",
+            pids_of("ongi-monitor", path_str(&eng.e.dir)),
+        ),
         ("conmon", pids_of("conmon", path_str(&eng.p.dir))),
         (
             "containerd-shim-runc-v2",
@@ -483,7 +483,11 @@ fn big_image(dir: &Path) -> (u64, u64) {
         let tmp = dir.join("blob.json");
         write_file(&tmp, &text);
         let sum = sh(dir, &format!("sha256sum {}", path_str(&tmp)));
-        let sum = sum.split_whitespace().next().unwrap_or_default().to_string();
+        let sum = sum
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         fs::rename(&tmp, layout.join("blobs/sha256").join(&sum))
             .unwrap_or_else(|e| panic!("blob {sum}: {e}"));
         (format!("sha256:{sum}"), text.len())
