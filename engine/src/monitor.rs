@@ -248,6 +248,9 @@ fn run_once(
     let cfg = p.dir.join("config.json");
     fs::write(&cfg, serde_json::to_vec_pretty(&spec).unwrap_or_default())
         .map_err(ioe("write", &cfg))?;
+    // The spec (docker's seccomp profile is most of it) would otherwise stay live on the
+    // heap for the container's whole life.
+    drop(spec);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (in_r, in_w) = if attach && s.interactive {
@@ -311,6 +314,11 @@ fn run_once(
     };
     let _ = container::write_state(&p.dir, st);
     notify.send(&format!("started {pid}"));
+    // Building the spec and creating the container leave heap that glibc keeps once freed:
+    // give it back before the long relay (benches/README.md, "Engine": the monitor's PSS
+    // per container against conmon's).
+    // SAFETY: malloc_trim only returns free heap memory to the kernel; no pointer is passed.
+    unsafe { libc::malloc_trim(0) };
     let code = relay(pid, [out_r, err_r], in_w, log, attach, &saved)?;
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
@@ -335,7 +343,9 @@ fn relay(
 ) -> Result<i32, MonitorError> {
     let mut open = [true, true];
     let mut stdin_w = stdin_w;
-    let mut buf = vec![0u8; 64 * 1024];
+    // conmon reads 8 KiB at a time; a bigger buffer is resident for the container's life
+    // (calloc zeroes a reused chunk) and saves nothing on a json-file log.
+    let mut buf = vec![0u8; 16 * 1024];
     let target = nix::unistd::Pid::from_raw(pid);
     loop {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
