@@ -147,19 +147,24 @@ pub async fn login(
     {
         Ok(_) => {}
         Err(e) => {
+            use oci_client::errors::OciDistributionError as E;
             let why = e.to_string();
-            let low = why.to_ascii_lowercase();
-            if low.contains("unauthorized") || low.contains("401") || low.contains("authentication") {
+            let denied = match &e {
+                E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => true,
+                E::RegistryError { envelope, .. } => {
+                    let t = envelope.to_string().to_ascii_uppercase();
+                    t.contains("UNAUTHORIZED") || t.contains("DENIED")
+                }
+                E::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 401),
+                _ => false,
+            };
+            if denied {
                 return Err(AuthError::Unauthorized {
                     url: format!("{scheme}://{}/v2/", r.registry),
                     why,
                 });
             }
-            if low.contains("error sending request")
-                || low.contains("connect")
-                || low.contains("dns")
-                || low.contains("timed out")
-            {
+            if matches!(&e, E::RequestError(r) if r.status().is_none()) {
                 return Err(AuthError::Unreachable {
                     registry: server.to_string(),
                     why,

@@ -204,7 +204,9 @@ fn supervise(
             .arg(&p.root)
             .arg("--run-root")
             .arg(&p.run_root)
-            .args(["rm", "--force", &s.id]);
+            .args(["rm", "--force", &s.id])
+            // rm prints the id; with `run --rm` attached, our stdout is the user's.
+            .stdout(std::process::Stdio::null());
         return Ok(Some(cmd));
     }
     Ok(None)
