@@ -81,10 +81,12 @@ pub fn layer_blobs(store: &Store, img: &Image) -> Result<Vec<String>, ArchiveErr
             image: img.id.clone(),
             digest: "(manifest)".into(),
         })?;
-    let raw = store.read_blob(&md).map_err(|_| ArchiveError::MissingBlob {
-        image: img.id.clone(),
-        digest: md.clone(),
-    })?;
+    let raw = store
+        .read_blob(&md)
+        .map_err(|_| ArchiveError::MissingBlob {
+            image: img.id.clone(),
+            digest: md.clone(),
+        })?;
     let m: MiniManifest = serde_json::from_slice(&raw)
         .map_err(|e| ArchiveError::Invalid(format!("manifest {md}: {e}")))?;
     Ok(m.layers.into_iter().map(|d| d.digest).collect())
@@ -176,7 +178,8 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<(), Ar
             },
             "layers": layer_descs,
         });
-        let mraw = serde_json::to_vec(&manifest).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let mraw =
+            serde_json::to_vec(&manifest).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
         let mdigest = store::sha256_digest(&mraw);
         if written.insert(mdigest.clone()) {
             append_bytes(
@@ -438,7 +441,11 @@ fn loaded(img: &Image, tags: &[String]) -> Loaded {
         id: img.id.clone(),
         names: tags
             .iter()
-            .map(|t| Reference::parse(t).map(|r| r.familiar()).unwrap_or(t.clone()))
+            .map(|t| {
+                Reference::parse(t)
+                    .map(|r| r.familiar())
+                    .unwrap_or(t.clone())
+            })
             .collect(),
     }
 }
@@ -494,9 +501,9 @@ fn load_oci_manifest(
         let pick = list
             .iter()
             .find(|d| {
-                d.platform.as_ref().is_some_and(|p| {
-                    p["os"] == "linux" && p["architecture"] == arch
-                })
+                d.platform
+                    .as_ref()
+                    .is_some_and(|p| p["os"] == "linux" && p["architecture"] == arch)
             })
             .or(list.first())
             .ok_or_else(|| ArchiveError::Invalid(format!("index {digest} is empty")))?;

@@ -134,7 +134,8 @@ pub async fn login(
             why: e.to_string(),
         })?;
     let cl = registry::client(&r, insecure);
-    let oref = oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), "latest".into());
+    let oref =
+        oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), "latest".into());
     let auth = RegistryAuth::Basic(user.to_string(), password.to_string());
     let scheme = if registry::is_insecure(&r.registry, insecure) {
         "http"
@@ -142,7 +143,11 @@ pub async fn login(
         "https"
     };
     match cl
-        .pull_manifest_raw(&oref, &auth, &["application/vnd.oci.image.manifest.v1+json"])
+        .pull_manifest_raw(
+            &oref,
+            &auth,
+            &["application/vnd.oci.image.manifest.v1+json"],
+        )
         .await
     {
         Ok(_) => {}

@@ -59,14 +59,8 @@ fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let mut buf = [0u8; 64];
     // SAFETY: both strings are NUL-terminated and live across the call; the buffer pointer
     // and length describe `buf`, which the kernel writes at most `len` bytes into.
-    let n = unsafe {
-        libc::lgetxattr(
-            cp.as_ptr(),
-            cn.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n =
+        unsafe { libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (n >= 0).then(|| buf[..n as usize].to_vec())
 }
 
@@ -95,9 +89,16 @@ pub fn export(store: &Store, key: &str, out: impl Write) -> Result<(), CommitErr
     let was_mounted = container::is_mountpoint(&target);
     let root = container::mount_rootfs(store, &c.settings)?;
     let mut b = new_builder(out);
-    let r = tar_tree(&mut b, &root, Path::new(""), false, &[])
-        .and_then(|_| b.into_inner().and_then(|mut w| w.flush()).map_err(ioe("write archive", &root)));
-    if !was_mounted && !container::load(store, &id).map(|c| c.running()).unwrap_or(false) {
+    let r = tar_tree(&mut b, &root, Path::new(""), false, &[]).and_then(|_| {
+        b.into_inner()
+            .and_then(|mut w| w.flush())
+            .map_err(ioe("write archive", &root))
+    });
+    if !was_mounted
+        && !container::load(store, &id)
+            .map(|c| c.running())
+            .unwrap_or(false)
+    {
         let _ = container::unmount_rootfs(store, &id);
     }
     r
@@ -137,7 +138,11 @@ pub fn commit(
             .map_err(ioe("write archive", &tmp))?;
     }
     f.rewind().map_err(ioe("rewind", &tmp))?;
-    let layer = ingest::layer_blob(store, &format!("of container {}", &id[..12]), io::BufReader::new(f))?;
+    let layer = ingest::layer_blob(
+        store,
+        &format!("of container {}", &id[..12]),
+        io::BufReader::new(f),
+    )?;
     let mut cfg = base.clone();
     cfg.created = Some(ongi::rfc3339_now());
     cfg.rootfs.diff_ids.push(layer.diff_id.clone());
@@ -164,7 +169,9 @@ pub fn commit(
         source: io::Error::other(e.to_string()),
     })?;
     for (b, d) in blobs.iter().zip(&base.rootfs.diff_ids) {
-        let size = fs::metadata(store.blob_path(b)?).map(|m| m.len()).unwrap_or(0);
+        let size = fs::metadata(store.blob_path(b)?)
+            .map(|m| m.len())
+            .unwrap_or(0);
         layers.push(ingest::Ingested {
             blob: b.clone(),
             blob_size: size,
@@ -253,7 +260,10 @@ fn argv(v: &str) -> Vec<String> {
 /// Applies one Dockerfile-style `--change` instruction.
 pub fn apply_change(cfg: &mut ImageConfig, change: &str) -> Result<(), CommitError> {
     let bad = || CommitError::BadChange(change.to_string());
-    let (inst, val) = change.trim().split_once(char::is_whitespace).ok_or_else(bad)?;
+    let (inst, val) = change
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(bad)?;
     let val = val.trim();
     let c = &mut cfg.config;
     match inst.to_ascii_uppercase().as_str() {

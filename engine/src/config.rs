@@ -49,7 +49,9 @@ pub fn config_path() -> PathBuf {
 pub fn load() -> Result<EngineConfig, ConfigError> {
     let path = config_path();
     match std::fs::read(&path) {
-        Ok(raw) => serde_json::from_slice(&raw).map_err(|source| ConfigError::Parse { path, source }),
+        Ok(raw) => {
+            serde_json::from_slice(&raw).map_err(|source| ConfigError::Parse { path, source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineConfig::default()),
         Err(source) => Err(ConfigError::Read { path, source }),
     }

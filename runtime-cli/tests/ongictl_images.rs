@@ -20,7 +20,10 @@ use common::engine::{ongictl, registry_with_busybox, Engine};
 /// `ongictl ARGS` with extra environment (DOCKER_CONFIG, ONGI_CONFIG) and optional stdin.
 fn ctl_env(e: &Engine, env: &[(&str, &Path)], stdin: Option<&Path>, args: &[&str]) -> Out {
     let mut c = Command::new(ongictl());
-    c.arg("--root").arg(&e.root).arg("--run-root").arg(&e.run_root);
+    c.arg("--root")
+        .arg(&e.root)
+        .arg("--run-root")
+        .arg(&e.run_root);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -152,14 +155,20 @@ fn save_and_load_interoperate_with_skopeo() {
     let saved_s = saved.to_str().unwrap_or_default();
     e.ok(&["save", "-o", saved_s, "localhost/busybox:latest"]);
     for transport in ["docker-archive", "oci-archive"] {
-        let o = skopeo(&e.dir, &["inspect", "--config", &format!("{transport}:{saved_s}")]);
+        let o = skopeo(
+            &e.dir,
+            &["inspect", "--config", &format!("{transport}:{saved_s}")],
+        );
         assert!(o.ok(), "skopeo {transport}: {o}");
         let v = json(&o.stdout);
         assert_eq!(v["config"]["Cmd"][0], "/bin/sh", "{transport}: {o}");
         assert_eq!(v["rootfs"]["diff_ids"].as_array().map(|a| a.len()), Some(1));
     }
     // The image id (config digest) survives the round trip.
-    let o = skopeo(&e.dir, &["inspect", "--raw", &format!("oci-archive:{saved_s}")]);
+    let o = skopeo(
+        &e.dir,
+        &["inspect", "--raw", &format!("oci-archive:{saved_s}")],
+    );
     assert!(o.ok(), "{o}");
     assert_eq!(json(&o.stdout)["config"]["digest"], id.as_str(), "{o}");
 
@@ -170,7 +179,9 @@ fn save_and_load_interoperate_with_skopeo() {
         .arg("--run-root")
         .arg(&e.run_root)
         .args(["save", "localhost/busybox:latest"]);
-    let piped = c.output().unwrap_or_else(|err| panic!("ongictl save: {err}"));
+    let piped = c
+        .output()
+        .unwrap_or_else(|err| panic!("ongictl save: {err}"));
     assert!(piped.status.success());
     assert_eq!(piped.stdout, fs::read(&saved).unwrap_or_default());
 
@@ -212,10 +223,20 @@ fn save_and_load_interoperate_with_skopeo() {
     fs::write(&junk, b"not an archive at all").unwrap_or_default();
     let o = e.ctl(&["load", "-i", junk.to_str().unwrap_or_default()]);
     assert_eq!(o.code(), Some(1), "{o}");
-    assert_eq!(fs::read_dir(e.root.join("tmp")).map(|d| d.count()).unwrap_or(9), 0);
+    assert_eq!(
+        fs::read_dir(e.root.join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(9),
+        0
+    );
     // save of an unknown image leaves no file.
     let none = e.dir.join("none.tar");
-    let o = e.ctl(&["save", "-o", none.to_str().unwrap_or_default(), "nosuch:img"]);
+    let o = e.ctl(&[
+        "save",
+        "-o",
+        none.to_str().unwrap_or_default(),
+        "nosuch:img",
+    ]);
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("No such image: nosuch:img"), "{o}");
     assert!(!none.exists());
@@ -250,13 +271,26 @@ fn commit_export_import_history_prune() {
     assert!(id.starts_with("sha256:"), "{id}");
     let o = e.ctl(&["run", "--rm", "committed:v1"]);
     assert!(o.ok() && o.stdout.trim() == "kept", "{o}");
-    let o = e.ctl(&["run", "--rm", "committed:v1", "sh", "-c", "test -e /bin/ls || echo gone"]);
+    let o = e.ctl(&[
+        "run",
+        "--rm",
+        "committed:v1",
+        "sh",
+        "-c",
+        "test -e /bin/ls || echo gone",
+    ]);
     assert!(o.ok() && o.stdout.trim() == "gone", "{o}");
     let hist = e.ok(&["history", "committed:v1"]);
     let lines: Vec<&str> = hist.lines().collect();
-    assert!(lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY"), "{hist}");
+    assert!(
+        lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY"),
+        "{hist}"
+    );
     assert_eq!(lines.len(), 3, "{hist}");
-    assert!(lines[1].starts_with(&id[7..19]) && lines[1].contains("my change"), "{hist}");
+    assert!(
+        lines[1].starts_with(&id[7..19]) && lines[1].contains("my change"),
+        "{hist}"
+    );
     assert!(lines[2].starts_with("<missing>"), "{hist}");
     let q = e.ok(&["history", "-q", "committed:v1"]);
     assert_eq!(q.lines().next(), Some(&id[7..19]));
@@ -268,9 +302,21 @@ fn commit_export_import_history_prune() {
     e.ok(&["export", "-o", tarball.to_str().unwrap_or_default(), "c1"]);
     let mut t = Command::new("tar");
     t.arg("-tf").arg(&tarball);
-    let list = run_limited(&mut t, &e.dir, Duration::from_secs(30)).unwrap_or_else(|x| panic!("{x}"));
-    assert!(list.stdout.lines().any(|l| l.trim_start_matches("./") == "data.txt"), "{list}");
-    assert!(!list.stdout.lines().any(|l| l.trim_start_matches("./") == "bin/ls"), "{list}");
+    let list =
+        run_limited(&mut t, &e.dir, Duration::from_secs(30)).unwrap_or_else(|x| panic!("{x}"));
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "data.txt"),
+        "{list}"
+    );
+    assert!(
+        !list
+            .stdout
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/ls"),
+        "{list}"
+    );
     let imported = e.ok(&["import", tarball.to_str().unwrap_or_default(), "flat:v1"]);
     let o = e.ctl(&["run", "--rm", "flat:v1", "cat", "/opq/new"]);
     assert!(o.ok() && o.stdout.trim() == "y", "{o}");
@@ -287,13 +333,20 @@ fn commit_export_import_history_prune() {
     t.arg("-C").arg(&small).arg("-cf").arg(&small_tar).arg(".");
     assert!(run_limited(&mut t, &e.dir, Duration::from_secs(30)).is_ok_and(|o| o.ok()));
     let dangling = e.ok(&["import", small_tar.to_str().unwrap_or_default()]);
-    let layers_before = fs::read_dir(e.root.join("layers")).map(|d| d.count()).unwrap_or(0);
+    let layers_before = fs::read_dir(e.root.join("layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     let out = e.ok(&["image", "prune", "-f"]);
     assert!(out.contains(&format!("deleted: {dangling}")), "{out}");
     assert!(out.contains("Total reclaimed space:"), "{out}");
     assert!(!out.contains(&imported), "{out}");
-    let layers_after = fs::read_dir(e.root.join("layers")).map(|d| d.count()).unwrap_or(0);
-    assert!(layers_after < layers_before, "{layers_before} -> {layers_after}");
+    let layers_after = fs::read_dir(e.root.join("layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(
+        layers_after < layers_before,
+        "{layers_before} -> {layers_after}"
+    );
     let o = e.ctl(&["image", "inspect", &dangling]);
     assert_eq!(o.code(), Some(1), "{o}");
 
@@ -329,7 +382,10 @@ fn login_logout_with_basic_auth() {
         .output()
         .unwrap_or_else(|err| panic!("python3: {err}"));
     let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
-    assert!(hash.starts_with("$2"), "no bcrypt from python3 crypt: {hash:?}");
+    assert!(
+        hash.starts_with("$2"),
+        "no bcrypt from python3 crypt: {hash:?}"
+    );
     let htpasswd = e.dir.join("htpasswd");
     fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap_or_default();
     let reg = Registry::start_with(
@@ -354,21 +410,33 @@ fn login_logout_with_basic_auth() {
     // A wrong password: refused, nothing stored.
     let wrong = e.dir.join("wrong");
     fs::write(&wrong, "nope\n").unwrap_or_default();
-    let o = ctl_env(&e, &env, Some(&wrong), &["login", "-u", "alice", "--password-stdin", &reg.addr]);
+    let o = ctl_env(
+        &e,
+        &env,
+        Some(&wrong),
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+    );
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("unauthorized"), "{o}");
     assert!(!cfgdir.join("config.json").exists());
 
     let pw = e.dir.join("pw");
     fs::write(&pw, "s3cret\n").unwrap_or_default();
-    let o = ctl_env(&e, &env, Some(&pw), &["login", "-u", "alice", "--password-stdin", &reg.addr]);
+    let o = ctl_env(
+        &e,
+        &env,
+        Some(&pw),
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+    );
     assert!(o.ok() && o.stdout.trim() == "Login Succeeded", "{o}");
     // docker's format: auths.<registry>.auth = base64("user:password"), mode 0600.
     let cfg = cfgdir.join("config.json");
     let v = json(&fs::read_to_string(&cfg).unwrap_or_default());
     assert_eq!(v["auths"][&reg.addr]["auth"], "YWxpY2U6czNjcmV0", "{v}");
     use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(&cfg).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    let mode = fs::metadata(&cfg)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
     assert_eq!(mode, 0o600);
 
     // With the stored credentials push and pull work; skopeo reads the same file.
@@ -390,11 +458,19 @@ fn login_logout_with_basic_auth() {
     assert!(o.ok(), "{o}");
 
     // -u/-p works too (with docker's warning), and logout removes the entry.
-    let o = ctl_env(&e, &env, None, &["login", "-u", "alice", "-p", "s3cret", &reg.addr]);
+    let o = ctl_env(
+        &e,
+        &env,
+        None,
+        &["login", "-u", "alice", "-p", "s3cret", &reg.addr],
+    );
     assert!(o.ok() && o.stderr.contains("--password-stdin"), "{o}");
     let o = ctl_env(&e, &env, None, &["logout", &reg.addr]);
     assert!(o.ok(), "{o}");
-    assert_eq!(o.text(), format!("Removing login credentials for {}", reg.addr));
+    assert_eq!(
+        o.text(),
+        format!("Removing login credentials for {}", reg.addr)
+    );
     let v = json(&fs::read_to_string(&cfg).unwrap_or_default());
     assert!(v["auths"].get(&reg.addr).is_none(), "{v}");
     e.ok(&["rmi", &target]);
@@ -430,7 +506,13 @@ fn insecure_registry_from_settings_file() {
     };
     let e = Engine::new("img-insecure");
     let r = registry_with_busybox(&e.dir);
-    let port = r.reg.addr.rsplit(':').next().unwrap_or_default().to_string();
+    let port = r
+        .reg
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let name = format!("{alias}:{port}/test/busybox:v1");
     let conf = e.dir.join("engine.json");
     let env = [("ONGI_CONFIG", conf.as_path())];
@@ -446,6 +528,11 @@ fn insecure_registry_from_settings_file() {
     assert!(o.ok() && o.stdout.contains("Downloaded newer image"), "{o}");
     // The flag alone does the same.
     e.ok(&["rmi", &name]);
-    let o = e.ctl(&["--insecure-registry", &format!("{alias}:{port}"), "pull", &name]);
+    let o = e.ctl(&[
+        "--insecure-registry",
+        &format!("{alias}:{port}"),
+        "pull",
+        &name,
+    ]);
     assert!(o.ok(), "{o}");
 }

@@ -441,7 +441,10 @@ fn history_cmd(store: &Store, a: &HistoryArgs) -> Result<u8, Fail> {
             ]
         })
         .collect();
-    fmt::table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
+    fmt::table(
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &rows,
+    );
     Ok(0)
 }
 
