@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::clients::docker::Dockerd;
 use common::clients::image::docker_archive;
 use common::clients::podman::Podman;
 use common::clients::{run_limited, run_limited_stdin, Out, Registry};
@@ -535,4 +536,78 @@ fn insecure_registry_from_settings_file() {
         &name,
     ]);
     assert!(o.ok(), "{o}");
+}
+
+#[test]
+fn docker_loads_our_save_and_we_load_docker_save() {
+    let e = Engine::new("img-docker");
+    let archive = docker_archive(&e.dir, "localhost/busybox:latest");
+    e.ok(&["load", "-i", archive.to_str().unwrap_or_default()]);
+    let ours = e.dir.join("ours.tar");
+    e.ok(&[
+        "save",
+        "-o",
+        ours.to_str().unwrap_or_default(),
+        "localhost/busybox:latest",
+    ]);
+    let diff_ids = e.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{range .RootFS.Layers}}{{.}} {{end}}",
+        "localhost/busybox:latest",
+    ]);
+    assert!(diff_ids.starts_with("sha256:"), "{diff_ids}");
+
+    // A private dockerd (a real client) loads what `ongictl save` wrote and runs it.
+    let d = Dockerd::start(&e.dir);
+    let o = d.docker(&["load", "-i", ours.to_str().unwrap_or_default()]);
+    assert!(
+        o.ok() && o.stdout.contains("Loaded image: localhost/busybox:latest"),
+        "{o}"
+    );
+    let o = d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{range .RootFS.Layers}}{{.}} {{end}}",
+        "localhost/busybox:latest",
+    ]);
+    assert_eq!(o.text(), diff_ids, "{o}");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "ongi",
+        "localhost/busybox:latest",
+        "echo",
+        "docker runs ours",
+    ]);
+    assert!(o.ok() && o.stdout.contains("docker runs ours"), "{o}");
+
+    // And the other way: `docker save` output loads and runs in ongictl.
+    let o = d.docker(&[
+        "tag",
+        "localhost/busybox:latest",
+        "example.com/from/docker:v1",
+    ]);
+    assert!(o.ok(), "{o}");
+    let theirs = e.dir.join("theirs.tar");
+    let o = d.docker(&[
+        "save",
+        "-o",
+        theirs.to_str().unwrap_or_default(),
+        "example.com/from/docker:v1",
+    ]);
+    assert!(o.ok(), "{o}");
+    let out = e.ok(&["load", "-i", theirs.to_str().unwrap_or_default()]);
+    assert_eq!(out, "Loaded image: example.com/from/docker:v1");
+    let o = e.ctl(&[
+        "run",
+        "--rm",
+        "example.com/from/docker:v1",
+        "echo",
+        "from docker save",
+    ]);
+    assert!(o.ok() && o.stdout.trim() == "from docker save", "{o}");
 }
