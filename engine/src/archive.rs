@@ -537,3 +537,17 @@ pub fn resolve_items(store: &Store, names: &[String]) -> Result<Vec<SaveItem>, A
     }
     Ok(items)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_paths_stay_inside() {
+        let d = Path::new("/x");
+        assert!(inside(d, "blobs/sha256/ab").is_ok());
+        assert!(inside(d, "../etc/passwd").is_err());
+        assert!(inside(d, "/etc/passwd").is_err());
+        assert!(inside(d, "a/../../b").is_err());
+    }
+}

@@ -205,3 +205,16 @@ pub fn logout(server: &str) -> Result<(), AuthError> {
     }
     write_config(&path, &cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_is_stored_under_its_v1_url() {
+        assert_eq!(server_key("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(server_key(""), "https://index.docker.io/v1/");
+        assert_eq!(server_key("https://reg.lan:5000/"), "reg.lan:5000");
+        assert_eq!(server_key("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+}

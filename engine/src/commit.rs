@@ -352,3 +352,89 @@ pub fn open_input(path: &str) -> Result<Box<dyn Read>, CommitError> {
     let f = File::open(path).map_err(ioe("open", Path::new(path)))?;
     Ok(Box::new(io::BufReader::new(f)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> ImageConfig {
+        ImageConfig::default()
+    }
+
+    #[test]
+    fn changes_apply_like_a_dockerfile() {
+        let mut c = cfg();
+        assert!(apply_change(&mut c, r#"CMD ["cat", "/f"]"#).is_ok());
+        assert_eq!(
+            c.config.cmd,
+            Some(vec!["cat".to_string(), "/f".to_string()])
+        );
+        assert!(apply_change(&mut c, "ENTRYPOINT echo hi").is_ok());
+        assert_eq!(
+            c.config.entrypoint,
+            Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])
+        );
+        assert!(apply_change(&mut c, "ENV A=1").is_ok());
+        assert!(apply_change(&mut c, "ENV A 2").is_ok());
+        assert_eq!(c.config.env, Some(vec!["A=2".to_string()]));
+        assert!(apply_change(&mut c, "EXPOSE 80").is_ok());
+        assert!(c
+            .config
+            .exposed_ports
+            .as_ref()
+            .is_some_and(|p| p.contains_key("80/tcp")));
+        assert!(apply_change(&mut c, "RUN rm -rf /").is_err());
+        assert!(apply_change(&mut c, "CMD").is_err());
+    }
+
+    /// An overlayfs upper dir's whiteout (0/0 char device) and opaque directory come out as
+    /// the OCI spec's `.wh.` entries.
+    #[test]
+    fn whiteouts_become_wh_entries() {
+        let d = std::env::temp_dir().join(format!("ongi-commit-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let upper = d.join("upper");
+        assert!(fs::create_dir_all(upper.join("opq")).is_ok());
+        assert!(fs::write(upper.join("kept"), "x").is_ok());
+        let wh = upper.join("gone");
+        let made = nix::sys::stat::mknod(
+            &wh,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        );
+        let opq = CString::new(upper.join("opq").as_os_str().as_bytes()).unwrap_or_default();
+        // SAFETY: NUL-terminated strings and a 1-byte value buffer, all alive for the call.
+        let set = unsafe {
+            libc::setxattr(
+                opq.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                b"y".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        if made.is_err() || set != 0 {
+            eprintln!("SKIP: mknod/trusted xattrs need root");
+            let _ = fs::remove_dir_all(&d);
+            return;
+        }
+        let mut b = new_builder(Vec::new());
+        assert!(tar_upper(&mut b, &upper).is_ok());
+        let data = b.into_inner().unwrap_or_default();
+        let mut a = tar::Archive::new(&data[..]);
+        let names: Vec<String> = a
+            .entries()
+            .map(|es| {
+                es.filter_map(|e| e.ok())
+                    .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = fs::remove_dir_all(&d);
+        assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
+        assert!(names.contains(&"opq/.wh..wh..opq".to_string()), "{names:?}");
+        assert!(names.contains(&"kept".to_string()), "{names:?}");
+        assert!(!names.contains(&"gone".to_string()), "{names:?}");
+    }
+}

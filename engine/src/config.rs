@@ -45,14 +45,40 @@ pub fn config_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
 }
 
-/// Reads the settings; a missing file is the defaults.
+/// Reads the settings from [`config_path`]; a missing file is the defaults.
 pub fn load() -> Result<EngineConfig, ConfigError> {
-    let path = config_path();
+    load_from(config_path())
+}
+
+/// Reads the settings from `path`; a missing file is the defaults.
+pub fn load_from(path: PathBuf) -> Result<EngineConfig, ConfigError> {
     match std::fs::read(&path) {
         Ok(raw) => {
             serde_json::from_slice(&raw).map_err(|source| ConfigError::Parse { path, source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EngineConfig::default()),
         Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_defaults_and_bad_json_names_the_file() {
+        let d = std::env::temp_dir().join(format!("ongi-config-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&d);
+        let f = d.join("engine.json");
+        assert!(load_from(f.clone()).is_ok_and(|c| c.insecure_registries.is_empty()));
+        let _ = std::fs::write(&f, r#"{"insecure-registries": ["reg.lan:5000"]}"#);
+        assert!(load_from(f.clone()).is_ok_and(|c| c.insecure_registries == ["reg.lan:5000"]));
+        let _ = std::fs::write(&f, "{not json");
+        let e = load_from(f.clone())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("engine.json"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
