@@ -18,6 +18,19 @@ use common::clients::podman::Podman;
 use common::clients::{run_limited, run_limited_stdin, Out, Registry};
 use common::engine::{ongictl, registry_with_busybox, Engine};
 
+/// The podman and docker helpers reap orphans with wait(-1) (they make this process a
+/// subreaper), which would steal the child of a command another test is waiting for: the
+/// tests using them run alone (write), the others together (read).
+static REAPERS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    REAPERS.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    REAPERS.read().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `ongictl ARGS` with extra environment (DOCKER_CONFIG, ONGI_CONFIG) and optional stdin.
 fn ctl_env(e: &Engine, env: &[(&str, &Path)], stdin: Option<&Path>, args: &[&str]) -> Out {
     let mut c = Command::new(ongictl());
@@ -61,6 +74,7 @@ fn pushed_digest(out: &str) -> String {
 
 #[test]
 fn push_is_read_by_skopeo_and_run_by_podman() {
+    let _alone = alone();
     let e = Engine::new("img-push");
     let r = registry_with_busybox(&e.dir);
     let addr = r.reg.addr.clone();
@@ -142,6 +156,7 @@ fn push_is_read_by_skopeo_and_run_by_podman() {
 
 #[test]
 fn save_and_load_interoperate_with_skopeo() {
+    let _shared = shared();
     let e = Engine::new("img-save");
     // The client tests' docker-archive (what `docker save` writes) loads and runs.
     let archive = docker_archive(&e.dir, "localhost/busybox:latest");
@@ -245,6 +260,7 @@ fn save_and_load_interoperate_with_skopeo() {
 
 #[test]
 fn commit_export_import_history_prune() {
+    let _shared = shared();
     let e = Engine::new("img-commit");
     let archive = docker_archive(&e.dir, "localhost/busybox:latest");
     e.ok(&["load", "-i", archive.to_str().unwrap_or_default()]);
@@ -371,6 +387,7 @@ fn commit_export_import_history_prune() {
 
 #[test]
 fn login_logout_with_basic_auth() {
+    let _shared = shared();
     let e = Engine::new("img-login");
     // A registry with htpasswd auth (bcrypt, the only scheme docker-registry accepts).
     let hash = Command::new("python3")
@@ -501,6 +518,7 @@ fn loopback_alias() -> Option<String> {
 
 #[test]
 fn insecure_registry_from_settings_file() {
+    let _shared = shared();
     let Some(alias) = loopback_alias() else {
         eprintln!("SKIP: no non-localhost name resolves to loopback here");
         return;
@@ -540,6 +558,7 @@ fn insecure_registry_from_settings_file() {
 
 #[test]
 fn docker_loads_our_save_and_we_load_docker_save() {
+    let _alone = alone();
     let e = Engine::new("img-docker");
     let archive = docker_archive(&e.dir, "localhost/busybox:latest");
     e.ok(&["load", "-i", archive.to_str().unwrap_or_default()]);
