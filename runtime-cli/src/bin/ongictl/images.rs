@@ -147,8 +147,8 @@ pub struct CommitArgs {
     #[arg(short, long)]
     message: Option<String>,
     /// Accepted for docker compatibility; the container is not paused.
-    #[arg(short, long, default_value_t = true)]
-    pause: bool,
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pause: Option<String>,
     container: String,
     reference: Option<String>,
 }
@@ -162,7 +162,7 @@ pub struct HistoryArgs {
     #[arg(short, long)]
     quiet: bool,
     /// Human-readable sizes and dates.
-    #[arg(short = 'H', long, default_value = "true")]
+    #[arg(short = 'H', long, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     human: String,
     image: String,
 }
