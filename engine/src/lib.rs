@@ -10,16 +10,27 @@
 //! database), [`layer`] (unpacking), [`registry`] (pull), [`image`] (image records),
 //! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
-//! supervisor process), [`logs`] (json-file logs).
+//! supervisor process), [`logs`] (json-file logs), [`push`] (push), [`ingest`] (locally made
+//! layers and images), [`archive`] (save/load), [`commit`] (commit/export/import),
+//! [`history`], [`prune`] (image prune, layer and blob GC), [`auth`] (login/logout),
+//! [`config`] (engine.json).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod archive;
+pub mod auth;
+pub mod commit;
+pub mod config;
 pub mod container;
+pub mod history;
 pub mod image;
+pub mod ingest;
 pub mod inspect;
 pub mod layer;
 pub mod logs;
 pub mod monitor;
+pub mod prune;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod runspec;

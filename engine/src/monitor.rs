@@ -204,9 +204,9 @@ fn supervise(
             .arg(&p.root)
             .arg("--run-root")
             .arg(&p.run_root)
-            .args(["rm", "--force", &s.id]);
-        // Its output is not the container's: a foreground `run --rm` shows only the latter.
-        cmd.stdout(std::process::Stdio::null());
+            .args(["rm", "--force", &s.id])
+            // rm prints the id; with `run --rm` attached, our stdout is the user's.
+            .stdout(std::process::Stdio::null());
         return Ok(Some(cmd));
     }
     Ok(None)

@@ -259,6 +259,8 @@ pub async fn pull(
     insecure: &[String],
     progress: Arc<dyn Progress>,
 ) -> Result<Pulled, RegistryError> {
+    // Held until the image is recorded: `image prune` must not collect our new blobs.
+    let _gc = crate::prune::gc_lock(store, false)?;
     let cl = client(r, insecure);
     let auth = auth_for(&r.registry);
     let shown = r.to_string();

@@ -15,6 +15,8 @@ use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
 #[path = "ongictl/fmt.rs"]
 mod fmt;
+#[path = "ongictl/images.rs"]
+mod images;
 
 #[derive(Parser)]
 #[command(
@@ -125,6 +127,8 @@ enum Cmd {
     },
     /// Version information.
     Version,
+    #[command(flatten)]
+    ImageMore(images::ImageCmds),
 }
 
 #[derive(Args)]
@@ -244,7 +248,12 @@ impl<E: std::fmt::Display> From<E> for Fail {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Insecure registries from the engine's settings file join those given by flag.
+    match ongi_engine::config::load() {
+        Ok(c) => cli.insecure.extend(c.insecure_registries),
+        Err(e) => eprintln!("WARNING: {e}"),
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, msg)) => {
@@ -437,6 +446,7 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             }
             Ok(rc)
         }
+        Cmd::ImageMore(c) => images::dispatch(&cli, c),
         Cmd::Inspect { format, names } => {
             let store = open(&cli)?;
             fmt::inspect(&store, names, format.as_deref())

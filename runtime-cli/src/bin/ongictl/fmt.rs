@@ -117,7 +117,13 @@ pub fn size(b: u64) -> String {
     }
     let s = format!("{v:.3}");
     let s = s.chars().take(4).collect::<String>();
-    format!("{}{}", s.trim_end_matches('.'), units[i])
+    // Go's %.3g drops trailing zeros: 7 bytes is "7B", not "7.00B".
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{}", units[i])
 }
 
 /// The STATUS column.
@@ -186,6 +192,9 @@ mod tests {
     fn sizes_and_times() {
         assert_eq!(super::size(4_261_000), "4.26MB");
         assert_eq!(super::size(812), "812B");
+        assert_eq!(super::size(7), "7B");
+        assert_eq!(super::size(0), "0B");
+        assert_eq!(super::size(1_500_000), "1.5MB");
         assert_eq!(super::parse_time("1970-01-02T00:00:00Z"), Some(86400));
         assert_eq!(super::parse_time("1970-01-02T01:00:00+01:00"), Some(86400));
         assert_eq!(super::human(90), "About a minute");

@@ -134,14 +134,14 @@ impl fmt::Display for Out {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// Runs `cmd` with stdin from /dev/null and stdout/stderr captured in files below `dir`, in a
+/// Runs `cmd` with stdin from /dev/null ([`run_limited_stdin`]: from `stdin`) and stdout/stderr captured in files below `dir`, in a
 /// process group of its own that is SIGKILLed when `limit` passes. Files, not pipes: a daemon
 /// or container that inherits them would keep a pipe open forever.
 pub fn run_limited(cmd: &mut Command, dir: &Path, limit: Duration) -> Result<Out, String> {
     run_limited_stdin(cmd, dir, limit, Stdio::null())
 }
 
-fn run_limited_stdin(
+pub fn run_limited_stdin(
     cmd: &mut Command,
     dir: &Path,
     limit: Duration,
@@ -368,6 +368,12 @@ pub struct Registry {
 impl Registry {
     /// Starts `docker-registry serve` with storage in `dir/registry` on a free loopback port.
     pub fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, "")
+    }
+
+    /// [`Registry::start`] with `extra` appended to its config.yml (e.g. an `auth:` section);
+    /// a registry answering 401 to `/v2/` (auth required) counts as up.
+    pub fn start_with(dir: &Path, extra: &str) -> Registry {
         let rdir = dir.join("registry");
         make_dir(&rdir.join("data"));
         // The port is free now; a race with another binder only makes the start fail loudly.
@@ -380,7 +386,7 @@ impl Registry {
         write_file(
             &config,
             &format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
                 rdir.join("data").display()
             ),
         );
@@ -405,7 +411,7 @@ impl Registry {
         };
         let up = wait_until(Duration::from_secs(20), || {
             reg.get("/v2/")
-                .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.1 401"))
                 || reg
                     .child
                     .as_mut()
