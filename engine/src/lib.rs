@@ -10,7 +10,8 @@
 //! database), [`layer`] (unpacking), [`registry`] (pull), [`image`] (image records),
 //! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
-//! supervisor process), [`logs`] (json-file logs).
+//! supervisor process), [`logs`] (json-file logs), [`volume`] (volumes), [`mountflag`]
+//! (`--mount`), [`system`] (check, df, prune, boot).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -20,9 +21,11 @@ pub mod inspect;
 pub mod layer;
 pub mod logs;
 pub mod monitor;
+pub mod mountflag;
 pub mod reference;
 pub mod registry;
 pub mod runspec;
 pub mod seccomp;
 pub mod store;
+pub mod system;
 pub mod volume;

@@ -204,7 +204,7 @@ fn supervise(
             .arg(&p.root)
             .arg("--run-root")
             .arg(&p.run_root)
-            .args(["rm", "--force", &s.id]);
+            .args(["rm", "--force", "--volumes", &s.id]);
         return Ok(Some(cmd));
     }
     Ok(None)
@@ -305,6 +305,7 @@ fn run_once(
         started_at: ongi::rfc3339_now(),
         finished_at: container::ZERO_TIME.into(),
         restart_count: st.restart_count,
+        boot_id: crate::system::boot_id(),
         ..Default::default()
     };
     let _ = container::write_state(&p.dir, st);
@@ -575,6 +576,7 @@ pub fn spawn(store: &Store, s: &Settings, attach: bool) -> Result<Handle, Contai
     use std::os::unix::process::CommandExt;
     let id = &s.id;
     container::mount_rootfs(store, s)?;
+    crate::system::pause_point("start:mounted");
     let fail = |e: io::Error, what: &'static str| {
         ContainerError::Store(crate::store::StoreError::Io {
             op: what,
