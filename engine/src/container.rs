@@ -633,6 +633,11 @@ pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
     };
     let mut out = Vec::new();
     for id in ids {
+        // A record without its directory is a create or rm that did not finish (the
+        // directory is renamed in last and away first): not a container to show.
+        if !store.container_dir(&id).is_dir() {
+            continue;
+        }
         match load(store, &id) {
             Ok(c) => out.push(c),
             Err(ContainerError::NotFound(_)) => {}

@@ -717,7 +717,26 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         println!("{}", s.id);
         return Ok(0);
     }
-    Ok(h.wait_exit().map_or(125, |c| c as u8))
+    let code = h.wait_exit().map_or(125, |c| c as u8);
+    if s.auto_remove {
+        // docker's `run --rm` returns once the container (and its anonymous volumes) is
+        // gone: the monitor's hand-over removes it.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let anon_left = || {
+            s.mounts.iter().any(|m| {
+                m.anonymous
+                    && m.volume
+                        .as_deref()
+                        .is_some_and(|v| ongi_engine::volume::get(store, v).is_ok())
+            })
+        };
+        while (ctr::resolve(store, &s.id).is_ok() || anon_left())
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    Ok(code)
 }
 
 /// A pull whose progress goes to stderr, as `docker run` prints it.
