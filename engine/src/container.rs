@@ -680,12 +680,13 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         fs::rename(&dir, &gone).map_err(io_err("rename away", &dir))?;
     }
     crate::system::pause_point("rm:renamed");
+    // Before the record goes: once it has, nothing may remain that names the container.
+    let _ = fs::remove_dir_all(store.container_run_dir(id));
     store
         .db()
         .execute("DELETE FROM containers WHERE id = ?1", params![id])
         .map_err(store.dberr())?;
     let _ = fs::remove_dir_all(&gone);
-    let _ = fs::remove_dir_all(store.container_run_dir(id));
     Ok(())
 }
 
