@@ -246,6 +246,9 @@ fn run_once(
     let cfg = p.dir.join("config.json");
     fs::write(&cfg, serde_json::to_vec_pretty(&spec).unwrap_or_default())
         .map_err(ioe("write", &cfg))?;
+    // The config (docker's seccomp profile alone is a few hundred allocations) is on disk
+    // now: not kept in memory for the container's life.
+    drop(spec);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (in_r, in_w) = if attach && s.interactive {
@@ -334,8 +337,15 @@ fn relay(
 ) -> Result<i32, MonitorError> {
     let mut open = [true, true];
     let mut stdin_w = stdin_w;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     let target = nix::unistd::Pid::from_raw(pid);
+    // What create and start allocated is freed now; give those pages back, so a
+    // long-lived monitor costs its working set only (it must cost less than conmon).
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages; no pointer is involved.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     loop {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
