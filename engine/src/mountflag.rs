@@ -77,8 +77,12 @@ pub fn parse(spec: &str) -> Result<MountFlag, FlagError> {
     }
     match kind.as_str() {
         "bind" => {
-            let source =
-                source.ok_or_else(|| err(spec, "invalid mount config for type \"bind\": field Source must not be empty"))?;
+            let source = source.ok_or_else(|| {
+                err(
+                    spec,
+                    "invalid mount config for type \"bind\": field Source must not be empty",
+                )
+            })?;
             Ok(MountFlag::Bind {
                 source,
                 target,
@@ -160,7 +164,9 @@ pub fn apply(
     }
     let covered = |d: &str, mounts: &[MountSpec], tmpfs: &[String]| {
         let d = d.trim_end_matches('/');
-        mounts.iter().any(|m| m.destination.trim_end_matches('/') == d)
+        mounts
+            .iter()
+            .any(|m| m.destination.trim_end_matches('/') == d)
             || tmpfs
                 .iter()
                 .any(|t| t.split(':').next().map(|x| x.trim_end_matches('/')) == Some(d))

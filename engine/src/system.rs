@@ -87,7 +87,9 @@ fn tmp_owner(name: &str) -> Option<i32> {
 /// A `@tmp-*` entry whose maker is dead.
 fn dead_tmp(name: &str) -> bool {
     match tmp_owner(name) {
-        Some(pid) => pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists(),
+        Some(pid) => {
+            pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists()
+        }
         None => false,
     }
 }
@@ -311,7 +313,10 @@ fn collect_garbage(store: &Store) -> Result<(Vec<String>, u64), SystemError> {
         }
         bytes += volume::du(&p);
         remove_any(&p)?;
-        fixed.push(format!("removed unreferenced layer {}", &hex[..hex.len().min(12)]));
+        fixed.push(format!(
+            "removed unreferenced layer {}",
+            &hex[..hex.len().min(12)]
+        ));
     }
     // Blobs: an image's manifest, config and layer blobs. Images recorded without a
     // manifest (made locally) may keep blobs we cannot trace: then none are collected.
@@ -344,7 +349,10 @@ fn collect_garbage(store: &Store) -> Result<(Vec<String>, u64), SystemError> {
             let p = bdir.join(&n);
             bytes += fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
             remove_any(&p)?;
-            fixed.push(format!("removed unreferenced blob sha256:{}", &n[..n.len().min(12)]));
+            fixed.push(format!(
+                "removed unreferenced blob sha256:{}",
+                &n[..n.len().min(12)]
+            ));
         }
     }
     Ok((fixed, bytes))

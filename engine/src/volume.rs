@@ -136,11 +136,7 @@ fn create_with(
 
 /// `volume create [--label K=V] [NAME]`: a new named volume (an anonymous one without a
 /// name). Creating an existing name is not an error (docker's behaviour).
-pub fn create(
-    store: &Store,
-    name: Option<&str>,
-    labels: &[String],
-) -> Result<Volume, VolumeError> {
+pub fn create(store: &Store, name: Option<&str>, labels: &[String]) -> Result<Volume, VolumeError> {
     let (name, anonymous) = match name {
         Some(n) => (n.to_string(), false),
         None => (crate::container::new_id(), true),
@@ -191,9 +187,7 @@ pub fn list(store: &Store) -> Result<Vec<Volume>, VolumeError> {
         .db()
         .prepare("SELECT name, created, anonymous, labels FROM volumes ORDER BY name")
         .map_err(store.dberr())?;
-    let it = st
-        .query_map([], |r| row(store, r))
-        .map_err(store.dberr())?;
+    let it = st.query_map([], |r| row(store, r)).map_err(store.dberr())?;
     Ok(it.collect::<Result<_, _>>().map_err(store.dberr())?)
 }
 
@@ -350,10 +344,8 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
         } else if ft.is_file() {
             fs::copy(&from, &to)?;
         } else {
-            let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
-                to.as_os_str(),
-            ))
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(to.as_os_str()))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             // SAFETY: c is a valid NUL-terminated path; mknod takes no pointers beyond it.
             if unsafe { libc::mknod(c.as_ptr(), m.mode(), m.rdev() as libc::dev_t) } != 0 {
                 return Err(io::Error::last_os_error());

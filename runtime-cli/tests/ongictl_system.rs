@@ -115,7 +115,11 @@ fn kill9_of_ongictl_is_recovered() {
         "{o}"
     );
     check_clean(&e);
-    let layers = || std::fs::read_dir(e.root.join("layers")).map(|d| d.count()).unwrap_or(0);
+    let layers = || {
+        std::fs::read_dir(e.root.join("layers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     assert_eq!(layers(), 0);
     e.ok(&["pull", "-q", img]);
     assert!(layers() > 0);
@@ -123,7 +127,11 @@ fn kill9_of_ongictl_is_recovered() {
 
     // run killed between the record and its directory: no container shows, the name is
     // given back by check.
-    kill_at(&e, "create:row", &["run", "-d", "--name", "half", img, "sleep", "100"]);
+    kill_at(
+        &e,
+        "create:row",
+        &["run", "-d", "--name", "half", img, "sleep", "100"],
+    );
     assert!(e.ok(&["ps", "-aq"]).is_empty());
     let o = e.ctl(&["system", "check"]);
     assert!(o.stdout.contains("its directory was missing"), "{o}");
@@ -133,7 +141,11 @@ fn kill9_of_ongictl_is_recovered() {
 
     // run killed with the rootfs mounted and no monitor yet: the container shows as
     // created; check unmounts; it then starts and is removed cleanly.
-    kill_at(&e, "start:mounted", &["run", "-d", "--name", "mnt", img, "sleep", "100"]);
+    kill_at(
+        &e,
+        "start:mounted",
+        &["run", "-d", "--name", "mnt", img, "sleep", "100"],
+    );
     assert_eq!(inspect(&e, "{{.State.Status}}", "mnt"), "created");
     assert!(!e.mounts().is_empty());
     let o = e.ctl(&["system", "check"]);
@@ -207,7 +219,17 @@ fn restart_policies() {
     e.ok(&["pull", "-q", img]);
 
     // always: a SIGKILLed process is started again by its monitor.
-    e.ok(&["run", "-d", "--name", "al", "--restart", "always", img, "sleep", "1000"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        img,
+        "sleep",
+        "1000",
+    ]);
     let pid1: i32 = inspect(&e, "{{.State.Pid}}", "al").parse().expect("pid");
     kill9(pid1);
     let restarted = wait_until(Duration::from_secs(15), || {
@@ -223,7 +245,17 @@ fn restart_policies() {
 
     // unless-stopped: stays stopped after stop, and `system boot` leaves it alone while it
     // starts the `always` one.
-    e.ok(&["run", "-d", "--name", "us", "--restart", "unless-stopped", img, "sleep", "1000"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "us",
+        "--restart",
+        "unless-stopped",
+        img,
+        "sleep",
+        "1000",
+    ]);
     e.ok(&["stop", "-t", "1", "us"]);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(inspect(&e, "{{.State.Status}}", "us"), "exited");
@@ -233,9 +265,20 @@ fn restart_policies() {
 
     // docker's back-off: 100 ms doubling, so a crashing container restarts a few times
     // in two seconds, not hundreds.
-    e.ok(&["run", "-d", "--name", "crash", "--restart", "always", img, "false"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "crash",
+        "--restart",
+        "always",
+        img,
+        "false",
+    ]);
     std::thread::sleep(Duration::from_millis(2200));
-    let n: u32 = inspect(&e, "{{.RestartCount}}", "crash").parse().expect("count");
+    let n: u32 = inspect(&e, "{{.RestartCount}}", "crash")
+        .parse()
+        .expect("count");
     assert!((2..=6).contains(&n), "{n} restarts in 2.2 s");
     e.ok(&["rm", "-f", "crash", "al", "us"]);
     assert_clean(&e);
@@ -248,7 +291,17 @@ fn reboot_marks_stale_containers_and_boot_starts_them() {
     let r = registry_with_busybox(&e.dir);
     let img = r.image.as_str();
     e.ok(&["pull", "-q", img]);
-    let id = e.ok(&["run", "-d", "--name", "svc", "--restart", "always", img, "sleep", "1000"]);
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--restart",
+        "always",
+        img,
+        "sleep",
+        "1000",
+    ]);
     let plain = e.ok(&["run", "-d", "--name", "plain", img, "sleep", "1000"]);
     // A reboot takes the monitors with it (and the processes: the runtime's delete checks
     // the recorded process identity, so only a still-live one is killed here).
@@ -268,7 +321,11 @@ fn reboot_marks_stale_containers_and_boot_starts_them() {
     // boot starts the `always` container, not the one without a policy.
     let o = ctl_env(&e, &after, &["system", "boot"]);
     assert_eq!(o.text(), "svc", "{o}");
-    let st = ctl_env(&e, &after, &["inspect", "-f", "{{.State.Status}}", "svc", "plain"]);
+    let st = ctl_env(
+        &e,
+        &after,
+        &["inspect", "-f", "{{.State.Status}}", "svc", "plain"],
+    );
     assert_eq!(st.text(), "running\nexited", "{st}");
     let o = ctl_env(&e, &after, &["system", "check"]);
     assert!(o.stdout.contains("store is consistent"), "{o}");
@@ -282,8 +339,20 @@ fn df_and_prune() {
     let r = registry_with_busybox(&e.dir);
     let img = r.image.as_str();
     e.ok(&["pull", "-q", img]);
-    e.ok(&["run", "-d", "--name", "up", "-v", "vol1:/v", img, "sleep", "1000"]);
-    e.ok(&["run", "--name", "done", "-v", "/anon", img, "sh", "-c", "head -c 100000 /dev/zero > /big"]);
+    e.ok(&[
+        "run", "-d", "--name", "up", "-v", "vol1:/v", img, "sleep", "1000",
+    ]);
+    e.ok(&[
+        "run",
+        "--name",
+        "done",
+        "-v",
+        "/anon",
+        img,
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /big",
+    ]);
     let df = e.ok(&["system", "df"]);
     let row = |k: &str| -> Vec<String> {
         df.lines()
@@ -302,14 +371,24 @@ fn df_and_prune() {
     assert_eq!(row("Containers")[1..3], ["2", "1"], "{df}");
     // "Local Volumes": TOTAL ACTIVE after the two words.
     assert_eq!(row("Local Volumes")[2..4], ["2", "2"], "{df}");
-    assert!(row("Containers")[4].starts_with("100kB") || row("Containers")[4].starts_with("102.4kB"), "{df}");
+    assert!(
+        row("Containers")[4].starts_with("100kB") || row("Containers")[4].starts_with("102.4kB"),
+        "{df}"
+    );
     assert!(row("Build Cache").len() >= 5, "{df}");
 
     // prune: the stopped container, with --volumes its anonymous volume; the running one,
     // its image and its named volume stay.
     let o = e.ok(&["system", "prune", "-f", "--volumes"]);
-    assert!(o.contains("Deleted Containers:") && o.contains("Total reclaimed space"), "{o}");
-    assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1, "only the running one stays");
+    assert!(
+        o.contains("Deleted Containers:") && o.contains("Total reclaimed space"),
+        "{o}"
+    );
+    assert_eq!(
+        e.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only the running one stays"
+    );
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "vol1");
     assert!(!e.ok(&["images", "-q"]).is_empty());
     // -a: every image no container uses goes, with its layers.
@@ -317,7 +396,12 @@ fn df_and_prune() {
     let o = e.ok(&["system", "prune", "-a", "-f"]);
     assert!(o.contains("Deleted Images:"), "{o}");
     assert!(e.ok(&["images", "-q"]).is_empty());
-    assert_eq!(std::fs::read_dir(e.root.join("layers")).map(|d| d.count()).unwrap_or(9), 0);
+    assert_eq!(
+        std::fs::read_dir(e.root.join("layers"))
+            .map(|d| d.count())
+            .unwrap_or(9),
+        0
+    );
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "vol1", "named volumes stay");
     check_clean(&e);
     assert_clean(&e);
@@ -350,7 +434,15 @@ fn monitor_memory() {
     e.ok(&["pull", "-q", img]);
     let (mut rss, mut pss, mut uss) = (0, 0, 0);
     for i in 0..10 {
-        let id = e.ok(&["run", "-d", "--name", &format!("c{i}"), img, "sleep", "1000"]);
+        let id = e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            img,
+            "sleep",
+            "1000",
+        ]);
         assert!(monitor_pid(&id).is_some(), "no monitor for {id}");
     }
     for (n, id) in e.ok(&["ps", "-q", "--no-trunc"]).lines().enumerate() {
@@ -360,14 +452,21 @@ fn monitor_memory() {
             let smaps = std::fs::read_to_string(format!("/proc/{m}/smaps")).unwrap_or_default();
             let mut name = String::new();
             for l in smaps.lines() {
-                if l.contains('-') && !l.contains(':') || l.split_whitespace().count() >= 5 && !l.ends_with("kB") {
+                if l.contains('-') && !l.contains(':')
+                    || l.split_whitespace().count() >= 5 && !l.ends_with("kB")
+                {
                     name = l.split_whitespace().skip(5).collect::<Vec<_>>().join(" ");
                     if name.is_empty() {
                         name = "[anon]".into();
                     }
                 }
-                if l.starts_with("Rss:") || l.starts_with("Pss:") || l.starts_with("Private_Dirty:") {
-                    let kb: u64 = l.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+                if l.starts_with("Rss:") || l.starts_with("Pss:") || l.starts_with("Private_Dirty:")
+                {
+                    let kb: u64 = l
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     if kb >= 16 {
                         println!("  {name}: {l}");
                     }
@@ -392,7 +491,17 @@ fn monitor_memory() {
     assert!(o.ok(), "{o}");
     let (mut crss, mut cpss, mut cuss) = (0, 0, 0);
     for i in 0..10 {
-        let o = p.podman(&["run", "-d", "--network", "none", "--name", &format!("p{i}"), IMAGE, "sleep", "1000"]);
+        let o = p.podman(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &format!("p{i}"),
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
         assert!(o.ok(), "{o}");
         let id = o.text().to_string();
         let conmon = std::fs::read_dir("/proc")
@@ -419,5 +528,8 @@ fn monitor_memory() {
     );
     // What each added container really costs is its private memory (PSS also moves with
     // how many other processes share glibc with conmon).
-    assert!(uss < cuss, "ongi-monitor USS {uss} KiB >= conmon's {cuss} KiB (10 containers)");
+    assert!(
+        uss < cuss,
+        "ongi-monitor USS {uss} KiB >= conmon's {cuss} KiB (10 containers)"
+    );
 }

@@ -25,7 +25,10 @@ fn volume_names(e: &Engine) -> Vec<String> {
 #[test]
 fn volume_commands() {
     let e = Engine::new("vol-cmds");
-    assert_eq!(e.ok(&["volume", "create", "--label", "tier=db", "data"]), "data");
+    assert_eq!(
+        e.ok(&["volume", "create", "--label", "tier=db", "data"]),
+        "data"
+    );
     // Creating an existing name is no error (docker's behaviour).
     assert_eq!(e.ok(&["volume", "create", "data"]), "data");
     let anon = e.ok(&["volume", "create"]);
@@ -35,16 +38,30 @@ fn volume_commands() {
     );
     let ls = e.ok(&["volume", "ls"]);
     let lines: Vec<&str> = ls.lines().collect();
-    assert!(lines[0].starts_with("DRIVER") && lines[0].ends_with("VOLUME NAME"), "{ls}");
-    assert!(lines.iter().any(|l| l.starts_with("local") && l.ends_with(" data")), "{ls}");
+    assert!(
+        lines[0].starts_with("DRIVER") && lines[0].ends_with("VOLUME NAME"),
+        "{ls}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("local") && l.ends_with(" data")),
+        "{ls}"
+    );
     assert_eq!(lines.len(), 3, "{ls}");
     let mut q = volume_names(&e);
     q.sort();
     let mut want = vec![anon.clone(), "data".to_string()];
     want.sort();
     assert_eq!(q, want);
-    assert_eq!(e.ok(&["volume", "ls", "-q", "--filter", "label=tier=db"]), "data");
-    assert_eq!(e.ok(&["volume", "ls", "-q", "--filter", "name=dat"]), "data");
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q", "--filter", "label=tier=db"]),
+        "data"
+    );
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q", "--filter", "name=dat"]),
+        "data"
+    );
 
     let j: serde_json::Value =
         serde_json::from_str(&e.ok(&["volume", "inspect", "data"])).expect("inspect JSON");
@@ -53,13 +70,23 @@ fn volume_commands() {
     assert_eq!(v["Driver"], "local");
     assert_eq!(v["Scope"], "local");
     assert_eq!(v["Labels"]["tier"], "db");
-    assert!(v["CreatedAt"].as_str().is_some_and(|t| t.len() >= 20), "{v}");
+    assert!(
+        v["CreatedAt"].as_str().is_some_and(|t| t.len() >= 20),
+        "{v}"
+    );
     let mp = v["Mountpoint"].as_str().unwrap_or_default().to_string();
     assert!(std::path::Path::new(&mp).is_dir(), "{mp}");
-    assert_eq!(e.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "data"]), mp);
+    assert_eq!(
+        e.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "data"]),
+        mp
+    );
 
     fails_with(&e.ctl(&["volume", "inspect", "nope"]), 1, "no such volume");
-    fails_with(&e.ctl(&["volume", "rm", "nope"]), 1, "get nope: no such volume");
+    fails_with(
+        &e.ctl(&["volume", "rm", "nope"]),
+        1,
+        "get nope: no such volume",
+    );
     assert!(e.ctl(&["volume", "rm", "-f", "nope"]).ok());
     fails_with(
         &e.ctl(&["volume", "create", "bad/name"]),
@@ -70,7 +97,10 @@ fn volume_commands() {
 
     // prune: anonymous ones only, -a named ones too.
     let out = e.ok(&["volume", "prune", "-f"]);
-    assert!(out.contains(&anon) && out.contains("Total reclaimed space"), "{out}");
+    assert!(
+        out.contains(&anon) && out.contains("Total reclaimed space"),
+        "{out}"
+    );
     assert_eq!(volume_names(&e), vec!["data".to_string()]);
     let out = e.ok(&["volume", "prune", "-a", "-f"]);
     assert!(out.contains("data"), "{out}");
@@ -86,21 +116,44 @@ fn volumes_in_containers() {
     let img = r.image.as_str();
 
     // A named volume outlives the container that wrote it.
-    e.ok(&["run", "--rm", "-v", "data:/data", img, "sh", "-c", "echo kept > /data/f"]);
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        img,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
     assert_eq!(
         e.ok(&["run", "--rm", "-v", "data:/data:ro", img, "cat", "/data/f"]),
         "kept"
     );
-    let o = e.ctl(&["run", "--rm", "-v", "data:/data:ro", img, "sh", "-c", "echo x > /data/g"]);
+    let o = e.ctl(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data:ro",
+        img,
+        "sh",
+        "-c",
+        "echo x > /data/g",
+    ]);
     assert_ne!(o.code(), Some(0), "a :ro volume was writable: {o}");
 
     // In use (by a container that is not even running): refused with docker's message.
     let id = e.ok(&["create", "--name", "user1", "-v", "data:/data", img, "true"]);
     let o = e.ctl(&["volume", "rm", "data"]);
     fails_with(&o, 1, &format!("remove data: volume is in use - [{id}]"));
-    assert!(e.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]).is_empty());
+    assert!(e
+        .ok(&["volume", "ls", "-q", "--filter", "dangling=true"])
+        .is_empty());
     e.ok(&["rm", "user1"]);
-    assert_eq!(e.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]), "data");
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]),
+        "data"
+    );
     assert_eq!(e.ok(&["volume", "rm", "data"]), "data");
 
     // Anonymous volumes: `-v /path`; rm without -v keeps it, rm -v removes it.
@@ -109,28 +162,66 @@ fn volumes_in_containers() {
     assert_eq!(anon.len(), 64, "{anon}");
     assert_eq!(volume_names(&e), vec![anon.clone()]);
     e.ok(&["rm", "a1"]);
-    assert_eq!(volume_names(&e), vec![anon.clone()], "rm without -v removed the volume");
+    assert_eq!(
+        volume_names(&e),
+        vec![anon.clone()],
+        "rm without -v removed the volume"
+    );
     e.ok(&["volume", "rm", &anon]);
-    e.ok(&["create", "--name", "a2", "-v", "/scratch", "-v", "keep:/k", img, "true"]);
+    e.ok(&[
+        "create", "--name", "a2", "-v", "/scratch", "-v", "keep:/k", img, "true",
+    ]);
     e.ok(&["rm", "-v", "a2"]);
-    assert_eq!(volume_names(&e), vec!["keep".to_string()], "rm -v: anonymous gone, named kept");
+    assert_eq!(
+        volume_names(&e),
+        vec!["keep".to_string()],
+        "rm -v: anonymous gone, named kept"
+    );
     // run --rm removes its anonymous volumes too (docker does), named ones stay.
-    e.ok(&["run", "--rm", "-v", "/scratch", "-v", "keep:/k", img, "true"]);
+    e.ok(&[
+        "run", "--rm", "-v", "/scratch", "-v", "keep:/k", img, "true",
+    ]);
     assert_eq!(volume_names(&e), vec!["keep".to_string()]);
 
     // Copy-up: an empty volume over an image path gets its content, modes kept.
-    let out = e.ok(&["run", "--rm", "-v", "etcv:/etc", "-v", "tmpv:/tmp", img, "cat", "/etc/group"]);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "etcv:/etc",
+        "-v",
+        "tmpv:/tmp",
+        img,
+        "cat",
+        "/etc/group",
+    ]);
     assert!(out.contains("user:x:1000:"), "{out}");
     let vdir = |n: &str| {
         std::path::PathBuf::from(e.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", n]))
     };
     let copied = std::fs::metadata(vdir("etcv").join("group")).expect("etc/group copied up");
     assert_eq!(copied.uid(), 0);
-    let tmp_mode = std::fs::metadata(vdir("tmpv")).expect("tmpv").permissions().mode() & 0o7777;
+    let tmp_mode = std::fs::metadata(vdir("tmpv"))
+        .expect("tmpv")
+        .permissions()
+        .mode()
+        & 0o7777;
     assert_eq!(tmp_mode, 0o1777, "the volume root took /tmp's mode");
     // Not again once it has content: what the container wrote stays.
-    e.ok(&["run", "--rm", "-v", "etcv:/etc", img, "sh", "-c", "echo mine > /etc/group"]);
-    assert_eq!(e.ok(&["run", "--rm", "-v", "etcv:/etc", img, "cat", "/etc/group"]), "mine");
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "etcv:/etc",
+        img,
+        "sh",
+        "-c",
+        "echo mine > /etc/group",
+    ]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "-v", "etcv:/etc", img, "cat", "/etc/group"]),
+        "mine"
+    );
 
     // --mount: volume, bind (readonly) and tmpfs.
     let host = e.dir.join("bindsrc");

@@ -93,15 +93,14 @@ fn confirm(warning: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
-fn matches_filters(
-    store: &Store,
-    v: &volume::Volume,
-    filters: &[String],
-) -> Result<bool, Fail> {
+fn matches_filters(store: &Store, v: &volume::Volume, filters: &[String]) -> Result<bool, Fail> {
     for f in filters {
-        let (k, val) = f
-            .split_once('=')
-            .ok_or_else(|| Fail(1, format!("bad format of filter (expected name=value): {f}")))?;
+        let (k, val) = f.split_once('=').ok_or_else(|| {
+            Fail(
+                1,
+                format!("bad format of filter (expected name=value): {f}"),
+            )
+        })?;
         let ok = match k {
             "dangling" => {
                 let want = match val {
@@ -136,7 +135,10 @@ pub fn volume(store: &Store, cmd: &VolumeCmd) -> Result<u8, Fail> {
             if driver != "local" {
                 return Err(Fail(
                     1,
-                    format!("create {}: plugin \"{driver}\" not found", name.clone().unwrap_or_default()),
+                    format!(
+                        "create {}: plugin \"{driver}\" not found",
+                        name.clone().unwrap_or_default()
+                    ),
                 ));
             }
             let v = volume::create(store, name.as_deref(), label)?;
@@ -284,9 +286,8 @@ pub fn system(store: &Store, cmd: &SystemCmd) -> Result<u8, Fail> {
             force,
         } => {
             if !*force {
-                let mut w = String::from(
-                    "WARNING! This will remove:\n  - all stopped containers\n",
-                );
+                let mut w =
+                    String::from("WARNING! This will remove:\n  - all stopped containers\n");
                 if *volumes {
                     w.push_str("  - all anonymous volumes not used by at least one container\n");
                 }
