@@ -233,10 +233,9 @@ fn size0(b: u64) -> String {
 }
 
 fn pct(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "0B".into()
-    } else {
-        format!("{} ({}%)", fmt::size(part), part * 100 / whole)
+    match (part * 100).checked_div(whole) {
+        None => "0B".into(),
+        Some(p) => format!("{} ({p}%)", fmt::size(part)),
     }
 }
 
