@@ -204,7 +204,9 @@ fn supervise(
             .arg(&p.root)
             .arg("--run-root")
             .arg(&p.run_root)
-            .args(["rm", "--force", "--volumes", &s.id]);
+            .args(["rm", "--force", "--volumes", &s.id])
+            // rm prints the id it removed: not into a foreground run's output.
+            .stdout(std::process::Stdio::null());
         return Ok(Some(cmd));
     }
     Ok(None)
