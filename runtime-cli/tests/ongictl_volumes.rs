@@ -262,3 +262,51 @@ fn volumes_in_containers() {
     let o = e.ctl(&["system", "check"]);
     assert!(o.ok() && o.stdout.contains("store is consistent"), "{o}");
 }
+
+/// An image whose config declares `VOLUME /etc` (made and pushed by podman, a real
+/// client): each container gets an anonymous volume there, filled from the image, and
+/// `rm -v` takes it away.
+#[test]
+fn image_volumes_become_anonymous_volumes() {
+    use common::clients::podman::Podman;
+    let e = Engine::new("vol-img");
+    let r = registry_with_busybox(&e.dir);
+    let archive = common::clients::image::docker_archive(&e.dir, common::clients::IMAGE);
+    let p = Podman::new(&e.dir);
+    let o = p.podman(&["load", "-i", &archive.to_string_lossy()]);
+    assert!(o.ok(), "{o}");
+    let o = p.podman(&["create", "--name", "base", common::clients::IMAGE, "true"]);
+    assert!(o.ok(), "{o}");
+    let tagged = format!("{}/test/withvol:v1", r.reg.addr);
+    let o = p.podman(&["commit", "-q", "--change", "VOLUME /etc", "base", &tagged]);
+    assert!(o.ok(), "{o}");
+    let o = p.podman(&["push", "--tls-verify=false", &tagged]);
+    assert!(o.ok(), "{o}");
+
+    e.ok(&["pull", "-q", &tagged]);
+    e.ok(&["run", "-d", "--name", "iv", &tagged, "sleep", "1000"]);
+    let m = e.ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Name}}{{end}}",
+        "iv",
+    ]);
+    let parts: Vec<&str> = m.split(' ').collect();
+    assert_eq!(parts[..2], ["volume", "/etc"], "{m}");
+    assert_eq!(parts[2].len(), 64, "{m}");
+    assert_eq!(volume_names(&e), vec![parts[2].to_string()]);
+    // Filled from the image (copy-up).
+    let mp = e.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", parts[2]]);
+    let group =
+        std::fs::read_to_string(std::path::Path::new(&mp).join("group")).unwrap_or_default();
+    assert!(group.contains("user:x:1000:"), "{group:?}");
+    // -v /etc on the command line takes the image's place: no second volume.
+    e.ok(&["run", "--rm", "-v", "named:/etc", &tagged, "true"]);
+    let mut names = volume_names(&e);
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"named".to_string()));
+    e.ok(&["rm", "-f", "-v", "iv"]);
+    assert_eq!(volume_names(&e), vec!["named".to_string()]);
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+}
