@@ -533,3 +533,60 @@ fn monitor_memory() {
         "ongi-monitor USS {uss} KiB >= conmon's {cuss} KiB (10 containers)"
     );
 }
+
+/// What killed writers leave without any pause point: temporaries of dead processes,
+/// a volume directory without its record, a record without its directory, a run directory
+/// and runtime state of no container. check repairs each, names it, and is then clean;
+/// a temporary of a live process is in flight and left alone.
+#[test]
+fn check_sweeps_leftovers() {
+    let e = Engine::new("sys-sweep");
+    e.ok(&["volume", "create", "kept"]);
+    check_clean(&e);
+    let dead = "@tmp-blob-999999999-0-0";
+    std::fs::write(e.root.join("tmp").join(dead), b"partial").expect("write");
+    std::fs::create_dir_all(e.root.join("layers/@tmp-layer-999999999-1-0/diff")).expect("mkdir");
+    let live = format!("@tmp-blob-{}-0-0", std::process::id());
+    std::fs::write(e.root.join("tmp").join(&live), b"in flight").expect("write");
+    std::fs::create_dir_all(e.root.join("volumes/orphan/_data")).expect("mkdir");
+    std::fs::remove_dir_all(e.root.join("volumes/kept")).expect("rm");
+    std::fs::create_dir_all(e.run_root.join("containers").join("ab".repeat(32))).expect("mkdir");
+    let o = e.ctl(&["system", "check"]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    for want in [
+        dead,
+        "@tmp-layer-999999999-1-0",
+        "volume directory orphan",
+        "missing directory of volume kept",
+        "run directory of unknown container abababababab",
+    ] {
+        assert!(o.stdout.contains(want), "{want:?} not reported: {o}");
+    }
+    assert!(!o.stdout.contains(&live), "{o}");
+    assert!(e.root.join("tmp").join(&live).exists());
+    std::fs::remove_file(e.root.join("tmp").join(&live)).expect("rm");
+    check_clean(&e);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "kept");
+}
+
+/// Without -f, prune asks first (docker's prompt) and does nothing unless told yes.
+#[test]
+fn prune_asks_first() {
+    let e = Engine::new("sys-ask");
+    let anon = e.ok(&["volume", "create"]);
+    let o = common::clients::run_with_stdin(&mut cmd(&e, &[], &["volume", "prune"]), &e.dir, "n\n");
+    assert!(
+        o.ok()
+            && o.stderr
+                .contains("Are you sure you want to continue? [y/N]"),
+        "{o}"
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), anon);
+    let o = common::clients::run_with_stdin(
+        &mut cmd(&e, &[], &["system", "prune", "--volumes"]),
+        &e.dir,
+        "y\n",
+    );
+    assert!(o.ok() && o.stdout.contains(&anon), "{o}");
+    assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
+}
