@@ -590,3 +590,45 @@ fn prune_asks_first() {
     assert!(o.ok() && o.stdout.contains(&anon), "{o}");
     assert!(e.ok(&["volume", "ls", "-q"]).is_empty());
 }
+
+/// kill -9 of pull and of `run -d` at a spread of moments (no pause point: wherever the
+/// timer lands): the next commands see either nothing or a complete image/container, and
+/// after `system check` the store is consistent and still works.
+#[test]
+fn kill9_by_timing() {
+    let e = Engine::new("sys-timing");
+    let r = registry_with_busybox(&e.dir);
+    let img = r.image.as_str();
+    for delay_ms in [5u64, 20, 40, 80, 160] {
+        for args in [
+            vec!["pull", "-q", img],
+            vec!["run", "-d", "--name", "t", img, "sleep", "100"],
+        ] {
+            let mut c = cmd(&e, &[], &args);
+            c.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let mut child = c.spawn().expect("spawn");
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            let images = e.ok(&["images", "-q"]);
+            assert!(images.lines().count() <= 1, "{images}");
+            let ps = e.ok(&["ps", "-a"]);
+            assert!(ps.lines().count() <= 2, "{ps}");
+            let _ = e.ctl(&["system", "check"]);
+            check_clean(&e);
+            if !images.is_empty() {
+                assert_eq!(
+                    e.ok(&["run", "--rm", img, "echo", "ok"]),
+                    "ok",
+                    "after {delay_ms} ms"
+                );
+            }
+            let _ = e.ctl(&["rm", "-f", "t"]);
+            check_clean(&e);
+        }
+        // Start over for the next moment: the pull must run again from nothing.
+        let _ = e.ctl(&["system", "prune", "-a", "-f"]);
+    }
+    assert_clean(&e);
+}
