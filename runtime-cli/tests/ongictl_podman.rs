@@ -6,8 +6,8 @@
 mod common;
 
 use common::clients::podman::Podman;
-use common::engine::{registry_with_busybox, Engine};
 use common::clients::IMAGE;
+use common::engine::{registry_with_busybox, Engine};
 
 fn monitor_pid(id: &str) -> Option<i32> {
     for p in std::fs::read_dir("/proc").ok()?.flatten() {
