@@ -100,6 +100,10 @@ pub struct MountSpec {
     /// The named volume behind it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<String>,
+    /// The volume was made for this container (`-v /path`, image Volumes): `rm -v` and
+    /// `run --rm` remove it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// `--ulimit name=soft[:hard]`.
@@ -228,6 +232,10 @@ pub struct ProcState {
     /// Why it could not start, if it could not.
     #[serde(default)]
     pub error: String,
+    /// The kernel's boot id when the state was written: a running state from another boot
+    /// is stale (the machine rebooted under it).
+    #[serde(default)]
+    pub boot_id: String,
 }
 
 /// docker's zero time.
@@ -334,6 +342,7 @@ pub fn create(store: &Store, mut s: Settings, image: &Image) -> Result<Settings,
         }
         .into());
     }
+    crate::system::pause_point("create:row");
     let made = make_dir(store, &s);
     if let Err(e) = made {
         let _ = store
@@ -444,7 +453,11 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
     let monitored = monitor_alive(store, id);
     let mut state = read_state(store, id);
     if !monitored && matches!(state.status.as_str(), "running" | "restarting" | "paused") {
-        state = recover(store, &settings, state)?;
+        state = if crate::system::stale_boot(&state) {
+            crate::system::recover_after_reboot(store, &settings, state)?
+        } else {
+            recover(store, &settings, state)?
+        };
     }
     Ok(Container {
         settings,
@@ -561,6 +574,10 @@ pub fn mount_rootfs(store: &Store, s: &Settings) -> Result<PathBuf, ContainerErr
         path: target.clone(),
         source,
     })?;
+    if let Err(e) = crate::volume::populate(s, &target) {
+        let _ = unmount_rootfs(store, &s.id);
+        return Err(ContainerError::Conflict(e.to_string()));
+    }
     Ok(target)
 }
 
@@ -616,6 +633,11 @@ pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
     };
     let mut out = Vec::new();
     for id in ids {
+        // A record without its directory is a create or rm that did not finish (the
+        // directory is renamed in last and away first): not a container to show.
+        if !store.container_dir(&id).is_dir() {
+            continue;
+        }
         match load(store, &id) {
             Ok(c) => out.push(c),
             Err(ContainerError::NotFound(_)) => {}
@@ -657,12 +679,14 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     if dir.exists() {
         fs::rename(&dir, &gone).map_err(io_err("rename away", &dir))?;
     }
+    crate::system::pause_point("rm:renamed");
+    // Before the record goes: once it has, nothing may remain that names the container.
+    let _ = fs::remove_dir_all(store.container_run_dir(id));
     store
         .db()
         .execute("DELETE FROM containers WHERE id = ?1", params![id])
         .map_err(store.dberr())?;
     let _ = fs::remove_dir_all(&gone);
-    let _ = fs::remove_dir_all(store.container_run_dir(id));
     Ok(())
 }
 
@@ -727,6 +751,8 @@ pub struct RunFlags {
     pub stop_timeout: Option<i64>,
     /// --log-opt.
     pub log_opts: Vec<String>,
+    /// --mount.
+    pub mounts: Vec<String>,
 }
 
 /// A flag value docker would refuse, named by flag.
@@ -901,6 +927,7 @@ pub fn settings_for(
                 destination: dst.to_string(),
                 read_only,
                 volume: None,
+                anonymous: false,
             });
         } else {
             let name = if src.is_empty() {
@@ -913,9 +940,12 @@ pub fn settings_for(
                 destination: dst.to_string(),
                 read_only,
                 volume: Some(name),
+                anonymous: src.is_empty(),
             });
         }
     }
+    let mut tmpfs = f.tmpfs.clone();
+    crate::mountflag::apply(&f.mounts, &img.config, &mut mounts, &mut tmpfs, volume_dir)?;
     let memory = match &f.memory {
         Some(m) => Some(
             parse_bytes(m)
@@ -1026,7 +1056,7 @@ pub fn settings_for(
         restart,
         labels,
         mounts,
-        tmpfs: f.tmpfs.clone(),
+        tmpfs,
         read_only: f.read_only,
         network,
         memory,

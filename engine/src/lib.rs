@@ -13,7 +13,8 @@
 //! supervisor process), [`logs`] (json-file logs), [`push`] (push), [`ingest`] (locally made
 //! layers and images), [`archive`] (save/load), [`commit`] (commit/export/import),
 //! [`history`], [`prune`] (image prune, layer and blob GC), [`auth`] (login/logout),
-//! [`config`] (engine.json).
+//! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
+//! (check, df, prune, boot).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -29,6 +30,7 @@ pub mod inspect;
 pub mod layer;
 pub mod logs;
 pub mod monitor;
+pub mod mountflag;
 pub mod prune;
 pub mod push;
 pub mod reference;
@@ -36,4 +38,5 @@ pub mod registry;
 pub mod runspec;
 pub mod seccomp;
 pub mod store;
+pub mod system;
 pub mod volume;

@@ -204,8 +204,8 @@ fn supervise(
             .arg(&p.root)
             .arg("--run-root")
             .arg(&p.run_root)
-            .args(["rm", "--force", &s.id])
-            // rm prints the id; with `run --rm` attached, our stdout is the user's.
+            .args(["rm", "--force", "--volumes", &s.id])
+            // rm prints the id it removed: not into a foreground run's output.
             .stdout(std::process::Stdio::null());
         return Ok(Some(cmd));
     }
@@ -248,8 +248,8 @@ fn run_once(
     let cfg = p.dir.join("config.json");
     fs::write(&cfg, serde_json::to_vec_pretty(&spec).unwrap_or_default())
         .map_err(ioe("write", &cfg))?;
-    // The spec (docker's seccomp profile is most of it) would otherwise stay live on the
-    // heap for the container's whole life.
+    // The config (docker's seccomp profile alone is a few hundred allocations) is on disk
+    // now: not kept in memory for the container's life.
     drop(spec);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -310,6 +310,7 @@ fn run_once(
         started_at: ongi::rfc3339_now(),
         finished_at: container::ZERO_TIME.into(),
         restart_count: st.restart_count,
+        boot_id: crate::system::boot_id(),
         ..Default::default()
     };
     let _ = container::write_state(&p.dir, st);
@@ -587,6 +588,7 @@ pub fn spawn(store: &Store, s: &Settings, attach: bool) -> Result<Handle, Contai
     use std::os::unix::process::CommandExt;
     let id = &s.id;
     container::mount_rootfs(store, s)?;
+    crate::system::pause_point("start:mounted");
     let fail = |e: io::Error, what: &'static str| {
         ContainerError::Store(crate::store::StoreError::Io {
             op: what,

@@ -5,8 +5,7 @@
 //! collection takes it exclusive, so it never removes content an image is about to claim.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::Path;
 
 use rusqlite::params;
@@ -16,35 +15,12 @@ use crate::ingest;
 use crate::reference::Reference;
 use crate::store::{io_err, Store, StoreError};
 
-/// A held GC lock; released when dropped (the file closes).
-pub struct GcLock(#[allow(dead_code)] File);
+pub use crate::store::GcLock;
 
-/// Takes the store's GC lock: shared for writers of new content, exclusive for the
-/// collector. Blocks until granted.
+/// Takes the store's GC lock (see [`Store::gc_lock`]): shared for writers of new content,
+/// exclusive for the collector. Blocks until granted.
 pub fn gc_lock(store: &Store, exclusive: bool) -> Result<GcLock, StoreError> {
-    let p = store.root.join("gc.lock");
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(io_err("open", &p))?;
-    let op = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    };
-    loop {
-        // SAFETY: flock on a descriptor `f` owns for the duration of the call.
-        let r = unsafe { libc::flock(f.as_raw_fd(), op) };
-        if r == 0 {
-            return Ok(GcLock(f));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(io_err("lock", &p)(e));
-        }
-    }
+    store.gc_lock(exclusive)
 }
 
 /// What a prune removed, as docker prints it.

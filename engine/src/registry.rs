@@ -426,6 +426,7 @@ pub async fn pull(
     let tag = r.tag.as_ref().map(|_| r.to_string());
     let top_digest = r.digest.clone().unwrap_or_else(|| digest.clone());
     let dname = format!("{}@{}", r.name(), top_digest);
+    crate::system::pause_point("pull:before-record");
     image::record(store, &img, tag.as_deref(), Some(&dname))?;
     let image = image::get(store, &img.id)?.unwrap_or(img);
     Ok(Pulled {

@@ -226,6 +226,40 @@ impl Store {
         self.run_root.join("runtime")
     }
 
+    /// The store's collection lock: commands that add content not yet referenced by any
+    /// record (pull, create, start) hold it shared until the record exists; `system
+    /// check` and `system prune`, which delete whatever no record refers to, hold it
+    /// exclusive. Released when the guard drops (or the process dies).
+    pub fn gc_lock(&self, exclusive: bool) -> Result<GcLock, StoreError> {
+        let p = self.root.join("gc.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err("open", &p))?;
+        let op = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        loop {
+            use std::os::fd::AsRawFd;
+            // SAFETY: f is an open file; flock keeps no pointer.
+            if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+                return Ok(GcLock(f));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(StoreError::Io {
+                    op: "lock",
+                    path: p,
+                    source: e,
+                });
+            }
+        }
+    }
+
     /// The image id a fully qualified name points at.
     pub fn tag_target(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.db
@@ -238,6 +272,9 @@ impl Store {
             .map_err(self.dberr())
     }
 }
+
+/// A held [`Store::gc_lock`].
+pub struct GcLock(#[allow(dead_code)] File);
 
 /// A blob being written: hashed as it goes, renamed into place by [`BlobWriter::commit`]
 /// only when the digest matches. Dropped without commit, it removes its temporary file.

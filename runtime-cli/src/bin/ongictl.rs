@@ -17,6 +17,8 @@ use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 mod fmt;
 #[path = "ongictl/images.rs"]
 mod images;
+#[path = "ongictl/system.rs"]
+mod system;
 
 #[derive(Parser)]
 #[command(
@@ -129,6 +131,16 @@ enum Cmd {
     Version,
     #[command(flatten)]
     ImageMore(images::ImageCmds),
+    /// Manage volumes.
+    Volume {
+        #[command(subcommand)]
+        cmd: system::VolumeCmd,
+    },
+    /// Manage the store: check, df, prune, boot.
+    System {
+        #[command(subcommand)]
+        cmd: system::SystemCmd,
+    },
 }
 
 #[derive(Args)]
@@ -200,6 +212,9 @@ struct RunArgs {
     label: Vec<String>,
     #[arg(short, long = "volume")]
     volume: Vec<String>,
+    /// type=bind|volume|tmpfs,source=..,target=..[,readonly]
+    #[arg(long)]
+    mount: Vec<String>,
     #[arg(long)]
     tmpfs: Vec<String>,
     #[arg(long = "read-only")]
@@ -328,7 +343,11 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                     println!("{c}");
                     continue;
                 }
-                match ongi_engine::monitor::spawn(&store, &cur.settings, *attach) {
+                let spawned = {
+                    let _gc = store.gc_lock(false)?;
+                    ongi_engine::monitor::spawn(&store, &cur.settings, *attach)
+                };
+                match spawned {
                     Ok(h) if *attach => return Ok(h.wait_exit().map_or(125, |c| c as u8)),
                     Ok(h) => {
                         h.detach();
@@ -396,13 +415,15 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Rm {
             force,
-            volumes: _,
+            volumes,
             containers,
         } => {
             let store = open(&cli)?;
             let mut rc = 0;
             for c in containers {
-                match ctr::resolve(&store, c).and_then(|id| ctr::remove(&store, &id, *force)) {
+                match ctr::resolve(&store, c)
+                    .and_then(|id| remove_with_volumes(&store, &id, *force, *volumes))
+                {
                     Ok(()) => println!("{c}"),
                     Err(e) => {
                         eprintln!("Error response from ongictl: {e}");
@@ -451,7 +472,35 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             let store = open(&cli)?;
             fmt::inspect(&store, names, format.as_deref())
         }
+        Cmd::Volume { cmd } => system::volume(&open(&cli)?, cmd),
+        Cmd::System { cmd } => system::system(&open(&cli)?, cmd),
     }
+}
+
+/// `rm [-v]`: the container, then (with -v) its anonymous volumes; one another container
+/// also uses stays (docker's behaviour).
+fn remove_with_volumes(
+    store: &Store,
+    id: &str,
+    force: bool,
+    volumes: bool,
+) -> Result<(), ContainerError> {
+    let anon: Vec<String> = if volumes {
+        ctr::load(store, id)?
+            .settings
+            .mounts
+            .iter()
+            .filter(|m| m.anonymous)
+            .filter_map(|m| m.volume.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ctr::remove(store, id, force)?;
+    for v in anon {
+        let _ = ongi_engine::volume::remove(store, &v);
+    }
+    Ok(())
 }
 
 struct PlainProgress {
@@ -479,6 +528,7 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
         .build()
         .map_err(|e| Fail(125, e.to_string()))?;
     let p = Arc::new(PlainProgress { quiet });
+    let _gc = store.gc_lock(false)?;
     let pulled = rt
         .block_on(registry::pull(store, &r, &cli.insecure, p))
         .map_err(|e| Fail(1, e.to_string()))?;
@@ -569,6 +619,9 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
                 .into(),
         ));
     }
+    // Held until the container is recorded and started: `system check` must not take its
+    // freshly pulled layers or mounted rootfs for garbage meanwhile.
+    let gc = store.gc_lock(false)?;
     let img = match (a.pull.as_str(), image::resolve(store, &a.image)) {
         ("always", _) | ("missing", Err(ImageError::NotFound(_))) => {
             if a.pull != "always" {
@@ -620,22 +673,42 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         log_opts: a.log_opt.clone(),
+        mounts: a.mount.clone(),
     };
+    // Anonymous volumes made for a container that is then not made go with it.
+    let made_anon = std::cell::RefCell::new(Vec::new());
     let vol = |n: &str| {
-        ongi_engine::volume::ensure(store, n, n.len() == 64).map_err(ContainerError::from)
+        let anon = ongi_engine::volume::anonymous_name(n);
+        if anon && ongi_engine::volume::get(store, n).is_err() {
+            made_anon.borrow_mut().push(n.to_string());
+        }
+        ongi_engine::volume::ensure(store, n, anon).map_err(ContainerError::from)
     };
-    let settings = ctr::settings_for(&flags, &cfg, &vol).map_err(|e| fail125(e.to_string()))?;
-    let s = ctr::create(store, settings, &img).map_err(|e| fail125(e.to_string()))?;
+    let drop_anon = || {
+        for n in made_anon.borrow().iter() {
+            let _ = ongi_engine::volume::remove(store, n);
+        }
+    };
+    let created = ctr::settings_for(&flags, &cfg, &vol).and_then(|st| ctr::create(store, st, &img));
+    let s = match created {
+        Ok(s) => s,
+        Err(e) => {
+            drop_anon();
+            return Err(fail125(e.to_string()));
+        }
+    };
     if !start {
         println!("{}", s.id);
         return Ok(0);
     }
-    let h = match ongi_engine::monitor::spawn(store, &s, !a.detach) {
+    let spawned = ongi_engine::monitor::spawn(store, &s, !a.detach);
+    drop(gc);
+    let h = match spawned {
         Ok(h) => h,
         Err(e) => {
             let msg = e.to_string();
             if s.auto_remove {
-                let _ = ctr::remove(store, &s.id, true);
+                let _ = remove_with_volumes(store, &s.id, true, true);
             }
             // docker: 127 when the command is not found, 126 when it cannot be invoked.
             let low = msg.to_ascii_lowercase();
@@ -654,7 +727,26 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         println!("{}", s.id);
         return Ok(0);
     }
-    Ok(h.wait_exit().map_or(125, |c| c as u8))
+    let code = h.wait_exit().map_or(125, |c| c as u8);
+    if s.auto_remove {
+        // docker's `run --rm` returns once the container (and its anonymous volumes) is
+        // gone: the monitor's hand-over removes it.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let anon_left = || {
+            s.mounts.iter().any(|m| {
+                m.anonymous
+                    && m.volume
+                        .as_deref()
+                        .is_some_and(|v| ongi_engine::volume::get(store, v).is_ok())
+            })
+        };
+        while (ctr::resolve(store, &s.id).is_ok() || anon_left())
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    Ok(code)
 }
 
 /// A pull whose progress goes to stderr, as `docker run` prints it.
