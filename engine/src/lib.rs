@@ -10,15 +10,18 @@
 //! database), [`layer`] (unpacking), [`registry`] (pull), [`image`] (image records),
 //! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
-//! supervisor process), [`logs`] (json-file logs).
+//! supervisor process), [`logs`] (json-file logs), [`manage`] (pause, rename, update, top,
+//! stats, prune), [`files`] (cp and diff).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod container;
+pub mod files;
 pub mod image;
 pub mod inspect;
 pub mod layer;
 pub mod logs;
+pub mod manage;
 pub mod monitor;
 pub mod reference;
 pub mod registry;

@@ -482,6 +482,10 @@ pub fn stop(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerE
         .and_then(parse_signal)
         .unwrap_or(nix::sys::signal::Signal::SIGTERM);
     let _ = rt.kill(sig, false);
+    // A frozen process cannot act on its signal: thaw it (docker unpauses on stop too).
+    if c.state.status == "paused" {
+        let _ = rt.resume();
+    }
     let deadline = Instant::now() + Duration::from_secs(timeout.max(0) as u64);
     let mut killed = false;
     loop {

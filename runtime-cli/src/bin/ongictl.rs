@@ -13,6 +13,8 @@ use ongi_engine::reference::Reference;
 use ongi_engine::registry;
 use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
+#[path = "ongictl/containers.rs"]
+mod containers;
 #[path = "ongictl/fmt.rs"]
 mod fmt;
 
@@ -125,6 +127,8 @@ enum Cmd {
     },
     /// Version information.
     Version,
+    #[command(flatten)]
+    Ctr(containers::CtrCmd),
 }
 
 #[derive(Args)]
@@ -244,6 +248,15 @@ impl<E: std::fmt::Display> From<E> for Fail {
 }
 
 fn main() -> ExitCode {
+    // exec clones into a container: it runs from a copy of this binary the container cannot
+    // write (CVE-2019-5736), re-executed before anything else, and stays single-threaded.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if containers::is_exec(&args) {
+        if let Err(e) = ongi::exe::protect() {
+            eprintln!("Error response from ongictl: {e}");
+            return ExitCode::from(126);
+        }
+    }
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -440,6 +453,10 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         Cmd::Inspect { format, names } => {
             let store = open(&cli)?;
             fmt::inspect(&store, names, format.as_deref())
+        }
+        Cmd::Ctr(c) => {
+            let store = open(&cli)?;
+            containers::dispatch(&store, c)
         }
     }
 }

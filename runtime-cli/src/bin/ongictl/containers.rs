@@ -1,0 +1,584 @@
+//! Container commands beyond run/ps/logs/stop/rm: exec, top, stats, pause/unpause,
+//! update, restart, rename, cp, diff, container prune, and ps's --filter/--format.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use clap::Subcommand;
+use ongi_engine::container::{self as ctr, Container};
+use ongi_engine::files;
+use ongi_engine::manage;
+use ongi_engine::store::Store;
+
+use crate::{fmt, Fail};
+
+#[derive(Subcommand)]
+pub enum CtrCmd {
+    /// Run a command in a running container.
+    Exec {
+        /// Run in the background.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep stdin open.
+        #[arg(short, long)]
+        interactive: bool,
+        /// Allocate a pseudo-TTY.
+        #[arg(short, long)]
+        tty: bool,
+        /// Environment variables.
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        /// Username or UID (format: <name|uid>[:<group|gid>]).
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Working directory inside the container.
+        #[arg(short, long)]
+        workdir: Option<String>,
+        container: String,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+    },
+    /// Display the running processes of a container.
+    Top {
+        container: String,
+        /// ps options (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Display containers' resource usage.
+    Stats {
+        /// All containers (default: running).
+        #[arg(short, long)]
+        all: bool,
+        /// One sample, then exit.
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
+    /// Pause all processes within containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Update the resource limits of containers.
+    Update {
+        /// Memory limit.
+        #[arg(short, long)]
+        memory: Option<String>,
+        /// Number of CPUs.
+        #[arg(long)]
+        cpus: Option<String>,
+        /// Tune the pids limit (-1 for unlimited).
+        #[arg(long = "pids-limit", allow_hyphen_values = true)]
+        pids_limit: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Restart containers.
+    Restart {
+        /// Seconds to wait before killing.
+        #[arg(short = 't', long = "time")]
+        time: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// Copy files between a container and the host.
+    Cp { src: String, dst: String },
+    /// Changes to files in a container's filesystem.
+    Diff { container: String },
+    /// Manage containers.
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerGroup,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ContainerGroup {
+    /// Remove all stopped containers.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// Whether the command line runs `exec` (found without clap, as the `ongi` binary does: the
+/// protected re-execution has to come before anything else).
+pub fn is_exec(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { return false };
+        match a {
+            "--root" | "--run-root" | "--insecure-registry" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return a == "exec",
+        }
+    }
+    false
+}
+
+fn load(store: &Store, key: &str) -> Result<Container, Fail> {
+    let id = ctr::resolve(store, key)?;
+    Ok(ctr::load(store, &id)?)
+}
+
+/// Runs `f` on each named container: docker prints the name on success, the error on
+/// failure, and exits 1 if any failed.
+fn each(
+    store: &Store,
+    names: &[String],
+    mut f: impl FnMut(&Container) -> Result<(), Fail>,
+) -> Result<u8, Fail> {
+    let mut rc = 0;
+    for n in names {
+        match load(store, n).and_then(|c| f(&c)) {
+            Ok(()) => println!("{n}"),
+            Err(Fail(_, msg)) => {
+                eprintln!("Error response from ongictl: {msg}");
+                rc = 1;
+            }
+        }
+    }
+    Ok(rc)
+}
+
+pub fn dispatch(store: &Store, cmd: &CtrCmd) -> Result<u8, Fail> {
+    match cmd {
+        CtrCmd::Exec {
+            detach,
+            interactive,
+            tty,
+            env,
+            user,
+            workdir,
+            container,
+            cmd,
+        } => exec(
+            store,
+            container,
+            cmd,
+            ExecFlags {
+                detach: *detach,
+                interactive: *interactive,
+                tty: *tty,
+                env,
+                user: user.as_deref(),
+                workdir: workdir.as_deref(),
+            },
+        ),
+        CtrCmd::Top { container, ps_args } => top(store, container, ps_args),
+        CtrCmd::Stats {
+            all,
+            no_stream,
+            containers,
+        } => stats(store, *all, *no_stream, containers),
+        CtrCmd::Pause { containers } => each(store, containers, |c| {
+            Ok(manage::pause(store, c)?)
+        }),
+        CtrCmd::Unpause { containers } => each(store, containers, |c| {
+            Ok(manage::unpause(store, c)?)
+        }),
+        CtrCmd::Update {
+            memory,
+            cpus,
+            pids_limit,
+            containers,
+        } => {
+            let bad = |flag: &str, v: &str, why: &str| {
+                Fail(125, format!("invalid argument {v:?} for \"{flag}\" flag: {why}"))
+            };
+            let u = manage::Update {
+                memory: match memory {
+                    Some(m) => Some(
+                        ctr::parse_bytes(m)
+                            .filter(|b| *b >= 6 << 20)
+                            .ok_or_else(|| bad("--memory", m, "must be a size of at least 6MB"))?,
+                    ),
+                    None => None,
+                },
+                nano_cpus: match cpus {
+                    Some(c) => Some(
+                        c.parse::<f64>()
+                            .ok()
+                            .filter(|v| *v > 0.0)
+                            .map(|v| (v * 1e9) as u64)
+                            .ok_or_else(|| bad("--cpus", c, "must be a positive number"))?,
+                    ),
+                    None => None,
+                },
+                pids_limit: *pids_limit,
+            };
+            if u.memory.is_none() && u.nano_cpus.is_none() && u.pids_limit.is_none() {
+                return Err(Fail(
+                    1,
+                    "you must provide one or more flags when using this command".into(),
+                ));
+            }
+            each(store, containers, |c| Ok(manage::update(store, c, &u)?))
+        }
+        CtrCmd::Restart { time, containers } => each(store, containers, |c| {
+            if c.running() || c.monitored {
+                let t = time.or(c.settings.stop_timeout).unwrap_or(10);
+                ongi_engine::monitor::stop(store, c, t)?;
+            }
+            let c = ctr::load(store, &c.settings.id)?;
+            ongi_engine::monitor::spawn(store, &c.settings, false)?.detach();
+            Ok(())
+        }),
+        CtrCmd::Rename {
+            container,
+            new_name,
+        } => {
+            let c = load(store, container)?;
+            manage::rename(store, &c, new_name)?;
+            Ok(0)
+        }
+        CtrCmd::Cp { src, dst } => cp(store, src, dst),
+        CtrCmd::Diff { container } => {
+            let c = load(store, container)?;
+            for ch in files::diff(store, &c)? {
+                println!("{} {}", ch.kind, ch.path);
+            }
+            Ok(0)
+        }
+        CtrCmd::Container {
+            cmd: ContainerGroup::Prune { force },
+        } => {
+            if !force {
+                print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+                let _ = std::io::stdout().flush();
+                let mut line = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut line);
+                if !matches!(line.trim(), "y" | "Y" | "yes") {
+                    return Ok(0);
+                }
+            }
+            let (ids, freed) = manage::prune(store)?;
+            if !ids.is_empty() {
+                println!("Deleted Containers:");
+                for id in &ids {
+                    println!("{id}");
+                }
+                println!();
+            }
+            println!("Total reclaimed space: {}", fmt::size(freed));
+            Ok(0)
+        }
+    }
+}
+
+struct ExecFlags<'a> {
+    detach: bool,
+    interactive: bool,
+    tty: bool,
+    env: &'a [String],
+    user: Option<&'a str>,
+    workdir: Option<&'a str>,
+}
+
+/// `exec`: runs in this (single-threaded, protected) process through the runtime library.
+fn exec(store: &Store, key: &str, cmd: &[String], f: ExecFlags) -> Result<u8, Fail> {
+    let c = load(store, key)?;
+    let id = &c.settings.id;
+    match c.state.status.as_str() {
+        "running" => {}
+        "paused" => {
+            return Err(Fail(
+                1,
+                format!("container {id} is paused, unpause the container before exec"),
+            ))
+        }
+        _ => return Err(Fail(1, format!("container {id} is not running"))),
+    }
+    let rootfs = store.container_dir(id).join("rootfs");
+    let user = match f.user {
+        Some(u) => {
+            let (uid, gid, _) = ongi_engine::runspec::resolve_user(&rootfs, u)
+                .map_err(|e| Fail(126, e.to_string()))?;
+            Some((uid, Some(gid)))
+        }
+        None => None,
+    };
+    let mut env = Vec::new();
+    for e in f.env {
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    if let Some(w) = f.workdir {
+        if !w.starts_with('/') {
+            return Err(Fail(
+                126,
+                format!("the working directory '{w}' is invalid, it needs to be an absolute path"),
+            ));
+        }
+    }
+    if !f.interactive || f.detach {
+        // docker gives a process without -i an empty stdin.
+        if let Ok(n) = std::fs::File::open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 of an fd we hold onto 0; nothing else uses our stdin.
+            unsafe { libc::dup2(n.as_raw_fd(), 0) };
+        }
+    }
+    if f.detach {
+        // Nobody reads a detached process's output: docker discards it too.
+        if let Ok(n) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as above, for stdout and stderr of the child-to-be only; ours are
+            // saved and put back below.
+            let saved = unsafe { (libc::dup(1), libc::dup(2)) };
+            // SAFETY: dup2 onto 1 and 2 with an fd we hold.
+            unsafe {
+                libc::dup2(n.as_raw_fd(), 1);
+                libc::dup2(n.as_raw_fd(), 2);
+            }
+            let r = run_exec(store, &c, cmd, env, user, f);
+            // SAFETY: putting back the fds saved above.
+            unsafe {
+                libc::dup2(saved.0, 1);
+                libc::dup2(saved.1, 2);
+                libc::close(saved.0);
+                libc::close(saved.1);
+            }
+            return r;
+        }
+    }
+    run_exec(store, &c, cmd, env, user, f)
+}
+
+fn run_exec(
+    store: &Store,
+    c: &Container,
+    cmd: &[String],
+    env: Vec<String>,
+    user: Option<(u32, Option<u32>)>,
+    f: ExecFlags,
+) -> Result<u8, Fail> {
+    let opts = ongi::ExecOptions {
+        args: cmd.to_vec(),
+        env,
+        cwd: f.workdir.map(Into::into),
+        user,
+        tty: f.tty,
+        detach: f.detach,
+        ..Default::default()
+    };
+    let rt = ongi::Container::new(store.runtime_root(), &c.settings.id);
+    match rt.exec(&opts) {
+        Ok(ongi::ExecOutcome::Exited(code)) => Ok(code.clamp(0, 255) as u8),
+        Ok(ongi::ExecOutcome::Detached(_)) => Ok(0),
+        Err(e) => {
+            let msg = e.to_string();
+            let low = msg.to_ascii_lowercase();
+            // docker: 127 when the command is not found, 126 when it cannot be invoked.
+            let code = if low.contains("no such file") || low.contains("not found") {
+                127
+            } else if low.contains("permission denied") || low.contains("not a directory") {
+                126
+            } else {
+                126
+            };
+            Err(Fail(code, format!("OCI runtime exec failed: {msg}")))
+        }
+    }
+}
+
+fn top(store: &Store, key: &str, ps_args: &[String]) -> Result<u8, Fail> {
+    let c = load(store, key)?;
+    let pids = manage::processes(store, &c)?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Fail(1, format!("ps: {e}")))?;
+    if !out.status.success() {
+        return Err(Fail(
+            1,
+            format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let head = lines.next().unwrap_or_default();
+    let Some(col) = head.split_whitespace().position(|h| h == "PID") else {
+        return Err(Fail(
+            1,
+            format!("Couldn't find PID field in ps output: {head}"),
+        ));
+    };
+    let ncols = head.split_whitespace().count();
+    let heads: Vec<&str> = head.split_whitespace().collect();
+    let mut rows = vec![];
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let Some(pid) = f.get(col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        // The last column (the command) keeps its spaces.
+        let mut row: Vec<String> = f.iter().take(ncols - 1).map(|s| s.to_string()).collect();
+        row.push(f.get(ncols - 1..).map(|r| r.join(" ")).unwrap_or_default());
+        rows.push(row);
+    }
+    fmt::table(&heads, &rows);
+    Ok(0)
+}
+
+/// go-units BytesSize: binary units, 2 decimals at most ("1.5MiB").
+fn bytes_size(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    let s = match s.split_once('.') {
+        Some((a, d)) if d.len() > 2 => format!("{a}.{}", &d[..2]),
+        _ => s.to_string(),
+    };
+    format!("{s}{}", units[i])
+}
+
+fn stats(store: &Store, all: bool, no_stream: bool, names: &[String]) -> Result<u8, Fail> {
+    let pick = || -> Result<Vec<Container>, Fail> {
+        if names.is_empty() {
+            let mut l = ctr::list(store)?;
+            if !all {
+                l.retain(|c| c.running());
+            }
+            Ok(l)
+        } else {
+            names.iter().map(|n| load(store, n)).collect()
+        }
+    };
+    let clock = std::time::Instant::now();
+    let head = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ];
+    let mut prev: std::collections::HashMap<String, manage::Sample> = Default::default();
+    for c in pick()? {
+        if let Ok(s) = manage::sample(store, &c, clock) {
+            prev.insert(c.settings.id.clone(), s);
+        }
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let list = pick()?;
+        let mut rows = vec![];
+        for c in &list {
+            let id = &c.settings.id;
+            let row = match manage::sample(store, c, clock) {
+                Ok(s) => {
+                    let cpu = match prev.get(id) {
+                        Some(p) if s.at_ns > p.at_ns => {
+                            s.cpu_ns.saturating_sub(p.cpu_ns) as f64 / (s.at_ns - p.at_ns) as f64
+                                * 100.0
+                        }
+                        _ => 0.0,
+                    };
+                    let mem_pct = if s.mem_limit > 0 {
+                        s.mem as f64 / s.mem_limit as f64 * 100.0
+                    } else {
+                        0.0
+                    };
+                    let r = vec![
+                        id[..12].to_string(),
+                        c.settings.name.clone(),
+                        format!("{cpu:.2}%"),
+                        format!("{} / {}", bytes_size(s.mem), bytes_size(s.mem_limit)),
+                        format!("{mem_pct:.2}%"),
+                        // --network none or host: no interface of the container's own.
+                        "0B / 0B".into(),
+                        format!("{} / {}", fmt::size(s.block.0), fmt::size(s.block.1)),
+                        s.pids.to_string(),
+                    ];
+                    prev.insert(id.clone(), s);
+                    r
+                }
+                Err(_) => vec![
+                    id[..12].to_string(),
+                    c.settings.name.clone(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0B / 0B".into(),
+                    "0".into(),
+                ],
+            };
+            rows.push(row);
+        }
+        if !no_stream {
+            print!("\x1b[2J\x1b[H");
+        }
+        fmt::table(&head, &rows);
+        let _ = std::io::stdout().flush();
+        if no_stream {
+            return Ok(0);
+        }
+    }
+}
+
+/// `CONTAINER:PATH` or a host path (docker: a colon before any slash names a container).
+fn split_cp(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    let (c, p) = arg.split_once(':')?;
+    (!c.contains('/')).then_some((c, p))
+}
+
+fn cp(store: &Store, src: &str, dst: &str) -> Result<u8, Fail> {
+    match (split_cp(src), split_cp(dst)) {
+        (Some((name, path)), None) => {
+            let c = load(store, name)?;
+            files::copy_out(store, &c, name, path, Path::new(dst))?;
+            Ok(0)
+        }
+        (None, Some((name, path))) => {
+            let c = load(store, name)?;
+            files::copy_in(store, &c, name, Path::new(src), path)?;
+            Ok(0)
+        }
+        (Some(_), Some(_)) => Err(Fail(
+            1,
+            "copying between containers is not supported".into(),
+        )),
+        (None, None) => Err(Fail(
+            1,
+            "must specify at least one container source".into(),
+        )),
+    }
+}
