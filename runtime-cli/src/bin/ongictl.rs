@@ -145,6 +145,12 @@ struct ImagesArgs {
     /// Don't truncate.
     #[arg(long = "no-trunc")]
     no_trunc: bool,
+    /// Filter (dangling=, reference=, label=, before=, since=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Go template.
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args)]
@@ -164,6 +170,15 @@ struct PsArgs {
     /// The latest container.
     #[arg(short = 'l', long)]
     latest: bool,
+    /// Filter (status=, name=, id=, label=, ancestor=, exited=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Go template.
+    #[arg(long)]
+    format: Option<String>,
+    /// Total file sizes.
+    #[arg(short, long)]
+    size: bool,
 }
 
 #[derive(Args)]
@@ -502,8 +517,24 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
-    let list = image::list(store)?;
+    let mut list = image::list(store)?;
     let _ = a.all;
+    if !a.filter.is_empty() {
+        let keep = containers::image_filter(store, &a.filter)?;
+        list.retain(|i| {
+            let names: Vec<(String, String)> = i
+                .tags
+                .iter()
+                .filter_map(|t| Reference::parse(t).ok())
+                .map(|r| (r.familiar_name(), r.tag.unwrap_or_default()))
+                .collect();
+            if names.is_empty() {
+                keep(i, "<none>", "<none>")
+            } else {
+                names.iter().any(|(r, t)| keep(i, r, t))
+            }
+        });
+    }
     if a.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for i in &list {
@@ -519,6 +550,7 @@ fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
         return Ok(0);
     }
     let mut rows = vec![];
+    let mut json_rows = vec![];
     let mut head = vec!["REPOSITORY", "TAG"];
     if a.digests {
         head.push("DIGEST");
@@ -549,9 +581,22 @@ fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
             if a.digests {
                 row.push(digest.clone());
             }
+            if a.format.is_some() {
+                json_rows.push(serde_json::json!({
+                    "ID": id, "Repository": row[0], "Tag": row[1], "Digest": digest,
+                    "CreatedSince": fmt::ago(&i.created),
+                    "CreatedAt": containers::go_time(&i.created),
+                    "Size": fmt::size(i.size),
+                }));
+                continue;
+            }
             row.extend([id.clone(), fmt::ago(&i.created), fmt::size(i.size)]);
             rows.push(row);
         }
+    }
+    if let Some(f) = &a.format {
+        containers::print_format(f, containers::IMAGE_HEADS, &json_rows)?;
+        return Ok(0);
     }
     fmt::table(&head, &rows);
     Ok(0)
@@ -699,7 +744,8 @@ fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, 
 
 fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     let mut list = ctr::list(store)?;
-    if !a.all && a.last.is_none() && !a.latest {
+    let by_status = containers::ps_filter(store, &mut list, &a.filter)?;
+    if !a.all && a.last.is_none() && !a.latest && !by_status {
         list.retain(|c| c.running() || c.state.status == "restarting");
     }
     if let Some(n) = a.last {
@@ -722,6 +768,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         return Ok(0);
     }
     let mut rows = vec![];
+    let mut json_rows = vec![];
     for c in &list {
         let s = &c.settings;
         let mut command = s
@@ -733,32 +780,47 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         if !a.no_trunc && command.chars().count() > 20 {
             command = command.chars().take(19).collect::<String>() + "…";
         }
-        rows.push(vec![
-            if a.no_trunc {
-                s.id.clone()
-            } else {
-                s.id[..12].to_string()
-            },
+        let id = if a.no_trunc {
+            s.id.clone()
+        } else {
+            s.id[..12].to_string()
+        };
+        if a.format.is_some() {
+            let command = format!("\"{command}\"");
+            json_rows.push(containers::ps_row(store, c, &command, &id, a.size));
+            continue;
+        }
+        let mut row = vec![
+            id,
             s.image.clone(),
             format!("\"{command}\""),
             fmt::ago(&s.created),
             fmt::status(&c.state),
             String::new(),
             s.name.clone(),
-        ]);
+        ];
+        if a.size {
+            row.push(containers::ps_size(store, c));
+        }
+        rows.push(row);
     }
-    fmt::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &rows,
-    );
+    if let Some(f) = &a.format {
+        containers::print_format(f, containers::PS_HEADS, &json_rows)?;
+        return Ok(0);
+    }
+    let mut head = vec![
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    if a.size {
+        head.push("SIZE");
+    }
+    fmt::table(&head, &rows);
     Ok(0)
 }
 

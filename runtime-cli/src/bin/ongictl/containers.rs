@@ -582,3 +582,288 @@ fn cp(store: &Store, src: &str, dst: &str) -> Result<u8, Fail> {
         )),
     }
 }
+
+/// `--filter KEY=VALUE` arguments, by key.
+fn parse_filters(
+    filters: &[String],
+    known: &[&str],
+) -> Result<Vec<(String, String)>, Fail> {
+    let mut out = vec![];
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| Fail(1, format!("bad format of filter (expected name=value): {f}")))?;
+        let k = k.trim().to_ascii_lowercase();
+        if !known.contains(&k.as_str()) {
+            return Err(Fail(1, format!("invalid filter '{k}'")));
+        }
+        out.push((k, v.to_string()));
+    }
+    Ok(out)
+}
+
+/// docker's filter semantics: values of one key are alternatives (OR), keys combine (AND).
+fn matches_all(f: &[(String, String)], mut one: impl FnMut(&str, &str) -> bool) -> bool {
+    let mut keys: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    keys.iter()
+        .all(|k| f.iter().filter(|(x, _)| x == k).any(|(_, v)| one(k, v)))
+}
+
+fn label_match(labels: &std::collections::BTreeMap<String, String>, v: &str) -> bool {
+    match v.split_once('=') {
+        Some((k, want)) => labels.get(k).is_some_and(|x| x == want),
+        None => labels.contains_key(v),
+    }
+}
+
+/// `ps --filter`: keeps the matching containers; true when a `status` filter asks for
+/// stopped containers to be considered too (docker then lists them without -a).
+pub fn ps_filter(store: &Store, list: &mut Vec<Container>, filters: &[String]) -> Result<bool, Fail> {
+    let f = parse_filters(
+        filters,
+        &["status", "name", "id", "label", "ancestor", "exited"],
+    )?;
+    for (k, v) in &f {
+        if k == "status"
+            && !matches!(
+                v.as_str(),
+                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+            )
+        {
+            return Err(Fail(1, format!("invalid filter 'status={v}'")));
+        }
+        if k == "exited" && v.parse::<i32>().is_err() {
+            return Err(Fail(1, format!("invalid filter 'exited={v}'")));
+        }
+    }
+    let mut ancestors = std::collections::HashMap::new();
+    for (k, v) in &f {
+        if k == "ancestor" {
+            let id = ongi_engine::image::resolve(store, v).map(|i| i.id).ok();
+            ancestors.insert(v.clone(), id);
+        }
+    }
+    list.retain(|c| {
+        let s = &c.settings;
+        matches_all(&f, |k, v| match k {
+            "status" => c.state.status == v,
+            "name" => s.name.contains(v.trim_start_matches('/')),
+            "id" => s.id.starts_with(v),
+            "label" => label_match(&s.labels, v),
+            "exited" => c.state.status == "exited" && v.parse() == Ok(c.state.exit_code),
+            "ancestor" => {
+                s.image == v
+                    || ancestors
+                        .get(v)
+                        .is_some_and(|i| i.as_deref() == Some(s.image_id.as_str()))
+                    || s.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:"))
+            }
+            _ => false,
+        })
+    });
+    Ok(f.iter().any(|(k, _)| k == "status"))
+}
+
+/// docker's table writer (minwidth 10, padding 3) over tab-separated lines.
+fn tab_table(lines: &[String]) {
+    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
+    let mut w: Vec<usize> = vec![];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
+            if w.len() <= i {
+                w.push(0);
+            }
+            w[i] = w[i].max((c.chars().count() + 3).max(10));
+        }
+    }
+    for r in rows {
+        let mut s = String::new();
+        for (i, c) in r.iter().enumerate() {
+            s.push_str(c);
+            if i + 1 < r.len() {
+                s.push_str(&" ".repeat(w[i] - c.chars().count()));
+            }
+        }
+        println!("{}", s.trim_end());
+    }
+}
+
+/// Prints `rows` through a docker `--format` template; `table ...` gets a header line from
+/// `heads` (field name -> column title) and aligned columns.
+pub fn print_format(
+    format: &str,
+    heads: &[(&str, &str)],
+    rows: &[serde_json::Value],
+) -> Result<(), Fail> {
+    let (table, tmpl) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start().to_string()),
+        None => (false, format.to_string()),
+    };
+    // docker's templates take \t and \n as escapes on the command line.
+    let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
+    let render = |v: &serde_json::Value| {
+        ongi_engine::inspect::render(&tmpl, v).map_err(|e| Fail(1, format!("template parsing error: {e}")))
+    };
+    let mut lines = vec![];
+    if table {
+        let mut h = serde_json::Map::new();
+        for (k, t) in heads {
+            h.insert((*k).into(), serde_json::Value::String((*t).into()));
+        }
+        lines.push(render(&serde_json::Value::Object(h))?);
+    }
+    for r in rows {
+        lines.push(render(r)?);
+    }
+    if table {
+        tab_table(&lines);
+    } else {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// The column titles of `ps --format table`.
+pub const PS_HEADS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+];
+
+/// Go's time.Time String form, as docker's CreatedAt prints it.
+pub fn go_time(rfc3339: &str) -> String {
+    let t = rfc3339.get(..19).unwrap_or(rfc3339).replace('T', " ");
+    format!("{t} +0000 UTC")
+}
+
+/// `ps -s`'s SIZE: the writable layer, and with the image's layers as virtual.
+pub fn ps_size(store: &Store, c: &Container) -> String {
+    let rw = manage::rw_size(store, &c.settings.id);
+    let img = ongi_engine::image::get(store, &c.settings.image_id)
+        .ok()
+        .flatten()
+        .map_or(0, |i| i.size);
+    format!("{} (virtual {})", fmt::size(rw), fmt::size(rw + img))
+}
+
+/// One container as `ps --format` sees it.
+pub fn ps_row(store: &Store, c: &Container, command: &str, id: &str, size: bool) -> serde_json::Value {
+    let s = &c.settings;
+    let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mounts: Vec<String> = s
+        .mounts
+        .iter()
+        .map(|m| m.volume.clone().unwrap_or_else(|| m.source.display().to_string()))
+        .collect();
+    serde_json::json!({
+        "ID": id,
+        "Image": s.image,
+        "Command": command,
+        "CreatedAt": go_time(&s.created),
+        "RunningFor": fmt::ago(&s.created),
+        "Ports": "",
+        "State": c.state.status,
+        "Status": fmt::status(&c.state),
+        "Size": if size { ps_size(store, c) } else { String::new() },
+        "Names": s.name,
+        "Labels": labels.join(","),
+        "Mounts": mounts.join(","),
+        "Networks": s.network,
+    })
+}
+
+/// A shell-style glob (`*`, `?`) over the whole string, as docker's reference filter.
+fn glob(pat: &str, s: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// `images --filter` over one image row (repository, tag): dangling=, reference=,
+/// label=, before=, since=.
+pub fn image_filter(
+    store: &Store,
+    filters: &[String],
+) -> Result<impl Fn(&ongi_engine::image::Image, &str, &str) -> bool, Fail> {
+    let f = parse_filters(filters, &["dangling", "reference", "label", "before", "since"])?;
+    let mut created = std::collections::HashMap::new();
+    for (k, v) in &f {
+        if k == "before" || k == "since" {
+            let i = ongi_engine::image::resolve(store, v)
+                .map_err(|e| Fail(1, e.to_string()))?;
+            created.insert(v.clone(), fmt::parse_time(&i.created).unwrap_or(0));
+        }
+        if k == "dangling" && !matches!(v.as_str(), "true" | "false" | "1" | "0") {
+            return Err(Fail(1, format!("invalid filter 'dangling={v}'")));
+        }
+    }
+    let labels: std::collections::HashMap<String, std::collections::BTreeMap<String, String>> =
+        if f.iter().any(|(k, _)| k == "label") {
+            ongi_engine::image::list(store)
+                .map_err(|e| Fail(1, e.to_string()))?
+                .into_iter()
+                .map(|i| {
+                    let l = ongi_engine::image::config(store, &i.id)
+                        .ok()
+                        .and_then(|c| c.config.labels)
+                        .unwrap_or_default();
+                    (i.id, l)
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
+    Ok(move |i: &ongi_engine::image::Image, repo: &str, tag: &str| {
+        let t = fmt::parse_time(&i.created).unwrap_or(0);
+        matches_all(&f, |k, v| match k {
+            "dangling" => i.tags.is_empty() == matches!(v, "true" | "1"),
+            "reference" => {
+                repo != "<none>" && (glob(v, repo) || glob(v, &format!("{repo}:{tag}")))
+            }
+            "label" => labels.get(&i.id).is_some_and(|l| label_match(l, v)),
+            "before" => created.get(v).is_some_and(|c| t < *c),
+            "since" => created.get(v).is_some_and(|c| t > *c),
+            _ => false,
+        })
+    })
+}
+
+/// The column titles of `images --format table`.
+pub const IMAGE_HEADS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+];

@@ -117,6 +117,12 @@ pub fn size(b: u64) -> String {
     }
     let s = format!("{v:.3}");
     let s = s.chars().take(4).collect::<String>();
+    // Go's %.3g drops trailing zeros: 5000 is "5kB", not "5.00kB".
+    let s = if s.contains('.') {
+        s.trim_end_matches('0')
+    } else {
+        &s
+    };
     format!("{}{}", s.trim_end_matches('.'), units[i])
 }
 
@@ -186,6 +192,8 @@ mod tests {
     fn sizes_and_times() {
         assert_eq!(super::size(4_261_000), "4.26MB");
         assert_eq!(super::size(812), "812B");
+        assert_eq!(super::size(5000), "5kB");
+        assert_eq!(super::size(1_500_000), "1.5MB");
         assert_eq!(super::parse_time("1970-01-02T00:00:00Z"), Some(86400));
         assert_eq!(super::parse_time("1970-01-02T01:00:00+01:00"), Some(86400));
         assert_eq!(super::human(90), "About a minute");
