@@ -11,7 +11,7 @@
 //! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
 //! supervisor process), [`logs`] (json-file logs), [`manage`] (pause, rename, update, top,
-//! stats, prune), [`files`] (cp and diff).
+//! stats, prune), [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -28,4 +28,5 @@ pub mod registry;
 pub mod runspec;
 pub mod seccomp;
 pub mod store;
+pub mod tty;
 pub mod volume;

@@ -58,6 +58,9 @@ pub enum MonitorError {
     /// The config could not be made.
     #[error(transparent)]
     Spec(#[from] crate::runspec::RunSpecError),
+    /// The pty for -t.
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
 }
 
 fn ioe<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MonitorError + 'a {
@@ -248,7 +251,7 @@ fn run_once(
         .map_err(ioe("write", &cfg))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if attach && s.interactive {
+    let (in_r, in_w) = if attach && s.interactive && !s.tty {
         let (r, w) = pipe()?;
         (r, Some(w))
     } else {
@@ -275,8 +278,14 @@ fn run_once(
         }
     };
     redirect([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]);
+    // -t: the runtime sends the pty master here (see crate::tty).
+    let console = match s.tty {
+        true => Some(crate::tty::ConsoleSocket::listen(&p.run_dir)?),
+        false => None,
+    };
     let created = rt.create(&ongi::CreateOptions {
         bundle: p.dir.clone(),
+        console_socket: console.as_ref().map(|c| c.path.clone()),
         ..Default::default()
     });
     redirect([
@@ -286,6 +295,13 @@ fn run_once(
     ]);
     drop((in_r, out_w, err_w));
     let state = created?;
+    let master = match console.map(|c| c.receive()).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = rt.delete(true);
+            return Err(e.into());
+        }
+    };
     match rt.start() {
         // A failed poststart hook is a warning: the container runs; it goes to the log.
         Ok(warnings) => {
@@ -309,7 +325,14 @@ fn run_once(
     };
     let _ = container::write_state(&p.dir, st);
     notify.send(&format!("started {pid}"));
-    let code = relay(pid, [out_r, err_r], in_w, log, attach, &saved)?;
+    let code = match master {
+        Some(m) => {
+            use std::os::fd::AsFd;
+            let term = attach.then(|| (saved[0].as_fd(), saved[1].as_fd()));
+            crate::tty::relay(pid, m, log, term, s.interactive)
+        }
+        None => relay(pid, [out_r, err_r], in_w, log, attach, &saved)?,
+    };
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
     st.status = "exited".into();
@@ -558,6 +581,11 @@ impl Handle {
 
     /// Detaches: the monitor lives on; its exit is reaped by whoever inherits it.
     pub fn detach(self) {}
+
+    /// The monitor's pid (a foreground `run -t` forwards SIGWINCH to it).
+    pub fn monitor_pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 /// The `ongi-monitor` binary: beside the running `ongictl`, or `ONGI_MONITOR`.

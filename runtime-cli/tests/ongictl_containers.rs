@@ -274,3 +274,87 @@ fn ps_filter_format_and_prune() {
     e.ok(&["rm", "-f", "up"]);
     assert_clean(&e);
 }
+
+fn ctl_cmd(e: &Engine, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(common::engine::ongictl());
+    c.arg("--root")
+        .arg(&e.root)
+        .arg("--run-root")
+        .arg(&e.run_root)
+        .args(args);
+    c
+}
+
+/// `sh -c LINE` under a fresh pty (`script`), as a user at a terminal types it.
+fn at_terminal(e: &Engine, line: &str, input: Option<&str>) -> Out {
+    let mut sh = std::process::Command::new("sh");
+    sh.args(["-c", line]);
+    let mut script = std::process::Command::new("script");
+    let line = format!(
+        "sh -c {}",
+        common::clients::shell_quote(line)
+    );
+    script.args(["-qec", &line, "/dev/null"]).env("SHELL", "/bin/sh");
+    let mut out = match input {
+        Some(i) => common::clients::run_with_stdin(&mut script, &e.dir, i),
+        None => common::clients::run_step(&mut script, &e.dir),
+    };
+    out.stdout = out.stdout.replace(['\r', '\0'], "");
+    out
+}
+
+#[test]
+fn tty_for_run_start_and_exec() {
+    let e = Engine::new("tty");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    let ctl = |args: &[&str]| {
+        let c = ctl_cmd(&e, args);
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|a| common::clients::shell_quote(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // run -it at a terminal: the process has a terminal of the user's size, and typed input.
+    let o = at_terminal(
+        &e,
+        &format!(
+            "stty rows 33 cols 111; {}",
+            ctl(&["run", "--rm", "-it", &r.image, "sh", "-c", "tty; stty size; read x; echo got $x; exit 4"])
+        ),
+        Some("typed\n"),
+    );
+    assert!(o.stdout.contains("/dev/pts/0"), "{o}");
+    assert!(o.stdout.contains("33 111"), "terminal size passed on: {o}");
+    assert!(o.stdout.contains("got typed"), "{o}");
+    assert_eq!(o.code(), Some(4), "{o}");
+    // -t without -i works without a terminal; -it without one is refused as docker does.
+    let o = e.ctl(&["run", "--rm", "-t", &r.image, "sh", "-c", "test -t 1 && echo isatty"]);
+    assert_eq!(o.stdout.replace('\r', "").trim(), "isatty", "{o}");
+    fails_with(
+        &e.ctl(&["run", "--rm", "-it", &r.image, "true"]),
+        1,
+        "the input device is not a TTY",
+    );
+    // A detached -t container: its terminal output is its log, as stdout.
+    e.ok(&["run", "-d", "-t", "--name", "dt", &r.image, "sh", "-c", "echo on-tty; tty; while true; do sleep 0.1; done"]);
+    assert!(wait_until(Duration::from_secs(10), || e
+        .ctl(&["logs", "dt"])
+        .stdout
+        .contains("/dev/pts/0")));
+    let logs = e.ctl(&["logs", "dt"]);
+    assert!(logs.stdout.contains("on-tty") && logs.stderr.is_empty(), "{logs}");
+    // exec -t at a terminal gets a pty of its own.
+    let o = at_terminal(&e, &ctl(&["exec", "-t", "dt", "tty"]), None);
+    assert!(o.ok() && o.stdout.contains("/dev/pts/"), "{o}");
+    let o = at_terminal(&e, &ctl(&["exec", "-it", "dt", "sh", "-c", "read x; echo x=$x"]), Some("abc\n"));
+    assert!(o.stdout.contains("x=abc"), "{o}");
+    e.ok(&["rm", "-f", "dt"]);
+    // start -ai of a created -it container relays the terminal again.
+    e.ok(&["create", "-it", "--name", "later", &r.image, "sh", "-c", "read y; echo later $y"]);
+    let o = at_terminal(&e, &ctl(&["start", "-ai", "later"]), Some("zz\n"));
+    assert!(o.stdout.contains("later zz"), "{o}");
+    e.ok(&["rm", "-f", "later"]);
+    assert_clean(&e);
+}

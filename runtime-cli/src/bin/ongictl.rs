@@ -58,6 +58,9 @@ enum Cmd {
         /// Attach stdout/stderr and wait for the exit.
         #[arg(short, long)]
         attach: bool,
+        /// Attach stdin too.
+        #[arg(short, long)]
+        interactive: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -337,7 +340,12 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             let store = open(&cli)?;
             run_cmd(&store, &cli, a, run)
         }
-        Cmd::Start { attach, containers } => {
+        Cmd::Start {
+            attach,
+            interactive,
+            containers,
+        } => {
+            let attach = &(*attach || *interactive);
             let store = open(&cli)?;
             let mut rc = 0;
             for c in containers {
@@ -348,7 +356,12 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                     continue;
                 }
                 match ongi_engine::monitor::spawn(&store, &cur.settings, *attach) {
-                    Ok(h) if *attach => return Ok(h.wait_exit().map_or(125, |c| c as u8)),
+                    Ok(h) if *attach => {
+                        if cur.settings.tty {
+                            containers::forward_winch(h.monitor_pid());
+                        }
+                        return Ok(h.wait_exit().map_or(125, |c| c as u8));
+                    }
                     Ok(h) => {
                         h.detach();
                         println!("{c}");
@@ -614,12 +627,8 @@ fn read_env_file(p: &PathBuf) -> Result<Vec<String>, Fail> {
 
 fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fail> {
     let fail125 = |e: String| Fail(125, e);
-    if a.tty {
-        return Err(Fail(
-            125,
-            "-t/--tty is not supported yet by ongictl (pty relay is planned); run without -t"
-                .into(),
-        ));
+    if start {
+        containers::check_tty_input(a.tty, a.interactive, a.detach)?;
     }
     let img = match (a.pull.as_str(), image::resolve(store, &a.image)) {
         ("always", _) | ("missing", Err(ImageError::NotFound(_))) => {
@@ -705,6 +714,9 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         h.detach();
         println!("{}", s.id);
         return Ok(0);
+    }
+    if a.tty {
+        containers::forward_winch(h.monitor_pid());
     }
     Ok(h.wait_exit().map_or(125, |c| c as u8))
 }

@@ -867,3 +867,37 @@ pub const IMAGE_HEADS: &[(&str, &str)] = &[
     ("CreatedAt", "CREATED AT"),
     ("Size", "SIZE"),
 ];
+
+static MONITOR_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_winch_to_monitor(_: libc::c_int) {
+    let pid = MONITOR_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe and takes no pointers.
+        unsafe { libc::kill(pid, libc::SIGWINCH) };
+    }
+}
+
+/// A foreground `run -t`: the monitor runs in its own session, so the terminal's
+/// SIGWINCH reaches only us; pass it on (the monitor reads the new size from the
+/// terminal it shares with us).
+pub fn forward_winch(monitor: u32) {
+    MONITOR_PID.store(monitor as i32, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the handler only reads an atomic and calls kill (async-signal-safe); glibc's
+    // signal() installs it with SA_RESTART, so our blocking reads carry on.
+    unsafe {
+        libc::signal(
+            libc::SIGWINCH,
+            forward_winch_to_monitor as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+/// docker refuses `-it` when stdin is not a terminal.
+pub fn check_tty_input(tty: bool, interactive: bool, detach: bool) -> Result<(), Fail> {
+    use std::io::IsTerminal;
+    if tty && interactive && !detach && !std::io::stdin().is_terminal() {
+        return Err(Fail(1, "the input device is not a TTY".into()));
+    }
+    Ok(())
+}
