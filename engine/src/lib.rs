@@ -11,10 +11,11 @@
 //! [`container`] (container records, status, rootfs), [`runspec`] (the OCI config a
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
 //! supervisor process), [`logs`] (json-file logs), [`manage`] (pause, rename, update, top,
-//! stats, prune), [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t).
+//! stats, prune), [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the monitor's attach socket).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod attach;
 pub mod container;
 pub mod files;
 pub mod image;

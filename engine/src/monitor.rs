@@ -325,14 +325,17 @@ fn run_once(
     };
     let _ = container::write_state(&p.dir, st);
     notify.send(&format!("started {pid}"));
+    // `ongictl attach` clients, served while the process runs (see crate::attach).
+    let mut srv = crate::attach::Server::listen(&p.run_dir, s.tty).ok();
     let code = match master {
         Some(m) => {
             use std::os::fd::AsFd;
             let term = attach.then(|| (saved[0].as_fd(), saved[1].as_fd()));
-            crate::tty::relay(pid, m, log, term, s.interactive)
+            crate::tty::relay(pid, m, log, term, s.interactive, srv.as_mut())
         }
-        None => relay(pid, [out_r, err_r], in_w, log, attach, &saved)?,
+        None => relay(pid, [out_r, err_r], in_w, log, attach, &saved, srv.as_mut())?,
     };
+    drop(srv);
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
     st.status = "exited".into();
@@ -353,6 +356,7 @@ fn relay(
     log: &mut logs::Writer,
     attach: bool,
     saved: &[OwnedFd],
+    mut srv: Option<&mut crate::attach::Server>,
 ) -> Result<i32, MonitorError> {
     let mut open = [true, true];
     let mut stdin_w = stdin_w;
@@ -374,6 +378,12 @@ fn relay(
             fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
             which.push(2);
         }
+        if let Some(a) = &srv {
+            for f in a.poll_fds() {
+                fds.push(PollFd::new(f, PollFlags::POLLIN));
+                which.push(3);
+            }
+        }
         let timeout = if open.iter().any(|o| *o) {
             PollTimeout::from(200u16)
         } else {
@@ -386,8 +396,12 @@ fn relay(
             .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
             .collect();
         drop(fds);
+        if let Some(a) = srv.as_deref_mut() {
+            // Without -t, attached clients only watch (stdin is the starter's or none).
+            a.service(&mut |_| {});
+        }
         for (w, r) in ready {
-            if !r {
+            if !r || w == 3 {
                 continue;
             }
             if w == 2 {
@@ -413,6 +427,9 @@ fn relay(
                 Ok(0) | Err(_) => open[w] = false,
                 Ok(n) => {
                     let _ = log.feed(w, &buf[..n]);
+                    if let Some(a) = srv.as_deref_mut() {
+                        a.send(w, &buf[..n]);
+                    }
                     if attach {
                         let mut o = File::from(
                             saved[1 + w]
@@ -426,11 +443,11 @@ fn relay(
         }
         match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, c)) => {
-                drain(&outs, &mut open, log, attach, saved, &mut buf);
+                drain(&outs, &mut open, log, attach, saved, &mut buf, srv);
                 return Ok(c);
             }
             Ok(WaitStatus::Signaled(_, sig, _)) => {
-                drain(&outs, &mut open, log, attach, saved, &mut buf);
+                drain(&outs, &mut open, log, attach, saved, &mut buf, srv);
                 return Ok(128 + sig as i32);
             }
             Ok(_) => {}
@@ -449,6 +466,7 @@ fn drain(
     attach: bool,
     saved: &[OwnedFd],
     buf: &mut [u8],
+    mut srv: Option<&mut crate::attach::Server>,
 ) {
     for w in 0..2 {
         if !open[w] {
@@ -470,6 +488,9 @@ fn drain(
                 break;
             }
             let _ = log.feed(w, &buf[..n as usize]);
+            if let Some(a) = srv.as_deref_mut() {
+                a.send(w, &buf[..n as usize]);
+            }
             if attach {
                 // SAFETY: writing our own buffer to our saved stdout/stderr.
                 unsafe { libc::write(saved[1 + w].as_raw_fd(), buf.as_ptr().cast(), n as usize) };

@@ -179,6 +179,7 @@ pub fn relay(
     log: &mut logs::Writer,
     term: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     interactive: bool,
+    mut attach: Option<&mut crate::attach::Server>,
 ) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -203,10 +204,13 @@ pub fn relay(
     let mut master_open = true;
     let mut buf = vec![0u8; 64 * 1024];
     let target = nix::unistd::Pid::from_raw(pid);
-    let out = |log: &mut logs::Writer, data: &[u8]| {
+    let out = |log: &mut logs::Writer, attach: &mut Option<&mut crate::attach::Server>, data: &[u8]| {
         let _ = log.feed(0, data);
         if let Some((_, o)) = term {
             let _ = write_all(o, data);
+        }
+        if let Some(a) = attach {
+            a.send(0, data);
         }
     };
     loop {
@@ -222,18 +226,27 @@ pub fn relay(
         if let (true, Some((i, _))) = (stdin_open, term) {
             fds.push(PollFd::new(i, PollFlags::POLLIN));
         }
+        if let Some(a) = &attach {
+            fds.extend(a.poll_fds().into_iter().map(|f| PollFd::new(f, PollFlags::POLLIN)));
+        }
         let _ = poll(&mut fds, PollTimeout::from(200u16));
         let ready: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        if let Some(a) = attach.as_deref_mut() {
+            // What attached clients type goes to the pty, as the user's own input does.
+            a.service(&mut |d: &[u8]| {
+                let _ = write_all(master.as_fd(), d);
+            });
+        }
         let mut k = 0;
         if master_open {
             if ready[k] {
                 match nix::unistd::read(&master, &mut buf) {
                     Ok(0) | Err(Errno::EIO) => master_open = false,
-                    Ok(n) => out(log, &buf[..n]),
+                    Ok(n) => out(log, &mut attach, &buf[..n]),
                     Err(_) => {}
                 }
             }
@@ -267,7 +280,7 @@ pub fn relay(
                 let mut p = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
                 match poll(&mut p, PollTimeout::ZERO) {
                     Ok(n) if n > 0 => match nix::unistd::read(&master, &mut buf) {
-                        Ok(n) if n > 0 => out(log, &buf[..n]),
+                        Ok(n) if n > 0 => out(log, &mut attach, &buf[..n]),
                         _ => master_open = false,
                     },
                     _ => master_open = false,

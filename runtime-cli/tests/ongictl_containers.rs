@@ -358,3 +358,59 @@ fn tty_for_run_start_and_exec() {
     e.ok(&["rm", "-f", "later"]);
     assert_clean(&e);
 }
+
+#[test]
+fn attach_and_logs_windows() {
+    let e = Engine::new("attach");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&[
+        "run", "-d", "--name", "ticker", &r.image, "sh", "-c",
+        "i=0; while true; do echo tick $i; echo warn $i >&2; i=$((i+1)); sleep 0.2; done",
+    ]);
+    // attach shows new output, stdout and stderr apart, and ends with the container.
+    let child = ctl_cmd(&e, &["attach", "ticker"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    e.ok(&["stop", "-t", "1", "ticker"]);
+    let out = child.wait_with_output().unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(so.contains("tick ") && !so.contains("warn"), "stdout: {so}");
+    assert!(se.contains("warn "), "stderr: {se}");
+    assert!(!so.contains("tick 0\n"), "attach shows new output only: {so}");
+    // sh as pid 1 has no TERM handler: stop's SIGKILL ended it, as docker reports it.
+    assert_eq!(out.status.code(), Some(137), "the container's exit code");
+    fails_with(&e.ctl(&["attach", "ticker"]), 1, "You cannot attach to a stopped container");
+    fails_with(&e.ctl(&["attach", "nope"]), 1, "No such container: nope");
+    // A -dit shell: attach at a terminal types into it.
+    e.ok(&["run", "-dit", "--name", "shell", &r.image, "sh"]);
+    let c = ctl_cmd(&e, &["attach", "shell"]);
+    let line = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| common::clients::shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let o = at_terminal(&e, &line, Some("echo hi-$((40+2))\nexit 3\n"));
+    assert!(o.stdout.contains("hi-42"), "{o}");
+    assert_eq!(o.code(), Some(3), "{o}");
+    // logs --since/--until: timestamps and durations, as docker takes them.
+    let all = e.ctl(&["logs", "ticker"]).stdout;
+    assert!(all.lines().count() >= 3, "{all}");
+    assert_eq!(e.ctl(&["logs", "--since", "1h", "ticker"]).stdout, all);
+    assert_eq!(e.ctl(&["logs", "--until", "1h", "ticker"]).stdout, "");
+    assert_eq!(e.ctl(&["logs", "--since", "2099-01-01T00:00:00Z", "ticker"]).stdout, "");
+    let mid = e.ok(&["logs", "-t", "ticker"]);
+    let second = mid.lines().nth(1).and_then(|l| l.split(' ').next()).unwrap_or_default().to_string();
+    let since = e.ctl(&["logs", "--since", &second, "ticker"]).stdout;
+    assert!(
+        !since.contains("tick 0\n") && since.contains("tick 1\n"),
+        "--since {second}: {since}"
+    );
+    fails_with(&e.ctl(&["logs", "--since", "yesterday", "ticker"]), 1, "--since");
+    assert_clean(&e);
+}

@@ -113,6 +113,12 @@ enum Cmd {
         /// Show timestamps.
         #[arg(short, long)]
         timestamps: bool,
+        /// Logs since a timestamp or a duration ago (42m).
+        #[arg(long)]
+        since: Option<String>,
+        /// Logs before a timestamp or a duration ago.
+        #[arg(long)]
+        until: Option<String>,
         container: String,
     },
     /// Block until containers stop; print their exit codes.
@@ -452,10 +458,18 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             follow,
             tail,
             timestamps,
+            since,
+            until,
             container,
         } => {
             let store = open(&cli)?;
-            logs(&store, container, *follow, tail.as_deref(), *timestamps)
+            let bound = |f: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|v| containers::time_bound(f, v))
+                    .transpose()
+            };
+            let window = (bound("--since", since)?, bound("--until", until)?);
+            logs(&store, container, *follow, tail.as_deref(), *timestamps, window)
         }
         Cmd::Wait { containers } => {
             let store = open(&cli)?;
@@ -836,11 +850,25 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     Ok(0)
 }
 
-fn logs(store: &Store, key: &str, follow: bool, tail: Option<&str>, ts: bool) -> Result<u8, Fail> {
+fn logs(
+    store: &Store,
+    key: &str,
+    follow: bool,
+    tail: Option<&str>,
+    ts: bool,
+    (since, until): (Option<f64>, Option<f64>),
+) -> Result<u8, Fail> {
     let id = ctr::resolve(store, key)?;
     let path = ongi_engine::logs::path(&store.container_dir(&id), &id);
-    let all = ongi_engine::logs::read_all(&path)
+    let in_window = |r: &ongi_engine::logs::Record| {
+        let t = containers::secs_of(&r.time).unwrap_or(0.0);
+        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
+    };
+    let mut all = ongi_engine::logs::read_all(&path)
         .map_err(|e| Fail(1, format!("{}: {e}", path.display())))?;
+    // Following goes on from the end of the file, whatever the window kept.
+    let read = all.len();
+    all.retain(|r| in_window(r));
     let skip = match tail {
         None | Some("all") => 0,
         Some(n) => all.len().saturating_sub(
@@ -866,14 +894,14 @@ fn logs(store: &Store, key: &str, follow: bool, tail: Option<&str>, ts: bool) ->
         emit(r);
     }
     if follow {
-        let mut seen = all.len();
+        let mut seen = read;
         loop {
             let running = ctr::monitor_alive(store, &id);
             let now = ongi_engine::logs::read_all(&path).unwrap_or_default();
             if now.len() < seen {
                 seen = 0; // rotated
             }
-            for r in &now[seen..] {
+            for r in now[seen..].iter().filter(|r| in_window(r)) {
                 emit(r);
             }
             seen = now.len();

@@ -93,6 +93,13 @@ pub enum CtrCmd {
     Cp { src: String, dst: String },
     /// Changes to files in a container's filesystem.
     Diff { container: String },
+    /// Attach to a running container's output (and, with -t, its terminal).
+    Attach {
+        /// Do not attach stdin.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        container: String,
+    },
     /// Manage containers.
     Container {
         #[command(subcommand)]
@@ -251,6 +258,10 @@ pub fn dispatch(store: &Store, cmd: &CtrCmd) -> Result<u8, Fail> {
             }
             Ok(0)
         }
+        CtrCmd::Attach {
+            no_stdin,
+            container,
+        } => attach(store, container, *no_stdin),
         CtrCmd::Container {
             cmd: ContainerGroup::Prune { force },
         } => {
@@ -900,4 +911,97 @@ pub fn check_tty_input(tty: bool, interactive: bool, detach: bool) -> Result<(),
         return Err(Fail(1, "the input device is not a TTY".into()));
     }
     Ok(())
+}
+
+/// Seconds since the epoch, with the fraction, of an RFC 3339 time.
+pub fn secs_of(t: &str) -> Option<f64> {
+    let whole = fmt::parse_time(t)? as f64;
+    let frac = t
+        .get(19..)
+        .and_then(|r| r.strip_prefix('.'))
+        .map(|r| r.chars().take_while(|c| c.is_ascii_digit()).collect::<String>())
+        .and_then(|d| format!("0.{d}").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Some(whole + frac)
+}
+
+/// `logs --since/--until`: an RFC 3339 time, a Unix timestamp, or a duration before now
+/// (`42s`, `10m`, `1h30m`), as docker takes them.
+pub fn time_bound(flag: &str, v: &str) -> Result<f64, Fail> {
+    let bad = || Fail(1, format!("invalid value for \"{flag}\": {v:?} is not a timestamp or duration"));
+    if let Some(t) = secs_of(v) {
+        return Ok(t);
+    }
+    if let Ok(t) = v.parse::<f64>() {
+        return Ok(t);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut total = 0.0;
+    let mut num = String::new();
+    let mut rest = v;
+    while !rest.is_empty() {
+        let c = rest.chars().next().ok_or_else(bad)?;
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let (unit, mult) = if rest.starts_with("ms") {
+            ("ms", 0.001)
+        } else if rest.starts_with('h') {
+            ("h", 3600.0)
+        } else if rest.starts_with('m') {
+            ("m", 60.0)
+        } else if rest.starts_with('s') {
+            ("s", 1.0)
+        } else {
+            return Err(bad());
+        };
+        total += num.parse::<f64>().map_err(|_| bad())? * mult;
+        num.clear();
+        rest = &rest[unit.len()..];
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(now - total)
+}
+
+fn attach(store: &Store, key: &str, no_stdin: bool) -> Result<u8, Fail> {
+    let c = load(store, key)?;
+    if !c.running() {
+        return Err(Fail(
+            1,
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
+    }
+    if c.state.status == "paused" {
+        return Err(Fail(
+            1,
+            "You cannot attach to a paused container, unpause it first".into(),
+        ));
+    }
+    let id = &c.settings.id;
+    let ended = ongi_engine::attach::client(
+        &store.container_run_dir(id),
+        c.settings.tty,
+        c.settings.interactive && !no_stdin,
+    )
+        .map_err(|e| Fail(1, format!("attach to container {id}: {e}")))?;
+    if ended == ongi_engine::attach::Ended::Detached {
+        eprintln!("read escape sequence");
+        return Ok(0);
+    }
+    // docker attach exits with the container's code once the monitor has recorded it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let cur = ctr::load(store, id)?;
+        if !cur.running() || std::time::Instant::now() > deadline {
+            return Ok(cur.state.exit_code.clamp(0, 255) as u8);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
