@@ -127,12 +127,16 @@ pub fn client(run_dir: &Path, tty: bool, input: bool) -> io::Result<Ended> {
     if let Some(t) = &saved {
         let mut raw = t.clone();
         nix::sys::termios::cfmakeraw(&mut raw);
-        let _ = nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
+        let _ =
+            nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
     }
     let restore = || {
         if let Some(t) = &saved {
-            let _ =
-                nix::sys::termios::tcsetattr(io::stdin().as_fd(), nix::sys::termios::SetArg::TCSANOW, t);
+            let _ = nix::sys::termios::tcsetattr(
+                io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
         }
     };
     let mut stdin_open = tty && input;

@@ -76,7 +76,10 @@ pub fn resolve_in(root: &Path, path: &str, follow: bool) -> Result<PathBuf, File
             continue;
         }
         let last = todo.is_empty();
-        let host = cur.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&part);
+        let host = cur
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&part);
         match fs::symlink_metadata(&host) {
             Ok(md) if md.file_type().is_symlink() && (!last || follow) => {
                 links += 1;
@@ -178,8 +181,15 @@ fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<u64, F
 
 /// docker's destination rule: into an existing directory under the source's name, else
 /// as the destination path itself (whose parent must exist).
-fn target(src: &Path, dst: &Path, dst_shown: &str, ctr: Option<&str>) -> Result<PathBuf, FilesError> {
-    let src_dir = fs::symlink_metadata(src).map(|m| m.is_dir()).unwrap_or(false);
+fn target(
+    src: &Path,
+    dst: &Path,
+    dst_shown: &str,
+    ctr: Option<&str>,
+) -> Result<PathBuf, FilesError> {
+    let src_dir = fs::symlink_metadata(src)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
     if dst.is_dir() {
         let name = src.file_name().map(PathBuf::from).unwrap_or_default();
         return Ok(dst.join(name));
@@ -264,15 +274,24 @@ pub fn diff(store: &Store, c: &Container) -> Result<Vec<Change>, FilesError> {
     let upper = store.container_dir(&s.id).join("upper");
     let img = crate::image::get(store, &s.image_id)
         .map_err(ContainerError::from)?
-        .ok_or_else(|| ContainerError::from(crate::image::ImageError::NotFound(s.image_id.clone())))?;
+        .ok_or_else(|| {
+            ContainerError::from(crate::image::ImageError::NotFound(s.image_id.clone()))
+        })?;
     let mut lowers = Vec::new();
     for l in img.layers.iter().rev() {
         lowers.push(store.layer_dir(l).map_err(ContainerError::from)?);
     }
-    let mut skip: Vec<String> = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev", "/proc", "/sys"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut skip: Vec<String> = [
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+        "/dev",
+        "/proc",
+        "/sys",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     skip.extend(s.mounts.iter().map(|m| m.destination.clone()));
     skip.extend(
         s.tmpfs
@@ -308,7 +327,7 @@ fn walk_upper(
         let p = e.path();
         let rel = p.strip_prefix(upper).unwrap_or(&p).to_path_buf();
         let shown = format!("/{}", rel.display());
-        if skip.iter().any(|s| *s == shown) {
+        if skip.contains(&shown) {
             continue;
         }
         let md = fs::symlink_metadata(&p).map_err(ioe("stat", &p))?;

@@ -145,7 +145,8 @@ pub fn update(store: &Store, c: &Container, u: &Update) -> Result<(), ContainerE
     if let Some(n) = u.nano_cpus {
         s.nano_cpus = Some(n);
         let period = 100_000u64;
-        res["cpu"] = json!({"quota": (n as u128 * period as u128 / 1_000_000_000) as i64, "period": period});
+        res["cpu"] =
+            json!({"quota": (n as u128 * period as u128 / 1_000_000_000) as i64, "period": period});
     }
     if let Some(p) = u.pids_limit {
         let unlimited = p <= 0;
@@ -201,13 +202,15 @@ fn host_memory() -> u64 {
 }
 
 /// Reads a running container's usage now.
-pub fn sample(store: &Store, c: &Container, clock: std::time::Instant) -> Result<Sample, ContainerError> {
+pub fn sample(
+    store: &Store,
+    c: &Container,
+    clock: std::time::Instant,
+) -> Result<Sample, ContainerError> {
     if !c.running() {
         return Err(not_running(c));
     }
-    let st = runtime(store, c)
-        .stats()
-        .map_err(rt_err(&c.settings.id))?;
+    let st = runtime(store, c).stats().map_err(rt_err(&c.settings.id))?;
     let m = &st.memory;
     // docker's CLI: usage minus inactive file pages (v2) or total_inactive_file (v1).
     let inactive = m

@@ -204,15 +204,16 @@ pub fn relay(
     let mut master_open = true;
     let mut buf = vec![0u8; 64 * 1024];
     let target = nix::unistd::Pid::from_raw(pid);
-    let out = |log: &mut logs::Writer, attach: &mut Option<&mut crate::attach::Server>, data: &[u8]| {
-        let _ = log.feed(0, data);
-        if let Some((_, o)) = term {
-            let _ = write_all(o, data);
-        }
-        if let Some(a) = attach {
-            a.send(0, data);
-        }
-    };
+    let out =
+        |log: &mut logs::Writer, attach: &mut Option<&mut crate::attach::Server>, data: &[u8]| {
+            let _ = log.feed(0, data);
+            if let Some((_, o)) = term {
+                let _ = write_all(o, data);
+            }
+            if let Some(a) = attach {
+                a.send(0, data);
+            }
+        };
     loop {
         if WINCH.swap(false, Ordering::Relaxed) {
             if let Some((i, _)) = term {
@@ -227,7 +228,11 @@ pub fn relay(
             fds.push(PollFd::new(i, PollFlags::POLLIN));
         }
         if let Some(a) = &attach {
-            fds.extend(a.poll_fds().into_iter().map(|f| PollFd::new(f, PollFlags::POLLIN)));
+            fds.extend(
+                a.poll_fds()
+                    .into_iter()
+                    .map(|f| PollFd::new(f, PollFlags::POLLIN)),
+            );
         }
         let _ = poll(&mut fds, PollTimeout::from(200u16));
         let ready: Vec<bool> = fds

@@ -469,7 +469,14 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                     .transpose()
             };
             let window = (bound("--since", since)?, bound("--until", until)?);
-            logs(&store, container, *follow, tail.as_deref(), *timestamps, window)
+            logs(
+                &store,
+                container,
+                *follow,
+                tail.as_deref(),
+                *timestamps,
+                window,
+            )
         }
         Cmd::Wait { containers } => {
             let store = open(&cli)?;

@@ -189,12 +189,10 @@ pub fn dispatch(store: &Store, cmd: &CtrCmd) -> Result<u8, Fail> {
             no_stream,
             containers,
         } => stats(store, *all, *no_stream, containers),
-        CtrCmd::Pause { containers } => each(store, containers, |c| {
-            Ok(manage::pause(store, c)?)
-        }),
-        CtrCmd::Unpause { containers } => each(store, containers, |c| {
-            Ok(manage::unpause(store, c)?)
-        }),
+        CtrCmd::Pause { containers } => each(store, containers, |c| Ok(manage::pause(store, c)?)),
+        CtrCmd::Unpause { containers } => {
+            each(store, containers, |c| Ok(manage::unpause(store, c)?))
+        }
         CtrCmd::Update {
             memory,
             cpus,
@@ -202,7 +200,10 @@ pub fn dispatch(store: &Store, cmd: &CtrCmd) -> Result<u8, Fail> {
             containers,
         } => {
             let bad = |flag: &str, v: &str, why: &str| {
-                Fail(125, format!("invalid argument {v:?} for \"{flag}\" flag: {why}"))
+                Fail(
+                    125,
+                    format!("invalid argument {v:?} for \"{flag}\" flag: {why}"),
+                )
             };
             let u = manage::Update {
                 memory: match memory {
@@ -394,11 +395,9 @@ fn run_exec(
         Err(e) => {
             let msg = e.to_string();
             let low = msg.to_ascii_lowercase();
-            // docker: 127 when the command is not found, 126 when it cannot be invoked.
+            // docker: 127 when the command is not found, 126 for any other failure to run it.
             let code = if low.contains("no such file") || low.contains("not found") {
                 127
-            } else if low.contains("permission denied") || low.contains("not a directory") {
-                126
             } else {
                 126
             };
@@ -422,10 +421,7 @@ fn top(store: &Store, key: &str, ps_args: &[String]) -> Result<u8, Fail> {
     if !out.status.success() {
         return Err(Fail(
             1,
-            format!(
-                "ps: {}",
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            ),
+            format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim_end()),
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -587,23 +583,20 @@ fn cp(store: &Store, src: &str, dst: &str) -> Result<u8, Fail> {
             1,
             "copying between containers is not supported".into(),
         )),
-        (None, None) => Err(Fail(
-            1,
-            "must specify at least one container source".into(),
-        )),
+        (None, None) => Err(Fail(1, "must specify at least one container source".into())),
     }
 }
 
 /// `--filter KEY=VALUE` arguments, by key.
-fn parse_filters(
-    filters: &[String],
-    known: &[&str],
-) -> Result<Vec<(String, String)>, Fail> {
+fn parse_filters(filters: &[String], known: &[&str]) -> Result<Vec<(String, String)>, Fail> {
     let mut out = vec![];
     for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| Fail(1, format!("bad format of filter (expected name=value): {f}")))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Fail(
+                1,
+                format!("bad format of filter (expected name=value): {f}"),
+            )
+        })?;
         let k = k.trim().to_ascii_lowercase();
         if !known.contains(&k.as_str()) {
             return Err(Fail(1, format!("invalid filter '{k}'")));
@@ -630,7 +623,11 @@ fn label_match(labels: &std::collections::BTreeMap<String, String>, v: &str) -> 
 
 /// `ps --filter`: keeps the matching containers; true when a `status` filter asks for
 /// stopped containers to be considered too (docker then lists them without -a).
-pub fn ps_filter(store: &Store, list: &mut Vec<Container>, filters: &[String]) -> Result<bool, Fail> {
+pub fn ps_filter(
+    store: &Store,
+    list: &mut Vec<Container>,
+    filters: &[String],
+) -> Result<bool, Fail> {
     let f = parse_filters(
         filters,
         &["status", "name", "id", "label", "ancestor", "exited"],
@@ -668,7 +665,9 @@ pub fn ps_filter(store: &Store, list: &mut Vec<Container>, filters: &[String]) -
                     || ancestors
                         .get(v)
                         .is_some_and(|i| i.as_deref() == Some(s.image_id.as_str()))
-                    || s.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:"))
+                    || s.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
             }
             _ => false,
         })
@@ -714,7 +713,8 @@ pub fn print_format(
     // docker's templates take \t and \n as escapes on the command line.
     let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
     let render = |v: &serde_json::Value| {
-        ongi_engine::inspect::render(&tmpl, v).map_err(|e| Fail(1, format!("template parsing error: {e}")))
+        ongi_engine::inspect::render(&tmpl, v)
+            .map_err(|e| Fail(1, format!("template parsing error: {e}")))
     };
     let mut lines = vec![];
     if table {
@@ -771,13 +771,23 @@ pub fn ps_size(store: &Store, c: &Container) -> String {
 }
 
 /// One container as `ps --format` sees it.
-pub fn ps_row(store: &Store, c: &Container, command: &str, id: &str, size: bool) -> serde_json::Value {
+pub fn ps_row(
+    store: &Store,
+    c: &Container,
+    command: &str,
+    id: &str,
+    size: bool,
+) -> serde_json::Value {
     let s = &c.settings;
     let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mounts: Vec<String> = s
         .mounts
         .iter()
-        .map(|m| m.volume.clone().unwrap_or_else(|| m.source.display().to_string()))
+        .map(|m| {
+            m.volume
+                .clone()
+                .unwrap_or_else(|| m.source.display().to_string())
+        })
         .collect();
     serde_json::json!({
         "ID": id,
@@ -825,12 +835,14 @@ pub fn image_filter(
     store: &Store,
     filters: &[String],
 ) -> Result<impl Fn(&ongi_engine::image::Image, &str, &str) -> bool, Fail> {
-    let f = parse_filters(filters, &["dangling", "reference", "label", "before", "since"])?;
+    let f = parse_filters(
+        filters,
+        &["dangling", "reference", "label", "before", "since"],
+    )?;
     let mut created = std::collections::HashMap::new();
     for (k, v) in &f {
         if k == "before" || k == "since" {
-            let i = ongi_engine::image::resolve(store, v)
-                .map_err(|e| Fail(1, e.to_string()))?;
+            let i = ongi_engine::image::resolve(store, v).map_err(|e| Fail(1, e.to_string()))?;
             created.insert(v.clone(), fmt::parse_time(&i.created).unwrap_or(0));
         }
         if k == "dangling" && !matches!(v.as_str(), "true" | "false" | "1" | "0") {
@@ -853,19 +865,21 @@ pub fn image_filter(
         } else {
             Default::default()
         };
-    Ok(move |i: &ongi_engine::image::Image, repo: &str, tag: &str| {
-        let t = fmt::parse_time(&i.created).unwrap_or(0);
-        matches_all(&f, |k, v| match k {
-            "dangling" => i.tags.is_empty() == matches!(v, "true" | "1"),
-            "reference" => {
-                repo != "<none>" && (glob(v, repo) || glob(v, &format!("{repo}:{tag}")))
-            }
-            "label" => labels.get(&i.id).is_some_and(|l| label_match(l, v)),
-            "before" => created.get(v).is_some_and(|c| t < *c),
-            "since" => created.get(v).is_some_and(|c| t > *c),
-            _ => false,
-        })
-    })
+    Ok(
+        move |i: &ongi_engine::image::Image, repo: &str, tag: &str| {
+            let t = fmt::parse_time(&i.created).unwrap_or(0);
+            matches_all(&f, |k, v| match k {
+                "dangling" => i.tags.is_empty() == matches!(v, "true" | "1"),
+                "reference" => {
+                    repo != "<none>" && (glob(v, repo) || glob(v, &format!("{repo}:{tag}")))
+                }
+                "label" => labels.get(&i.id).is_some_and(|l| label_match(l, v)),
+                "before" => created.get(v).is_some_and(|c| t < *c),
+                "since" => created.get(v).is_some_and(|c| t > *c),
+                _ => false,
+            })
+        },
+    )
 }
 
 /// The column titles of `images --format table`.
@@ -919,7 +933,11 @@ pub fn secs_of(t: &str) -> Option<f64> {
     let frac = t
         .get(19..)
         .and_then(|r| r.strip_prefix('.'))
-        .map(|r| r.chars().take_while(|c| c.is_ascii_digit()).collect::<String>())
+        .map(|r| {
+            r.chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+        })
         .and_then(|d| format!("0.{d}").parse::<f64>().ok())
         .unwrap_or(0.0);
     Some(whole + frac)
@@ -928,7 +946,12 @@ pub fn secs_of(t: &str) -> Option<f64> {
 /// `logs --since/--until`: an RFC 3339 time, a Unix timestamp, or a duration before now
 /// (`42s`, `10m`, `1h30m`), as docker takes them.
 pub fn time_bound(flag: &str, v: &str) -> Result<f64, Fail> {
-    let bad = || Fail(1, format!("invalid value for \"{flag}\": {v:?} is not a timestamp or duration"));
+    let bad = || {
+        Fail(
+            1,
+            format!("invalid value for \"{flag}\": {v:?} is not a timestamp or duration"),
+        )
+    };
     if let Some(t) = secs_of(v) {
         return Ok(t);
     }
@@ -990,7 +1013,7 @@ fn attach(store: &Store, key: &str, no_stdin: bool) -> Result<u8, Fail> {
         c.settings.tty,
         c.settings.interactive && !no_stdin,
     )
-        .map_err(|e| Fail(1, format!("attach to container {id}: {e}")))?;
+    .map_err(|e| Fail(1, format!("attach to container {id}: {e}")))?;
     if ended == ongi_engine::attach::Ended::Detached {
         eprintln!("read escape sequence");
         return Ok(0);
