@@ -360,3 +360,38 @@ fn walk_upper(
     }
     Ok(any)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_never_leave_the_rootfs() {
+        let root = std::env::temp_dir().join(format!("ongi-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc/passwd", root.join("etc/rel")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        // An absolute link starts at the rootfs; `..` stops at it.
+        assert_eq!(
+            resolve_in(&root, "/abs/x", true).unwrap(),
+            root.join("etc/x")
+        );
+        assert_eq!(
+            resolve_in(&root, "/etc/rel", true).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in(&root, "/../../etc", true).unwrap(),
+            root.join("etc")
+        );
+        // The last component's link is kept when not following.
+        assert_eq!(resolve_in(&root, "/abs", false).unwrap(), root.join("abs"));
+        assert!(matches!(
+            resolve_in(&root, "/loop", true),
+            Err(FilesError::Loop(_))
+        ));
+        let _ = fs::remove_dir_all(&root);
+    }
+}

@@ -239,6 +239,8 @@ fn top_stats_pause_update_restart_rename() {
         e.ok(&["inspect", "-f", "{{.State.Status}}", "svc2"]),
         "running"
     );
+    // A paused container still stops and goes away with rm -f (thawed to take its signal).
+    e.ok(&["pause", "svc2"]);
     e.ok(&["rm", "-f", "svc2", "other"]);
     assert_clean(&e);
 }
