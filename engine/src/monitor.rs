@@ -162,16 +162,7 @@ fn supervise(
             notify.0 = None;
         }
         first = false;
-        let by_user = p.dir.join("stopped-by-user").exists();
-        let again = !by_user
-            && match s.restart.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => {
-                    code != 0
-                        && (s.restart.max_retries == 0 || st.restart_count < s.restart.max_retries)
-                }
-                _ => false,
-            };
+        let again = restart_wanted(p, &s, code, st.restart_count);
         if !again {
             break;
         }
@@ -233,6 +224,18 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), MonitorError> {
         path: PathBuf::new(),
         source: e.into(),
     })
+}
+
+/// Does the restart policy bring the container back after an exit with `code`?
+fn restart_wanted(p: &Paths, s: &Settings, code: i32, restarts: u32) -> bool {
+    !p.dir.join("stopped-by-user").exists()
+        && match s.restart.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0 && (s.restart.max_retries == 0 || restarts < s.restart.max_retries)
+            }
+            _ => false,
+        }
 }
 
 /// One run of the container: config, stdio, create, start, relay output until it exits.
@@ -338,7 +341,13 @@ fn run_once(
     drop(srv);
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
-    st.status = "exited".into();
+    // A container the policy restarts is "restarting" from its exit on, never "exited" in
+    // between (docker shows it so; a reader seeing "exited" would take it as final).
+    st.status = if restart_wanted(p, s, code, st.restart_count) {
+        "restarting".into()
+    } else {
+        "exited".into()
+    };
     st.pid = 0;
     st.exit_code = code;
     st.oom_killed = oom;

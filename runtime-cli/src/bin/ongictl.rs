@@ -820,7 +820,9 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         };
         if a.format.is_some() {
             let command = format!("\"{command}\"");
-            json_rows.push(containers::ps_row(store, c, &command, &id, a.size));
+            // docker computes sizes for a template that shows them, -s or not.
+            let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
+            json_rows.push(containers::ps_row(store, c, &command, &id, size));
             continue;
         }
         let mut row = vec![
