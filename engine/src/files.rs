@@ -222,6 +222,31 @@ fn target(
     Ok(dst.to_path_buf())
 }
 
+/// Where a container path's files are: in a bind mount or volume when the path is at or
+/// below its destination (the longest one wins, as mounts stack), else in the rootfs.
+/// Returns that root and the path relative to it.
+fn root_for(c: &Container, rootfs: &Path, path: &str) -> (PathBuf, String) {
+    let norm = Path::new("/").join(path.trim_start_matches('/'));
+    let mut best: Option<(&crate::container::MountSpec, usize)> = None;
+    for m in &c.settings.mounts {
+        let d = Path::new(&m.destination);
+        if norm.starts_with(d) && best.is_none_or(|(_, n)| d.as_os_str().len() > n) {
+            best = Some((m, d.as_os_str().len()));
+        }
+    }
+    match best {
+        Some((m, _)) => {
+            let rest = norm
+                .strip_prefix(&m.destination)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let trail = if path.ends_with('/') { "/" } else { "" };
+            (m.source.clone(), format!("/{rest}{trail}"))
+        }
+        None => (rootfs.to_path_buf(), path.to_string()),
+    }
+}
+
 /// `cp CONTAINER:SRC DEST`: bytes copied.
 pub fn copy_out(
     store: &Store,
@@ -231,7 +256,8 @@ pub fn copy_out(
     dst: &Path,
 ) -> Result<u64, FilesError> {
     let rootfs = Rootfs::open(store, c)?;
-    let from = resolve_in(&rootfs.path, src, false)?;
+    let (root, rel) = root_for(c, &rootfs.path, src);
+    let from = resolve_in(&root, &rel, false)?;
     if fs::symlink_metadata(&from).is_err() {
         return Err(FilesError::NotFound {
             path: src.to_string(),
@@ -252,7 +278,8 @@ pub fn copy_in(
 ) -> Result<u64, FilesError> {
     fs::symlink_metadata(src).map_err(ioe("stat", src))?;
     let rootfs = Rootfs::open(store, c)?;
-    let to = resolve_in(&rootfs.path, dst, true)?;
+    let (root, rel) = root_for(c, &rootfs.path, dst);
+    let to = resolve_in(&root, &rel, true)?;
     let to = target(src, &to, dst, Some(name))?;
     copy_tree(src, &to, Some((0, 0)))
 }

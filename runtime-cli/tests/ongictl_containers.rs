@@ -249,7 +249,20 @@ fn top_stats_pause_update_restart_rename() {
 fn cp_both_ways_and_diff() {
     let e = Engine::new("cp");
     let r = registry_with_busybox(&e.dir);
-    sleeper(&e, &r.image, "files");
+    let vol = e.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "files",
+        "-v",
+        &format!("{}:/data", vol.display()),
+        &r.image,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
     let host = e.dir.join("host");
     std::fs::create_dir_all(host.join("tree/sub")).unwrap();
     std::fs::write(host.join("tree/sub/a.txt"), "alpha\n").unwrap();
@@ -296,6 +309,18 @@ fn cp_both_ways_and_diff() {
         .metadata()
         .map(|m| m.len() != 4)
         .unwrap_or(true));
+    // A path in a bind mount is the mount's file, both ways.
+    e.ok(&["cp", &h("one.txt"), "files:/data/"]);
+    assert_eq!(
+        std::fs::read_to_string(vol.join("one.txt")).unwrap(),
+        "one\n"
+    );
+    std::fs::write(vol.join("from-host"), "bound\n").unwrap();
+    e.ok(&["cp", "files:/data/from-host", &h("bound")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("bound")).unwrap(),
+        "bound\n"
+    );
     // Bad input.
     fails_with(
         &e.ctl(&["cp", "files:/nothere", &h("x")]),
