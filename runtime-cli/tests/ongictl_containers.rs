@@ -61,6 +61,20 @@ fn exec_runs_in_the_container() {
         ]),
         "1 /tmp 1000:1000"
     );
+    let envf = e.dir.join("exec.env");
+    std::fs::write(&envf, "# comment\nFROM_FILE=yes\n").unwrap();
+    assert_eq!(
+        e.ok(&[
+            "exec",
+            "--env-file",
+            &envf.to_string_lossy(),
+            "box",
+            "sh",
+            "-c",
+            "echo $FROM_FILE"
+        ]),
+        "yes"
+    );
     // The exec'd process's exit code is ongictl's.
     assert_eq!(
         e.ctl(&["exec", "box", "sh", "-c", "exit 3"]).code(),

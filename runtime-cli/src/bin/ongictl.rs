@@ -361,6 +361,9 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                     println!("{c}");
                     continue;
                 }
+                if *interactive {
+                    containers::check_tty_input(cur.settings.tty, cur.settings.interactive, false)?;
+                }
                 match ongi_engine::monitor::spawn(&store, &cur.settings, *attach) {
                     Ok(h) if *attach => {
                         if cur.settings.tty {

@@ -28,6 +28,9 @@ pub enum CtrCmd {
         /// Environment variables.
         #[arg(short, long = "env")]
         env: Vec<String>,
+        /// Files of environment variables.
+        #[arg(long = "env-file")]
+        env_file: Vec<std::path::PathBuf>,
         /// Username or UID (format: <name|uid>[:<group|gid>]).
         #[arg(short, long)]
         user: Option<String>,
@@ -166,23 +169,38 @@ pub fn dispatch(store: &Store, cmd: &CtrCmd) -> Result<u8, Fail> {
             interactive,
             tty,
             env,
+            env_file,
             user,
             workdir,
             container,
             cmd,
-        } => exec(
-            store,
-            container,
-            cmd,
-            ExecFlags {
-                detach: *detach,
-                interactive: *interactive,
-                tty: *tty,
-                env,
-                user: user.as_deref(),
-                workdir: workdir.as_deref(),
-            },
-        ),
+        } => {
+            let mut all = Vec::new();
+            for f in env_file {
+                let t = std::fs::read_to_string(f)
+                    .map_err(|e| Fail(1, format!("open {}: {e}", f.display())))?;
+                all.extend(
+                    t.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(String::from),
+                );
+            }
+            all.extend(env.iter().cloned());
+            exec(
+                store,
+                container,
+                cmd,
+                ExecFlags {
+                    detach: *detach,
+                    interactive: *interactive,
+                    tty: *tty,
+                    env: &all,
+                    user: user.as_deref(),
+                    workdir: workdir.as_deref(),
+                },
+            )
+        }
         CtrCmd::Top { container, ps_args } => top(store, container, ps_args),
         CtrCmd::Stats {
             all,
