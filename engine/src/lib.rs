@@ -14,21 +14,26 @@
 //! layers and images), [`archive`] (save/load), [`commit`] (commit/export/import),
 //! [`history`], [`prune`] (image prune, layer and blob GC), [`auth`] (login/logout),
 //! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
-//! (check, df, prune, boot).
+//! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
+//! [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
+//! monitor's attach socket).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod archive;
+pub mod attach;
 pub mod auth;
 pub mod commit;
 pub mod config;
 pub mod container;
+pub mod files;
 pub mod history;
 pub mod image;
 pub mod ingest;
 pub mod inspect;
 pub mod layer;
 pub mod logs;
+pub mod manage;
 pub mod monitor;
 pub mod mountflag;
 pub mod prune;
@@ -39,4 +44,5 @@ pub mod runspec;
 pub mod seccomp;
 pub mod store;
 pub mod system;
+pub mod tty;
 pub mod volume;

@@ -58,6 +58,9 @@ pub enum MonitorError {
     /// The config could not be made.
     #[error(transparent)]
     Spec(#[from] crate::runspec::RunSpecError),
+    /// The pty for -t.
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
 }
 
 fn ioe<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MonitorError + 'a {
@@ -159,16 +162,7 @@ fn supervise(
             notify.0 = None;
         }
         first = false;
-        let by_user = p.dir.join("stopped-by-user").exists();
-        let again = !by_user
-            && match s.restart.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => {
-                    code != 0
-                        && (s.restart.max_retries == 0 || st.restart_count < s.restart.max_retries)
-                }
-                _ => false,
-            };
+        let again = restart_wanted(p, &s, code, st.restart_count);
         if !again {
             break;
         }
@@ -234,6 +228,18 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), MonitorError> {
     })
 }
 
+/// Does the restart policy bring the container back after an exit with `code`?
+fn restart_wanted(p: &Paths, s: &Settings, code: i32, restarts: u32) -> bool {
+    !p.dir.join("stopped-by-user").exists()
+        && match s.restart.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0 && (s.restart.max_retries == 0 || restarts < s.restart.max_retries)
+            }
+            _ => false,
+        }
+}
+
 /// One run of the container: config, stdio, create, start, relay output until it exits.
 fn run_once(
     p: &Paths,
@@ -253,7 +259,7 @@ fn run_once(
     drop(spec);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if attach && s.interactive {
+    let (in_r, in_w) = if attach && s.interactive && !s.tty {
         let (r, w) = pipe()?;
         (r, Some(w))
     } else {
@@ -280,8 +286,14 @@ fn run_once(
         }
     };
     redirect([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]);
+    // -t: the runtime sends the pty master here (see crate::tty).
+    let console = match s.tty {
+        true => Some(crate::tty::ConsoleSocket::listen(&p.run_dir)?),
+        false => None,
+    };
     let created = rt.create(&ongi::CreateOptions {
         bundle: p.dir.clone(),
+        console_socket: console.as_ref().map(|c| c.path.clone()),
         ..Default::default()
     });
     redirect([
@@ -291,6 +303,13 @@ fn run_once(
     ]);
     drop((in_r, out_w, err_w));
     let state = created?;
+    let master = match console.map(|c| c.receive()).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = rt.delete(true);
+            return Err(e.into());
+        }
+    };
     match rt.start() {
         // A failed poststart hook is a warning: the container runs; it goes to the log.
         Ok(warnings) => {
@@ -320,10 +339,26 @@ fn run_once(
     // per container against conmon's).
     // SAFETY: malloc_trim only returns free heap memory to the kernel; no pointer is passed.
     unsafe { libc::malloc_trim(0) };
-    let code = relay(pid, [out_r, err_r], in_w, log, attach, &saved)?;
+    // `ongictl attach` clients, served while the process runs (see crate::attach).
+    let mut srv = crate::attach::Server::listen(&p.run_dir, s.tty).ok();
+    let code = match master {
+        Some(m) => {
+            use std::os::fd::AsFd;
+            let term = attach.then(|| (saved[0].as_fd(), saved[1].as_fd()));
+            crate::tty::relay(pid, m, log, term, s.interactive, srv.as_mut())
+        }
+        None => relay(pid, [out_r, err_r], in_w, log, attach, &saved, srv.as_mut())?,
+    };
+    drop(srv);
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
-    st.status = "exited".into();
+    // A container the policy restarts is "restarting" from its exit on, never "exited" in
+    // between (docker shows it so; a reader seeing "exited" would take it as final).
+    st.status = if restart_wanted(p, s, code, st.restart_count) {
+        "restarting".into()
+    } else {
+        "exited".into()
+    };
     st.pid = 0;
     st.exit_code = code;
     st.oom_killed = oom;
@@ -341,6 +376,7 @@ fn relay(
     log: &mut logs::Writer,
     attach: bool,
     saved: &[OwnedFd],
+    mut srv: Option<&mut crate::attach::Server>,
 ) -> Result<i32, MonitorError> {
     let mut open = [true, true];
     let mut stdin_w = stdin_w;
@@ -364,6 +400,12 @@ fn relay(
             fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
             which.push(2);
         }
+        if let Some(a) = &srv {
+            for f in a.poll_fds() {
+                fds.push(PollFd::new(f, PollFlags::POLLIN));
+                which.push(3);
+            }
+        }
         let timeout = if open.iter().any(|o| *o) {
             PollTimeout::from(200u16)
         } else {
@@ -376,8 +418,12 @@ fn relay(
             .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
             .collect();
         drop(fds);
+        if let Some(a) = srv.as_deref_mut() {
+            // Without -t, attached clients only watch (stdin is the starter's or none).
+            a.service(&mut |_| {});
+        }
         for (w, r) in ready {
-            if !r {
+            if !r || w == 3 {
                 continue;
             }
             if w == 2 {
@@ -403,6 +449,9 @@ fn relay(
                 Ok(0) | Err(_) => open[w] = false,
                 Ok(n) => {
                     let _ = log.feed(w, &buf[..n]);
+                    if let Some(a) = srv.as_deref_mut() {
+                        a.send(w, &buf[..n]);
+                    }
                     if attach {
                         let mut o = File::from(
                             saved[1 + w]
@@ -416,11 +465,11 @@ fn relay(
         }
         match waitpid(target, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, c)) => {
-                drain(&outs, &mut open, log, attach, saved, &mut buf);
+                drain(&outs, &mut open, log, attach, saved, &mut buf, srv);
                 return Ok(c);
             }
             Ok(WaitStatus::Signaled(_, sig, _)) => {
-                drain(&outs, &mut open, log, attach, saved, &mut buf);
+                drain(&outs, &mut open, log, attach, saved, &mut buf, srv);
                 return Ok(128 + sig as i32);
             }
             Ok(_) => {}
@@ -439,6 +488,7 @@ fn drain(
     attach: bool,
     saved: &[OwnedFd],
     buf: &mut [u8],
+    mut srv: Option<&mut crate::attach::Server>,
 ) {
     for w in 0..2 {
         if !open[w] {
@@ -460,6 +510,9 @@ fn drain(
                 break;
             }
             let _ = log.feed(w, &buf[..n as usize]);
+            if let Some(a) = srv.as_deref_mut() {
+                a.send(w, &buf[..n as usize]);
+            }
             if attach {
                 // SAFETY: writing our own buffer to our saved stdout/stderr.
                 unsafe { libc::write(saved[1 + w].as_raw_fd(), buf.as_ptr().cast(), n as usize) };
@@ -495,6 +548,10 @@ pub fn stop(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerE
         .and_then(parse_signal)
         .unwrap_or(nix::sys::signal::Signal::SIGTERM);
     let _ = rt.kill(sig, false);
+    // A frozen process cannot act on its signal: thaw it (docker unpauses on stop too).
+    if c.state.status == "paused" {
+        let _ = rt.resume();
+    }
     let deadline = Instant::now() + Duration::from_secs(timeout.max(0) as u64);
     let mut killed = false;
     loop {
@@ -567,6 +624,11 @@ impl Handle {
 
     /// Detaches: the monitor lives on; its exit is reaped by whoever inherits it.
     pub fn detach(self) {}
+
+    /// The monitor's pid (a foreground `run -t` forwards SIGWINCH to it).
+    pub fn monitor_pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 /// The `ongi-monitor` binary: beside the running `ongictl`, or `ONGI_MONITOR`.

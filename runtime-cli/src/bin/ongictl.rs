@@ -13,6 +13,8 @@ use ongi_engine::reference::Reference;
 use ongi_engine::registry;
 use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
+#[path = "ongictl/containers.rs"]
+mod containers;
 #[path = "ongictl/fmt.rs"]
 mod fmt;
 #[path = "ongictl/images.rs"]
@@ -60,6 +62,9 @@ enum Cmd {
         /// Attach stdout/stderr and wait for the exit.
         #[arg(short, long)]
         attach: bool,
+        /// Attach stdin too.
+        #[arg(short, long)]
+        interactive: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -98,7 +103,10 @@ enum Cmd {
         images: Vec<String>,
     },
     /// Name an image.
-    Tag { source: String, target: String },
+    Tag {
+        source: String,
+        target: String,
+    },
     /// List containers.
     Ps(PsArgs),
     /// Show a container's logs.
@@ -112,6 +120,12 @@ enum Cmd {
         /// Show timestamps.
         #[arg(short, long)]
         timestamps: bool,
+        /// Logs since a timestamp or a duration ago (42m).
+        #[arg(long)]
+        since: Option<String>,
+        /// Logs before a timestamp or a duration ago.
+        #[arg(long)]
+        until: Option<String>,
         container: String,
     },
     /// Block until containers stop; print their exit codes.
@@ -141,6 +155,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: system::SystemCmd,
     },
+    #[command(flatten)]
+    Ctr(containers::CtrCmd),
 }
 
 #[derive(Args)]
@@ -157,6 +173,12 @@ struct ImagesArgs {
     /// Don't truncate.
     #[arg(long = "no-trunc")]
     no_trunc: bool,
+    /// Filter (dangling=, reference=, label=, before=, since=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Go template.
+    #[arg(long)]
+    format: Option<String>,
 }
 
 #[derive(Args)]
@@ -176,6 +198,15 @@ struct PsArgs {
     /// The latest container.
     #[arg(short = 'l', long)]
     latest: bool,
+    /// Filter (status=, name=, id=, label=, ancestor=, exited=).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Go template.
+    #[arg(long)]
+    format: Option<String>,
+    /// Total file sizes.
+    #[arg(short, long)]
+    size: bool,
 }
 
 #[derive(Args)]
@@ -263,6 +294,15 @@ impl<E: std::fmt::Display> From<E> for Fail {
 }
 
 fn main() -> ExitCode {
+    // exec clones into a container: it runs from a copy of this binary the container cannot
+    // write (CVE-2019-5736), re-executed before anything else, and stays single-threaded.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if containers::is_exec(&args) {
+        if let Err(e) = ongi::exe::protect() {
+            eprintln!("Error response from ongictl: {e}");
+            return ExitCode::from(126);
+        }
+    }
     let mut cli = Cli::parse();
     // Insecure registries from the engine's settings file join those given by flag.
     match ongi_engine::config::load() {
@@ -333,7 +373,12 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             let store = open(&cli)?;
             run_cmd(&store, &cli, a, run)
         }
-        Cmd::Start { attach, containers } => {
+        Cmd::Start {
+            attach,
+            interactive,
+            containers,
+        } => {
+            let attach = &(*attach || *interactive);
             let store = open(&cli)?;
             let mut rc = 0;
             for c in containers {
@@ -343,12 +388,20 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
                     println!("{c}");
                     continue;
                 }
+                if *interactive {
+                    containers::check_tty_input(cur.settings.tty, cur.settings.interactive, false)?;
+                }
                 let spawned = {
                     let _gc = store.gc_lock(false)?;
                     ongi_engine::monitor::spawn(&store, &cur.settings, *attach)
                 };
                 match spawned {
-                    Ok(h) if *attach => return Ok(h.wait_exit().map_or(125, |c| c as u8)),
+                    Ok(h) if *attach => {
+                        if cur.settings.tty {
+                            containers::forward_winch(h.monitor_pid());
+                        }
+                        return Ok(h.wait_exit().map_or(125, |c| c as u8));
+                    }
                     Ok(h) => {
                         h.detach();
                         println!("{c}");
@@ -441,10 +494,25 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             follow,
             tail,
             timestamps,
+            since,
+            until,
             container,
         } => {
             let store = open(&cli)?;
-            logs(&store, container, *follow, tail.as_deref(), *timestamps)
+            let bound = |f: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|v| containers::time_bound(f, v))
+                    .transpose()
+            };
+            let window = (bound("--since", since)?, bound("--until", until)?);
+            logs(
+                &store,
+                container,
+                *follow,
+                tail.as_deref(),
+                *timestamps,
+                window,
+            )
         }
         Cmd::Wait { containers } => {
             let store = open(&cli)?;
@@ -474,6 +542,10 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Volume { cmd } => system::volume(&open(&cli)?, cmd),
         Cmd::System { cmd } => system::system(&open(&cli)?, cmd),
+        Cmd::Ctr(c) => {
+            let store = open(&cli)?;
+            containers::dispatch(&store, c)
+        }
     }
 }
 
@@ -545,8 +617,24 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
 }
 
 fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
-    let list = image::list(store)?;
+    let mut list = image::list(store)?;
     let _ = a.all;
+    if !a.filter.is_empty() {
+        let keep = containers::image_filter(store, &a.filter)?;
+        list.retain(|i| {
+            let names: Vec<(String, String)> = i
+                .tags
+                .iter()
+                .filter_map(|t| Reference::parse(t).ok())
+                .map(|r| (r.familiar_name(), r.tag.unwrap_or_default()))
+                .collect();
+            if names.is_empty() {
+                keep(i, "<none>", "<none>")
+            } else {
+                names.iter().any(|(r, t)| keep(i, r, t))
+            }
+        });
+    }
     if a.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for i in &list {
@@ -562,6 +650,7 @@ fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
         return Ok(0);
     }
     let mut rows = vec![];
+    let mut json_rows = vec![];
     let mut head = vec!["REPOSITORY", "TAG"];
     if a.digests {
         head.push("DIGEST");
@@ -592,9 +681,22 @@ fn images(store: &Store, a: &ImagesArgs) -> Result<u8, Fail> {
             if a.digests {
                 row.push(digest.clone());
             }
+            if a.format.is_some() {
+                json_rows.push(serde_json::json!({
+                    "ID": id, "Repository": row[0], "Tag": row[1], "Digest": digest,
+                    "CreatedSince": fmt::ago(&i.created),
+                    "CreatedAt": containers::go_time(&i.created),
+                    "Size": fmt::size(i.size),
+                }));
+                continue;
+            }
             row.extend([id.clone(), fmt::ago(&i.created), fmt::size(i.size)]);
             rows.push(row);
         }
+    }
+    if let Some(f) = &a.format {
+        containers::print_format(f, containers::IMAGE_HEADS, &json_rows)?;
+        return Ok(0);
     }
     fmt::table(&head, &rows);
     Ok(0)
@@ -612,12 +714,8 @@ fn read_env_file(p: &PathBuf) -> Result<Vec<String>, Fail> {
 
 fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fail> {
     let fail125 = |e: String| Fail(125, e);
-    if a.tty {
-        return Err(Fail(
-            125,
-            "-t/--tty is not supported yet by ongictl (pty relay is planned); run without -t"
-                .into(),
-        ));
+    if start {
+        containers::check_tty_input(a.tty, a.interactive, a.detach)?;
     }
     // Held until the container is recorded and started: `system check` must not take its
     // freshly pulled layers or mounted rootfs for garbage meanwhile.
@@ -727,6 +825,9 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         println!("{}", s.id);
         return Ok(0);
     }
+    if a.tty {
+        containers::forward_winch(h.monitor_pid());
+    }
     let code = h.wait_exit().map_or(125, |c| c as u8);
     if s.auto_remove {
         // docker's `run --rm` returns once the container (and its anonymous volumes) is
@@ -784,7 +885,8 @@ fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, 
 
 fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     let mut list = ctr::list(store)?;
-    if !a.all && a.last.is_none() && !a.latest {
+    let by_status = containers::ps_filter(store, &mut list, &a.filter)?;
+    if !a.all && a.last.is_none() && !a.latest && !by_status {
         list.retain(|c| c.running() || c.state.status == "restarting");
     }
     if let Some(n) = a.last {
@@ -807,6 +909,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         return Ok(0);
     }
     let mut rows = vec![];
+    let mut json_rows = vec![];
     for c in &list {
         let s = &c.settings;
         let mut command = s
@@ -818,40 +921,71 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         if !a.no_trunc && command.chars().count() > 20 {
             command = command.chars().take(19).collect::<String>() + "…";
         }
-        rows.push(vec![
-            if a.no_trunc {
-                s.id.clone()
-            } else {
-                s.id[..12].to_string()
-            },
+        let id = if a.no_trunc {
+            s.id.clone()
+        } else {
+            s.id[..12].to_string()
+        };
+        if a.format.is_some() {
+            let command = format!("\"{command}\"");
+            // docker computes sizes for a template that shows them, -s or not.
+            let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
+            json_rows.push(containers::ps_row(store, c, &command, &id, size));
+            continue;
+        }
+        let mut row = vec![
+            id,
             s.image.clone(),
             format!("\"{command}\""),
             fmt::ago(&s.created),
             fmt::status(&c.state),
             String::new(),
             s.name.clone(),
-        ]);
+        ];
+        if a.size {
+            row.push(containers::ps_size(store, c));
+        }
+        rows.push(row);
     }
-    fmt::table(
-        &[
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ],
-        &rows,
-    );
+    if let Some(f) = &a.format {
+        containers::print_format(f, containers::PS_HEADS, &json_rows)?;
+        return Ok(0);
+    }
+    let mut head = vec![
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    if a.size {
+        head.push("SIZE");
+    }
+    fmt::table(&head, &rows);
     Ok(0)
 }
 
-fn logs(store: &Store, key: &str, follow: bool, tail: Option<&str>, ts: bool) -> Result<u8, Fail> {
+fn logs(
+    store: &Store,
+    key: &str,
+    follow: bool,
+    tail: Option<&str>,
+    ts: bool,
+    (since, until): (Option<f64>, Option<f64>),
+) -> Result<u8, Fail> {
     let id = ctr::resolve(store, key)?;
     let path = ongi_engine::logs::path(&store.container_dir(&id), &id);
-    let all = ongi_engine::logs::read_all(&path)
+    let in_window = |r: &ongi_engine::logs::Record| {
+        let t = containers::secs_of(&r.time).unwrap_or(0.0);
+        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
+    };
+    let mut all = ongi_engine::logs::read_all(&path)
         .map_err(|e| Fail(1, format!("{}: {e}", path.display())))?;
+    // Following goes on from the end of the file, whatever the window kept.
+    let read = all.len();
+    all.retain(|r| in_window(r));
     let skip = match tail {
         None | Some("all") => 0,
         Some(n) => all.len().saturating_sub(
@@ -877,14 +1011,14 @@ fn logs(store: &Store, key: &str, follow: bool, tail: Option<&str>, ts: bool) ->
         emit(r);
     }
     if follow {
-        let mut seen = all.len();
+        let mut seen = read;
         loop {
             let running = ctr::monitor_alive(store, &id);
             let now = ongi_engine::logs::read_all(&path).unwrap_or_default();
             if now.len() < seen {
                 seen = 0; // rotated
             }
-            for r in &now[seen..] {
+            for r in now[seen..].iter().filter(|r| in_window(r)) {
                 emit(r);
             }
             seen = now.len();

@@ -194,6 +194,7 @@ mod tests {
         assert_eq!(super::size(812), "812B");
         assert_eq!(super::size(7), "7B");
         assert_eq!(super::size(0), "0B");
+        assert_eq!(super::size(5000), "5kB");
         assert_eq!(super::size(1_500_000), "1.5MB");
         assert_eq!(super::parse_time("1970-01-02T00:00:00Z"), Some(86400));
         assert_eq!(super::parse_time("1970-01-02T01:00:00+01:00"), Some(86400));
