@@ -193,8 +193,9 @@ plan=$cache/plan
     # cgroup version, and run on the host only.
     sed -n 's|^ *Executable tests/\([a-z_0-9]*\)\.rs (\(.*\))$|\1 test \2|p' "$cache/build.log" |
         grep -v '^clients_' |
-        # engine_deps runs cargo, which needs a writable cargo home: host only.
-        grep -v '^engine_deps '
+        # engine_deps runs cargo, which needs a writable cargo home; ongictl_images and
+        # ongictl_podman drive podman and dockerd like the client tests: host only.
+        grep -v '^engine_deps ' | grep -v '^ongictl_images ' | grep -v '^ongictl_podman '
     echo "conformance conformance target/x86_64-unknown-linux-gnu/release/conformance"
 } > "$plan.all"
 if [ "$#" -gt 0 ]; then

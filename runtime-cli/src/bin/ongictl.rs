@@ -103,10 +103,7 @@ enum Cmd {
         images: Vec<String>,
     },
     /// Name an image.
-    Tag {
-        source: String,
-        target: String,
-    },
+    Tag { source: String, target: String },
     /// List containers.
     Ps(PsArgs),
     /// Show a container's logs.
