@@ -186,6 +186,9 @@ pub struct Settings {
     pub cap_drop: Vec<String>,
     /// --privileged.
     pub privileged: bool,
+    /// --init: docker's init (tini) runs as PID 1 and the command under it.
+    #[serde(default)]
+    pub init: bool,
     /// --security-opt seccomp=FILE|unconfined.
     pub seccomp: Option<String>,
     /// --security-opt no-new-privileges.
@@ -743,6 +746,8 @@ pub struct RunFlags {
     pub cap_drop: Vec<String>,
     /// --privileged.
     pub privileged: bool,
+    /// --init.
+    pub init: bool,
     /// --security-opt.
     pub security_opt: Vec<String>,
     /// --stop-signal.
@@ -1066,6 +1071,7 @@ pub fn settings_for(
         cap_add: f.cap_add.clone(),
         cap_drop: f.cap_drop.clone(),
         privileged: f.privileged,
+        init: f.init,
         seccomp,
         no_new_privileges: nnp,
         stop_signal: f.stop_signal.clone().or_else(|| c.stop_signal.clone()),

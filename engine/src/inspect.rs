@@ -71,6 +71,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
             "Binds": s.mounts.iter().filter(|m| m.volume.is_none()).map(|m| format!("{}:{}{}", m.source.display(), m.destination, if m.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
             "CapAdd": s.cap_add, "CapDrop": s.cap_drop,
             "Privileged": s.privileged,
+            "Init": s.init,
             "ReadonlyRootfs": s.read_only,
             "SecurityOpt": Value::Null,
             "Memory": s.memory.unwrap_or(0),

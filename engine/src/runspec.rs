@@ -22,6 +22,9 @@ pub enum RunSpecError {
     /// A capability name that is not one.
     #[error("invalid capability {0:?}: unknown capability name (--cap-add/--cap-drop)")]
     BadCap(String),
+    /// `--init` without an init binary on the host.
+    #[error("--init: no init binary found (looked for $ONGI_INIT, {0}); install docker.io (docker-init) or catatonit")]
+    NoInit(String),
     /// `--security-opt seccomp=FILE` unreadable or not JSON.
     #[error("--security-opt seccomp={path}: {why}")]
     Seccomp {
@@ -30,6 +33,30 @@ pub enum RunSpecError {
         /// The cause.
         why: String,
     },
+}
+
+/// Where docker's init (a static tini) or podman's (catatonit, also static) is found.
+const INIT_BINARIES: &[&str] = &[
+    "/usr/bin/docker-init",
+    "/usr/libexec/docker/docker-init",
+    "/usr/bin/catatonit",
+    "/usr/libexec/podman/catatonit",
+];
+
+/// Where `--init`'s binary appears in the container, as docker puts it.
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The host's init binary for `--init`: `$ONGI_INIT`, else the first of docker's and
+/// podman's that exists.
+pub fn init_binary() -> Result<std::path::PathBuf, RunSpecError> {
+    if let Some(p) = std::env::var_os("ONGI_INIT") {
+        return Ok(p.into());
+    }
+    INIT_BINARIES
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| RunSpecError::NoInit(INIT_BINARIES.join(", ")))
 }
 
 /// docker's default capability set.
@@ -239,6 +266,14 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
         opts.push(if m.read_only { "ro" } else { "rw" }.into());
         mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
     }
+    let mut args = s.args();
+    if s.init {
+        // docker bind-mounts its init read-only and runs `docker-init -- CMD...`: PID 1
+        // reaps orphans and forwards signals, the command runs as its child.
+        let bin = init_binary()?;
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": bin, "options": ["rbind", "ro"]}));
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
     for t in &s.tmpfs {
         let (dest, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
         let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
@@ -308,7 +343,7 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
     let mut process = json!({
         "terminal": s.tty,
         "user": user,
-        "args": s.args(),
+        "args": args,
         "env": env,
         "cwd": cwd,
         "capabilities": if uid == 0 { capset } else { json!({"bounding": caps}) },

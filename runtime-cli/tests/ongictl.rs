@@ -266,3 +266,63 @@ fn bad_input_is_refused_and_leaves_nothing() {
     );
     assert_clean(&e);
 }
+
+#[test]
+fn init_runs_as_pid_1_and_reaps() {
+    let e = Engine::new("init");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    // Without --init the command is PID 1; with it docker's init is, and the command its child.
+    let o = e.ctl(&["run", "--rm", &r.image, "sh", "-c", "echo $$"]);
+    assert_eq!(o.text(), "1", "{o}");
+    let o = e.ctl(&[
+        "run",
+        "--rm",
+        "--init",
+        &r.image,
+        "sh",
+        "-c",
+        "echo $$; tr '\\0' ' ' < /proc/1/cmdline; exit 3",
+    ]);
+    assert_eq!(
+        o.code(),
+        Some(3),
+        "the command's exit code passes through init: {o}"
+    );
+    let mut lines = o.stdout.lines();
+    assert_ne!(lines.next(), Some("1"), "{o}");
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("/sbin/docker-init -- sh -c")),
+        "{o}"
+    );
+    // An orphaned grandchild is reaped by init: no zombie is left while the container runs.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "reaper",
+        "--init",
+        &r.image,
+        "sh",
+        "-c",
+        "(sleep 0.1 &) ; sleep 30",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let ps = e.ctl(&["exec", "reaper", "ps", "-o", "stat,comm"]).stdout;
+            ps.contains("sleep")
+                && !ps.lines().any(|l| l.trim_start().starts_with('Z'))
+                && ps.lines().filter(|l| l.contains("sleep")).count() == 1
+        }),
+        "zombie or orphan left: {}",
+        e.ctl(&["exec", "reaper", "ps", "-o", "pid,stat,comm"])
+    );
+    assert_eq!(
+        e.ok(&["inspect", "-f", "{{.HostConfig.Init}}", "reaper"]),
+        "true"
+    );
+    e.ok(&["rm", "-f", "reaper"]);
+    assert_clean(&e);
+}

@@ -265,6 +265,9 @@ struct RunArgs {
     cap_drop: Vec<String>,
     #[arg(long)]
     privileged: bool,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    init: bool,
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     #[arg(long = "stop-signal")]
@@ -764,6 +767,7 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
+        init: a.init,
         security_opt: a.security_opt.clone(),
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
