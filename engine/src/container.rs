@@ -106,6 +106,64 @@ pub struct MountSpec {
     pub anonymous: bool,
 }
 
+/// `--device HOST[:CONTAINER[:PERMS]]`: a host device node made in the container and
+/// allowed by its device cgroup with PERMS (docker's default `rwm`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceSpec {
+    /// The device node on the host.
+    pub host: PathBuf,
+    /// Its path in the container.
+    pub container: String,
+    /// Cgroup access: a combination of r, w, m.
+    pub access: String,
+}
+
+/// Parses and checks `--device` as docker does: the host path must be a device node.
+pub fn parse_device(v: &str) -> Result<DeviceSpec, FlagError> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, container, access) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if !c.is_empty() && c.chars().all(|x| "rwm".contains(x)) => (*h, *h, *c),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, a] => (*h, *c, *a),
+        _ => return Err(flag_err("--device", v, "expected HOST[:CONTAINER[:PERMS]]")),
+    };
+    if access.is_empty() || !access.chars().all(|x| "rwm".contains(x)) {
+        return Err(flag_err(
+            "--device",
+            v,
+            format!("invalid device mode: {access}"),
+        ));
+    }
+    if !container.starts_with('/') {
+        return Err(flag_err(
+            "--device",
+            v,
+            format!("{container} is not an absolute path"),
+        ));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let meta = fs::metadata(host).map_err(|e| {
+        flag_err(
+            "--device",
+            v,
+            format!("error gathering device information while adding custom device {host:?}: {e}"),
+        )
+    })?;
+    if !(meta.file_type().is_char_device() || meta.file_type().is_block_device()) {
+        return Err(flag_err(
+            "--device",
+            v,
+            format!("{host} is not a device node"),
+        ));
+    }
+    Ok(DeviceSpec {
+        host: PathBuf::from(host),
+        container: container.to_string(),
+        access: access.to_string(),
+    })
+}
+
 /// `--ulimit name=soft[:hard]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ulimit {
@@ -189,6 +247,9 @@ pub struct Settings {
     /// --init: docker's init (tini) runs as PID 1 and the command under it.
     #[serde(default)]
     pub init: bool,
+    /// --device HOST[:CONTAINER[:PERMS]].
+    #[serde(default)]
+    pub devices: Vec<DeviceSpec>,
     /// --security-opt seccomp=FILE|unconfined.
     pub seccomp: Option<String>,
     /// --security-opt no-new-privileges.
@@ -748,6 +809,8 @@ pub struct RunFlags {
     pub privileged: bool,
     /// --init.
     pub init: bool,
+    /// --device.
+    pub devices: Vec<String>,
     /// --security-opt.
     pub security_opt: Vec<String>,
     /// --stop-signal.
@@ -995,6 +1058,12 @@ pub fn settings_for(
             hard,
         });
     }
+    let devices = f
+        .devices
+        .iter()
+        .map(|d| parse_device(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
     let mut seccomp = None;
     let mut nnp = false;
     for o in &f.security_opt {
@@ -1072,6 +1141,7 @@ pub fn settings_for(
         cap_drop: f.cap_drop.clone(),
         privileged: f.privileged,
         init: f.init,
+        devices,
         seccomp,
         no_new_privileges: nnp,
         stop_signal: f.stop_signal.clone().or_else(|| c.stop_signal.clone()),

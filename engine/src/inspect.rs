@@ -72,6 +72,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
             "CapAdd": s.cap_add, "CapDrop": s.cap_drop,
             "Privileged": s.privileged,
             "Init": s.init,
+            "Devices": s.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.access})).collect::<Vec<_>>(),
             "ReadonlyRootfs": s.read_only,
             "SecurityOpt": Value::Null,
             "Memory": s.memory.unwrap_or(0),

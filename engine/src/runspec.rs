@@ -22,6 +22,9 @@ pub enum RunSpecError {
     /// A capability name that is not one.
     #[error("invalid capability {0:?}: unknown capability name (--cap-add/--cap-drop)")]
     BadCap(String),
+    /// A `--device` host node that is gone.
+    #[error("--device {0}: {1}")]
+    Device(String, String),
     /// `--init` without an init binary on the host.
     #[error("--init: no init binary found (looked for $ONGI_INIT, {0}); install docker.io (docker-init) or catatonit")]
     NoInit(String),
@@ -304,6 +307,23 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
     if let Some(p) = s.pids_limit {
         resources["pids"] = json!({"limit": p});
     }
+    let mut devices = vec![];
+    for d in &s.devices {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        // Numbers and mode are read at each start: a device node can be remade meanwhile.
+        let m = std::fs::metadata(&d.host)
+            .map_err(|e| RunSpecError::Device(d.host.display().to_string(), e.to_string()))?;
+        let kind = if m.file_type().is_block_device() {
+            "b"
+        } else {
+            "c"
+        };
+        let (major, minor) = (libc::major(m.rdev()), libc::minor(m.rdev()));
+        devices.push(json!({"path": d.container, "type": kind, "major": major, "minor": minor, "fileMode": m.mode() & 0o777, "uid": m.uid(), "gid": m.gid()}));
+        if let Some(list) = resources["devices"].as_array_mut() {
+            list.push(json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": d.access}));
+        }
+    }
     let mut rlimits = vec![];
     for u in &s.ulimits {
         rlimits.push(json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard}));
@@ -312,6 +332,7 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
         "namespaces": namespaces,
         "resources": resources,
         "cgroupsPath": format!("/ongictl/{}", s.id),
+        "devices": devices,
         "maskedPaths": if s.privileged { json!([]) } else { json!(MASKED) },
         "readonlyPaths": if s.privileged { json!([]) } else { json!(READONLY) },
     });

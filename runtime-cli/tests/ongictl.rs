@@ -326,3 +326,72 @@ fn init_runs_as_pid_1_and_reaps() {
     e.ok(&["rm", "-f", "reaper"]);
     assert_clean(&e);
 }
+
+#[test]
+fn device_is_made_and_allowed_with_its_permissions() {
+    let e = Engine::new("device");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    // /dev/zero under another name: the node is made with the host's numbers and reads work.
+    // (Its write permission cannot be told apart here: like docker, the runtime's default
+    // device rules allow /dev/zero anyway.)
+    let o = e.ctl(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/zero:/dev/myzero:r",
+        &r.image,
+        "sh",
+        "-c",
+        "ls -l /dev/myzero; head -c 5 /dev/myzero | wc -c",
+    ]);
+    assert!(o.ok(), "{o}");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with('c')
+            && l.contains("1,")
+            && l.contains(" 5 ")
+            && l.ends_with("/dev/myzero")),
+        "char 1,5 node: {o}"
+    );
+    assert_eq!(&lines[1..], ["5"], "{o}");
+    e.ok(&[
+        "create",
+        "--name",
+        "dev",
+        "--device",
+        "/dev/zero:/dev/myzero:r",
+        &r.image,
+        "true",
+    ]);
+    assert_eq!(e.ok(&["inspect", "-f", "{{range .HostConfig.Devices}}{{.PathOnHost}} {{.PathInContainer}} {{.CgroupPermissions}}{{end}}", "dev"]), "/dev/zero /dev/myzero r");
+    e.ok(&["rm", "dev"]);
+    // Without --device the node is not there.
+    let o = e.ctl(&["run", "--rm", &r.image, "test", "-e", "/dev/myzero"]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    // Bad input: a path that is no device, a missing one, bad permissions.
+    fails_with(
+        &e.ctl(&["run", "--rm", "--device", "/etc/hostname", &r.image, "true"]),
+        125,
+        "is not a device node",
+    );
+    fails_with(
+        &e.ctl(&["run", "--rm", "--device", "/dev/nope", &r.image, "true"]),
+        125,
+        "error gathering device information",
+    );
+    fails_with(
+        &e.ctl(&[
+            "run",
+            "--rm",
+            "--device",
+            "/dev/null:/dev/n:rwx",
+            &r.image,
+            "true",
+        ]),
+        125,
+        "invalid device mode",
+    );
+    assert!(e.ok(&["ps", "-aq"]).is_empty());
+    assert_clean(&e);
+}

@@ -268,6 +268,9 @@ struct RunArgs {
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     init: bool,
+    /// Add a host device: HOST[:CONTAINER[:PERMS]].
+    #[arg(long)]
+    device: Vec<String>,
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     #[arg(long = "stop-signal")]
@@ -768,6 +771,7 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         cap_drop: a.cap_drop.clone(),
         privileged: a.privileged,
         init: a.init,
+        devices: a.device.clone(),
         security_opt: a.security_opt.clone(),
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
