@@ -6,23 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::clients::Out;
-use common::engine::{registry_with_busybox, Engine};
+use common::engine::{assert_clean, fails_with, registry_with_busybox, Engine};
 use common::wait_until;
-
-fn assert_clean(e: &Engine) {
-    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
-    assert!(
-        e.leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        e.leftover_cgroups()
-    );
-}
-
-fn fails_with(o: &Out, code: i32, text: &str) {
-    assert_eq!(o.code(), Some(code), "{o}");
-    assert!(o.stderr.contains(text), "want {text:?} in stderr: {o}");
-}
 
 #[test]
 fn pull_run_from_registry() {

@@ -7,22 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::clients::Out;
-use common::engine::{registry_with_busybox, Engine};
+use common::engine::{assert_clean, fails_with, registry_with_busybox, Engine};
 use common::wait_until;
-
-fn fails_with(o: &Out, code: i32, text: &str) {
-    assert_eq!(o.code(), Some(code), "{o}");
-    assert!(o.stderr.contains(text), "want {text:?} in stderr: {o}");
-}
-
-fn assert_clean(e: &Engine) {
-    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
-    assert!(
-        e.leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        e.leftover_cgroups()
-    );
-}
 
 /// A running container `name` that sleeps until stopped.
 fn sleeper(e: &Engine, image: &str, name: &str) -> String {

@@ -7,30 +7,7 @@ mod common;
 
 use common::clients::podman::Podman;
 use common::clients::IMAGE;
-use common::engine::{registry_with_busybox, Engine};
-
-fn monitor_pid(id: &str) -> Option<i32> {
-    for p in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cl) = std::fs::read(p.path().join("cmdline")) else {
-            continue;
-        };
-        let cl = String::from_utf8_lossy(&cl);
-        if cl.contains("ongi-monitor") && cl.contains(id) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
-fn volume_names(e: &Engine) -> Vec<String> {
-    e.ok(&["volume", "ls", "-q"])
-        .lines()
-        .map(String::from)
-        .collect()
-}
+use common::engine::{monitor_pid, registry_with_busybox, volume_names, Engine};
 
 #[test]
 fn ongictl_beside_podman() {

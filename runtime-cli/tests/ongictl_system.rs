@@ -11,17 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::clients::{run_limited, Out};
-use common::engine::{ongictl, registry_with_busybox, Engine};
+use common::engine::{assert_clean, monitor_pid, ongictl, registry_with_busybox, Engine};
 use common::wait_until;
-
-fn assert_clean(e: &Engine) {
-    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
-    assert!(
-        e.leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        e.leftover_cgroups()
-    );
-}
 
 fn check_clean(e: &Engine) {
     let o = e.ctl(&["system", "check"]);
@@ -64,23 +55,6 @@ fn kill_at(e: &Engine, step: &str, args: &[&str]) {
     let _ = child.kill();
     let _ = child.wait();
     assert!(stopped, "ongictl {args:?} never reached {step}");
-}
-
-/// The pid of the monitor of container `id`.
-fn monitor_pid(id: &str) -> Option<i32> {
-    for p in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cl) = std::fs::read(p.path().join("cmdline")) else {
-            continue;
-        };
-        let cl = String::from_utf8_lossy(&cl);
-        if cl.contains("ongi-monitor") && cl.contains(id) {
-            return Some(pid);
-        }
-    }
-    None
 }
 
 fn kill9(pid: i32) {

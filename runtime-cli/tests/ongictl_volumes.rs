@@ -7,20 +7,7 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::clients::Out;
-use common::engine::{registry_with_busybox, Engine};
-
-fn fails_with(o: &Out, code: i32, text: &str) {
-    assert_eq!(o.code(), Some(code), "{o}");
-    assert!(o.stderr.contains(text), "want {text:?} in stderr: {o}");
-}
-
-fn volume_names(e: &Engine) -> Vec<String> {
-    e.ok(&["volume", "ls", "-q"])
-        .lines()
-        .map(String::from)
-        .collect()
-}
+use common::engine::{fails_with, registry_with_busybox, volume_names, Engine};
 
 #[test]
 fn volume_commands() {

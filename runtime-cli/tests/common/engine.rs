@@ -145,3 +145,45 @@ pub fn registry_with_busybox(dir: &Path) -> TestRegistry {
     assert!(o.ok(), "skopeo push (install skopeo): {o}");
     TestRegistry { reg, image }
 }
+
+/// Asserts `o` exited with `code` and said `text` on stderr.
+pub fn fails_with(o: &Out, code: i32, text: &str) {
+    assert_eq!(o.code(), Some(code), "{o}");
+    assert!(o.stderr.contains(text), "want {text:?} in stderr: {o}");
+}
+
+/// Asserts the engine left no mount and no container cgroup.
+pub fn assert_clean(e: &Engine) {
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    assert!(
+        e.leftover_cgroups().is_empty(),
+        "cgroups left: {:?}",
+        e.leftover_cgroups()
+    );
+}
+
+/// `volume ls -q`, one name per entry.
+pub fn volume_names(e: &Engine) -> Vec<String> {
+    e.ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The pid of the `ongi-monitor` holding container `id` (found by its command line: it
+/// re-executes itself from a protected copy, so neither its exe nor its comm names it).
+pub fn monitor_pid(id: &str) -> Option<i32> {
+    for p in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cl) = fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let cl = String::from_utf8_lossy(&cl);
+        if cl.contains("ongi-monitor") && cl.contains(id) {
+            return Some(pid);
+        }
+    }
+    None
+}

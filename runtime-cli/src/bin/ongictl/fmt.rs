@@ -152,6 +152,23 @@ pub fn status(st: &ProcState) -> String {
     }
 }
 
+/// Prints inspected objects as docker does: a JSON array, or each object through the
+/// `--format` template on a line of its own.
+pub fn print_objects(out: &[serde_json::Value], format: Option<&str>) -> Result<(), Fail> {
+    match format {
+        Some(f) => {
+            for v in out {
+                println!(
+                    "{}",
+                    inspect::render(f, v).map_err(|e| Fail(1, e.to_string()))?
+                );
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(out).unwrap_or_default()),
+    }
+    Ok(())
+}
+
 /// `inspect`: containers first, then images, as docker looks names up.
 pub fn inspect(store: &Store, names: &[String], format: Option<&str>) -> Result<u8, Fail> {
     let mut out = Vec::new();
@@ -172,17 +189,7 @@ pub fn inspect(store: &Store, names: &[String], format: Option<&str>) -> Result<
             }
         }
     }
-    match format {
-        Some(f) => {
-            for v in &out {
-                println!(
-                    "{}",
-                    inspect::render(f, v).map_err(|e| Fail(1, e.to_string()))?
-                );
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
-    }
+    print_objects(&out, format)?;
     Ok(rc)
 }
 

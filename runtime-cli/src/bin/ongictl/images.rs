@@ -460,17 +460,7 @@ fn image_inspect(store: &Store, names: &[String], format: &Option<String>) -> Re
             }
         }
     }
-    match format {
-        Some(f) => {
-            for v in &out {
-                println!(
-                    "{}",
-                    inspect::render(f, v).map_err(|e| Fail(1, e.to_string()))?
-                );
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
-    }
+    crate::fmt::print_objects(&out, format.as_deref())?;
     Ok(rc)
 }
 

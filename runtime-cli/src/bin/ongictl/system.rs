@@ -4,7 +4,6 @@
 use std::io::{BufRead, Write};
 
 use clap::Subcommand;
-use ongi_engine::inspect;
 use ongi_engine::store::Store;
 use ongi_engine::system;
 use ongi_engine::volume::{self, VolumeError};
@@ -174,17 +173,7 @@ pub fn volume(store: &Store, cmd: &VolumeCmd) -> Result<u8, Fail> {
                     }
                 }
             }
-            match format {
-                Some(f) => {
-                    for v in &out {
-                        println!(
-                            "{}",
-                            inspect::render(f, v).map_err(|e| Fail(1, e.to_string()))?
-                        );
-                    }
-                }
-                None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
-            }
+            crate::fmt::print_objects(&out, format.as_deref())?;
             Ok(rc)
         }
         VolumeCmd::Rm { force, names } => {
