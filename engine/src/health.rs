@@ -180,7 +180,9 @@ pub fn parse_duration(s: &str) -> Option<i64> {
             .unwrap_or(t.len());
         let num: f64 = t[..n].parse().ok()?;
         t = &t[n..];
-        let u = t.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(t.len());
+        let u = t
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(t.len());
         let mult = match &t[..u] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -341,7 +343,9 @@ pub fn parse_instruction(v: &str) -> Result<HealthConfig, HealthError> {
     while let Some(opt) = rest.strip_prefix("--") {
         let end = opt.find(char::is_whitespace).unwrap_or(opt.len());
         let (kv, after) = opt.split_at(end);
-        let (k, val) = kv.split_once('=').ok_or_else(|| bad("expected --flag=value"))?;
+        let (k, val) = kv
+            .split_once('=')
+            .ok_or_else(|| bad("expected --flag=value"))?;
         let dur = || {
             parse_duration(val)
                 .filter(|d| *d >= 0)
@@ -522,7 +526,10 @@ impl Checker {
             p.timed_out = true;
         }
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        let code = match waitpid(nix::unistd::Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG)) {
+        let code = match waitpid(
+            nix::unistd::Pid::from_raw(p.pid),
+            Some(WaitPidFlag::WNOHANG),
+        ) {
             Ok(WaitStatus::Exited(_, c)) => c as i64,
             Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i64,
             Ok(_) => return,
@@ -622,10 +629,7 @@ impl Checker {
         } else {
             let period = dur(self.cfg.start_period, Duration::ZERO);
             let in_period = h.status == "starting"
-                && probe_start
-                    .duration_since(self.started)
-                    .unwrap_or_default()
-                    < period;
+                && probe_start.duration_since(self.started).unwrap_or_default() < period;
             if !in_period {
                 h.failing_streak += 1;
                 let retries = if self.cfg.retries <= 0 {
@@ -666,7 +670,11 @@ enum ProbeError {
 
 /// Execs `argv` in the container, detached, its stdout and stderr on a pipe whose read end
 /// is returned (non-blocking), stdin /dev/null (docker gives probes no stdin).
-fn spawn_probe(runtime_root: &Path, id: &str, argv: &[String]) -> Result<(i32, OwnedFd), ProbeError> {
+fn spawn_probe(
+    runtime_root: &Path,
+    id: &str,
+    argv: &[String],
+) -> Result<(i32, OwnedFd), ProbeError> {
     let fail = |e: &dyn std::fmt::Display| ProbeError::Failed(e.to_string());
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
         .map_err(|e| fail(&e))?;
@@ -785,7 +793,10 @@ mod tests {
         assert_eq!(h.interval, 5_000_000_000);
         // No flags: the image's; none at all: none.
         assert_eq!(
-            merge(&HealthFlags::default(), Some(&img)).unwrap().unwrap().retries,
+            merge(&HealthFlags::default(), Some(&img))
+                .unwrap()
+                .unwrap()
+                .retries,
             7
         );
         assert_eq!(merge(&HealthFlags::default(), None).unwrap(), None);
@@ -866,7 +877,10 @@ mod tests {
             c.record(r(0), now);
         }
         let h = read(&dir).unwrap();
-        assert_eq!((h.status.as_str(), h.failing_streak, h.log.len()), ("healthy", 0, 5));
+        assert_eq!(
+            (h.status.as_str(), h.failing_streak, h.log.len()),
+            ("healthy", 0, 5)
+        );
         assert_eq!(h.log[4].output, "code 0");
         let _ = fs::remove_dir_all(&dir);
     }

@@ -8,44 +8,45 @@ use ongi_engine::store::Store;
 
 use crate::{fmt, Fail};
 
-/// docker's healthcheck flags of `run` and `create`.
+/// docker's healthcheck flags of `run` and `create` (fields named as the flags: clap ids
+/// are shared with the flattening RunArgs, which has a `cmd` of its own).
 #[derive(Args, Debug, Default)]
 pub struct HealthArgs {
     /// Command to run to check health.
     #[arg(long = "health-cmd")]
-    cmd: Option<String>,
+    health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h).
-    #[arg(long = "health-interval")]
-    interval: Option<String>,
+    #[arg(long = "health-interval", allow_hyphen_values = true)]
+    health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h).
-    #[arg(long = "health-timeout")]
-    timeout: Option<String>,
+    #[arg(long = "health-timeout", allow_hyphen_values = true)]
+    health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy.
     #[arg(long = "health-retries", allow_negative_numbers = true)]
-    retries: Option<i64>,
+    health_retries: Option<i64>,
     /// Start period for the container to initialize before starting health-retries
     /// countdown (ms|s|m|h).
-    #[arg(long = "health-start-period")]
-    start_period: Option<String>,
+    #[arg(long = "health-start-period", allow_hyphen_values = true)]
+    health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h).
-    #[arg(long = "health-start-interval")]
-    start_interval: Option<String>,
+    #[arg(long = "health-start-interval", allow_hyphen_values = true)]
+    health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long = "no-healthcheck")]
-    none: bool,
+    no_healthcheck: bool,
 }
 
 impl HealthArgs {
     /// The engine's view of the flags.
     pub fn flags(&self) -> HealthFlags {
         HealthFlags {
-            cmd: self.cmd.clone(),
-            interval: self.interval.clone(),
-            timeout: self.timeout.clone(),
-            start_period: self.start_period.clone(),
-            start_interval: self.start_interval.clone(),
-            retries: self.retries,
-            none: self.none,
+            cmd: self.health_cmd.clone(),
+            interval: self.health_interval.clone(),
+            timeout: self.health_timeout.clone(),
+            start_period: self.health_start_period.clone(),
+            start_interval: self.health_start_interval.clone(),
+            retries: self.health_retries,
+            none: self.no_healthcheck,
         }
     }
 }
