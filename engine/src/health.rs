@@ -428,6 +428,8 @@ pub struct Checker {
     dir: PathBuf,
     runtime_root: PathBuf,
     id: String,
+    /// The container's process (its host pid).
+    init: i32,
     /// The container's start (docker's StartedAt), for the start period.
     started: std::time::SystemTime,
     started_at: Instant,
@@ -452,6 +454,7 @@ impl Checker {
         dir: &Path,
         runtime_root: &Path,
         id: &str,
+        init: i32,
         cfg: Option<&HealthConfig>,
     ) -> Option<Checker> {
         let cfg = cfg?.clone();
@@ -467,6 +470,7 @@ impl Checker {
             dir: dir.to_path_buf(),
             runtime_root: runtime_root.to_path_buf(),
             id: id.to_string(),
+            init,
             started: std::time::SystemTime::now(),
             started_at: now,
             next: now,
@@ -526,17 +530,24 @@ impl Checker {
             p.timed_out = true;
         }
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        let code = match waitpid(
+        let (code, killed) = match waitpid(
             nix::unistd::Pid::from_raw(p.pid),
             Some(WaitPidFlag::WNOHANG),
         ) {
-            Ok(WaitStatus::Exited(_, c)) => c as i64,
-            Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i64,
+            Ok(WaitStatus::Exited(_, c)) => (c as i64, false),
+            Ok(WaitStatus::Signaled(_, s, _)) => {
+                (128 + s as i64, s == nix::sys::signal::Signal::SIGKILL)
+            }
             Ok(_) => return,
-            Err(_) => -1,
+            Err(_) => (-1, false),
         };
         self.read_output();
         let Some(p) = self.probe.take() else { return };
+        if killed && !p.timed_out && !alive(self.init) {
+            // The container's init exited and the kernel killed its pid namespace, probe
+            // included: not a result of the check (docker drops a probe cut off by stop).
+            return;
+        }
         let mut out = String::from_utf8_lossy(&p.buf).into_owned();
         if p.truncated {
             out.push_str("...");
@@ -663,6 +674,16 @@ impl Drop for Checker {
     }
 }
 
+/// Is `pid` running (not gone, not a zombie waiting for the monitor's waitpid)?
+fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => false,
+    }
+}
+
 enum ProbeError {
     Paused,
     Failed(String),
@@ -724,8 +745,8 @@ thread_local! {
 }
 
 /// Monitor hook: the container has just started; from now on its check runs.
-pub fn begin(dir: &Path, runtime_root: &Path, id: &str, cfg: Option<&HealthConfig>) {
-    let c = Checker::new(dir, runtime_root, id, cfg);
+pub fn begin(dir: &Path, runtime_root: &Path, id: &str, init: i32, cfg: Option<&HealthConfig>) {
+    let c = Checker::new(dir, runtime_root, id, init, cfg);
     CHECKER.with(|k| *k.borrow_mut() = c);
 }
 
@@ -860,7 +881,7 @@ mod tests {
             retries: 2,
             ..Default::default()
         };
-        let mut c = Checker::new(&dir, Path::new("/nonexistent"), "x", Some(&cfg)).unwrap();
+        let mut c = Checker::new(&dir, Path::new("/nonexistent"), "x", 0, Some(&cfg)).unwrap();
         assert_eq!(read(&dir).unwrap().status, "starting");
         let r = |code| HealthResult {
             exit_code: code,

@@ -340,7 +340,7 @@ fn run_once(
     // SAFETY: malloc_trim only returns free heap memory to the kernel; no pointer is passed.
     unsafe { libc::malloc_trim(0) };
     // Healthchecks run from the relay loops below (see crate::health).
-    crate::health::begin(&p.dir, &p.runtime_root, &s.id, s.healthcheck.as_ref());
+    crate::health::begin(&p.dir, &p.runtime_root, &s.id, pid, s.healthcheck.as_ref());
     // `ongictl attach` clients, served while the process runs (see crate::attach).
     let mut srv = crate::attach::Server::listen(&p.run_dir, s.tty).ok();
     let code = match master {
