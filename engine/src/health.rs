@@ -394,6 +394,14 @@ pub fn read(dir: &Path) -> Option<Health> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
+/// A container's State.Health as docker reports it: None without an active check (none
+/// set, or NONE) or before its first start. One small file read, so cheap to poll (compose
+/// waits on it); the file is replaced by rename, so never seen half-written.
+pub fn of(store: &crate::store::Store, s: &crate::container::Settings) -> Option<Health> {
+    s.healthcheck.as_ref()?.argv()?;
+    read(&store.container_dir(&s.id))
+}
+
 fn write(dir: &Path, h: &Health) -> io::Result<()> {
     let tmp = dir.join(".health.json.tmp");
     fs::write(&tmp, serde_json::to_vec(h).unwrap_or_default())?;

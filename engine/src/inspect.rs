@@ -102,11 +102,9 @@ pub fn container(store: &Store, c: &Container) -> Value {
     // check has run under a start.
     if let Some(h) = &s.healthcheck {
         v["Config"]["Healthcheck"] = json!(h);
-        if h.argv().is_some() {
-            if let Some(health) = crate::health::read(&store.container_dir(&s.id)) {
-                v["State"]["Health"] = json!(health);
-            }
-        }
+    }
+    if let Some(health) = crate::health::of(store, s) {
+        v["State"]["Health"] = json!(health);
     }
     v
 }

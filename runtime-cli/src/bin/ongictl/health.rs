@@ -51,20 +51,13 @@ impl HealthArgs {
     }
 }
 
-/// The container's recorded health, if it has a check that has run under a start
-/// (docker's State.Health is nil otherwise).
-fn recorded(store: &Store, c: &Container) -> Option<health::Health> {
-    c.settings.healthcheck.as_ref()?.argv()?;
-    health::read(&store.container_dir(&c.settings.id))
-}
-
 /// ps's STATUS: docker's "Up 3 seconds (healthy)" for a running container with a check.
 pub fn status(store: &Store, c: &Container) -> String {
     let base = fmt::status(&c.state);
     if c.state.status != "running" {
         return base;
     }
-    match recorded(store, c) {
+    match health::of(store, &c.settings) {
         Some(h) => base + &health::ps_suffix(&h),
         None => base,
     }
@@ -99,7 +92,7 @@ pub fn filter(store: &Store, list: &mut Vec<Container>, want: &[String]) {
         return;
     }
     list.retain(|c| {
-        let h = recorded(store, c).map_or_else(|| "none".to_string(), |h| h.status);
+        let h = health::of(store, &c.settings).map_or_else(|| "none".to_string(), |h| h.status);
         want.contains(&h)
     });
 }
