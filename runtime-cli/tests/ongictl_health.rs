@@ -73,9 +73,15 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
         "good",
         &[
             "--health-cmd",
-            "echo ok from $(hostname)",
+            "echo ok from $(hostname) $X $(id -u) $(pwd)",
             "--health-interval",
             "1s",
+            "-e",
+            "X=1",
+            "-u",
+            "1000",
+            "-w",
+            "/tmp",
         ],
     );
     sleeper(&e, &r.image, "plain", &[]);
@@ -93,10 +99,15 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
     let log = h["Log"].as_array().unwrap();
     let last = &log[log.len() - 1];
     assert_eq!(last["ExitCode"], 0, "{h}");
-    // The probe ran inside the container (its hostname), with its output kept.
+    // The probe ran inside the container (its hostname) with the container's env, user
+    // and working directory (as docker's), its output kept.
     let full = inspect(&e, "good")["Id"].as_str().unwrap().to_string();
     let short = &full[..12];
-    assert_eq!(last["Output"], format!("ok from {short}\n"), "{h}");
+    assert_eq!(
+        last["Output"],
+        format!("ok from {short} 1 1000 /tmp\n"),
+        "{h}"
+    );
     assert!(last["Start"].as_str().unwrap() <= last["End"].as_str().unwrap());
     let st = ps_status(&e, "good");
     assert!(st.starts_with("Up ") && st.ends_with(" (healthy)"), "{st}");
@@ -115,7 +126,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
     let cfg = &inspect(&e, "good")["Config"]["Healthcheck"];
     assert_eq!(
         cfg,
-        &serde_json::json!({"Test": ["CMD-SHELL", "echo ok from $(hostname)"], "Interval": 1_000_000_000i64})
+        &serde_json::json!({"Test": ["CMD-SHELL", "echo ok from $(hostname) $X $(id -u) $(pwd)"], "Interval": 1_000_000_000i64})
     );
     assert!(inspect(&e, "plain")["State"]["Health"].is_null());
     // A restart starts over at starting, its log kept; a stopped container runs no checks.
