@@ -43,7 +43,7 @@ pub enum CommitError {
         source: io::Error,
     },
     /// A `--change` instruction ongictl does not apply.
-    #[error("invalid --change {0:?}: supported are CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL")]
+    #[error("invalid --change {0:?}: supported are CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL, HEALTHCHECK")]
     BadChange(String),
 }
 
@@ -272,6 +272,10 @@ pub fn apply_change(cfg: &mut ImageConfig, change: &str) -> Result<(), CommitErr
         "WORKDIR" => c.working_dir = Some(val.to_string()),
         "USER" => c.user = Some(val.to_string()),
         "STOPSIGNAL" => c.stop_signal = Some(val.to_string()),
+        "HEALTHCHECK" => {
+            let h = crate::health::parse_instruction(val).map_err(|_| bad())?;
+            c.healthcheck = Some(json!(h));
+        }
         "ENV" => {
             let (k, v) = val
                 .split_once('=')

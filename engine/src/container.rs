@@ -68,6 +68,9 @@ pub enum ContainerError {
     /// Neither the image nor the flags give a command (docker's wording).
     #[error("no command specified")]
     NoCommand,
+    /// A healthcheck flag or the image's Healthcheck refused.
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthError),
     /// The container could not be started (docker: "failed to create task").
     #[error("container {id}: failed to start: {message}")]
     StartFailed {
@@ -262,6 +265,9 @@ pub struct Settings {
     pub log_max_size: Option<u64>,
     /// --log-opt max-file.
     pub log_max_file: Option<u32>,
+    /// The healthcheck: --health-* over the image's (docker's Config.Healthcheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 impl Settings {
@@ -821,6 +827,8 @@ pub struct RunFlags {
     pub log_opts: Vec<String>,
     /// --mount.
     pub mounts: Vec<String>,
+    /// --health-* and --no-healthcheck.
+    pub health: crate::health::HealthFlags,
 }
 
 /// A flag value docker would refuse, named by flag.
@@ -1111,6 +1119,7 @@ pub fn settings_for(
             }
         }
     }
+    let healthcheck = crate::health::merge(&f.health, c.healthcheck.as_ref())?;
     Ok(Settings {
         name: f.name.clone().unwrap_or_default(),
         image: f.image.clone(),
@@ -1148,6 +1157,7 @@ pub fn settings_for(
         stop_timeout: f.stop_timeout,
         log_max_size,
         log_max_file,
+        healthcheck,
         ..Default::default()
     })
 }

@@ -37,7 +37,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
         "" => "created",
         x => x,
     };
-    json!({
+    let mut v = json!({
         "Id": s.id,
         "Created": s.created,
         "Path": s.args().first().cloned().unwrap_or_default(),
@@ -97,7 +97,16 @@ pub fn container(store: &Store, c: &Container) -> Value {
             "StopSignal": s.stop_signal,
         },
         "NetworkSettings": {"IPAddress": "", "Ports": {}, "Networks": {}},
-    })
+    });
+    // docker: Config.Healthcheck when one is set (NONE included), State.Health once a
+    // check has run under a start.
+    if let Some(h) = &s.healthcheck {
+        v["Config"]["Healthcheck"] = json!(h);
+    }
+    if let Some(health) = crate::health::of(store, s) {
+        v["State"]["Health"] = json!(health);
+    }
+    v
 }
 
 /// docker's image JSON.

@@ -16,7 +16,8 @@
 //! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
 //! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
 //! [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
-//! monitor's attach socket).
+//! monitor's attach socket), [`health`] (healthchecks: settings, the monitor's probes,
+//! State.Health).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -27,6 +28,7 @@ pub mod commit;
 pub mod config;
 pub mod container;
 pub mod files;
+pub mod health;
 pub mod history;
 pub mod image;
 pub mod ingest;

@@ -339,6 +339,8 @@ fn run_once(
     // per container against conmon's).
     // SAFETY: malloc_trim only returns free heap memory to the kernel; no pointer is passed.
     unsafe { libc::malloc_trim(0) };
+    // Healthchecks run from the relay loops below (see crate::health).
+    crate::health::begin(&p.dir, &p.runtime_root, &s.id, pid, s.healthcheck.as_ref());
     // `ongictl attach` clients, served while the process runs (see crate::attach).
     let mut srv = crate::attach::Server::listen(&p.run_dir, s.tty).ok();
     let code = match master {
@@ -350,6 +352,7 @@ fn run_once(
         None => relay(pid, [out_r, err_r], in_w, log, attach, &saved, srv.as_mut())?,
     };
     drop(srv);
+    crate::health::end();
     let oom = rt.oom_kills().map(|n| n > 0).unwrap_or(false);
     let _ = rt.delete(true);
     // A container the policy restarts is "restarting" from its exit on, never "exited" in
@@ -407,11 +410,12 @@ fn relay(
             }
         }
         let timeout = if open.iter().any(|o| *o) {
-            PollTimeout::from(200u16)
+            PollTimeout::from(crate::health::wait_ms(200))
         } else {
-            PollTimeout::from(50u16)
+            PollTimeout::from(crate::health::wait_ms(50))
         };
         let _ = poll(&mut fds, timeout);
+        crate::health::tick();
         let ready: Vec<(usize, bool)> = fds
             .iter()
             .zip(&which)

@@ -234,7 +234,8 @@ pub fn relay(
                     .map(|f| PollFd::new(f, PollFlags::POLLIN)),
             );
         }
-        let _ = poll(&mut fds, PollTimeout::from(200u16));
+        let _ = poll(&mut fds, PollTimeout::from(crate::health::wait_ms(200)));
+        crate::health::tick();
         let ready: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))

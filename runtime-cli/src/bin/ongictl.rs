@@ -17,6 +17,8 @@ use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 mod containers;
 #[path = "ongictl/fmt.rs"]
 mod fmt;
+#[path = "ongictl/health.rs"]
+mod health;
 #[path = "ongictl/images.rs"]
 mod images;
 #[path = "ongictl/system.rs"]
@@ -195,7 +197,7 @@ struct PsArgs {
     /// The latest container.
     #[arg(short = 'l', long)]
     latest: bool,
-    /// Filter (status=, name=, id=, label=, ancestor=, exited=).
+    /// Filter (status=, name=, id=, label=, ancestor=, exited=, health=).
     #[arg(short, long)]
     filter: Vec<String>,
     /// Go template.
@@ -208,6 +210,8 @@ struct PsArgs {
 
 #[derive(Args)]
 struct RunArgs {
+    #[command(flatten)]
+    health: health::HealthArgs,
     /// Run in the background and print the id.
     #[arg(short, long)]
     detach: bool,
@@ -777,6 +781,7 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         stop_timeout: a.stop_timeout,
         log_opts: a.log_opt.clone(),
         mounts: a.mount.clone(),
+        health: a.health.flags(),
     };
     // Anonymous volumes made for a container that is then not made go with it.
     let made_anon = std::cell::RefCell::new(Vec::new());
@@ -890,7 +895,9 @@ fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, 
 
 fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     let mut list = ctr::list(store)?;
-    let by_status = containers::ps_filter(store, &mut list, &a.filter)?;
+    let (by_health, others) = health::split_filters(&a.filter)?;
+    let by_status = containers::ps_filter(store, &mut list, &others)?;
+    health::filter(store, &mut list, &by_health);
     if !a.all && a.last.is_none() && !a.latest && !by_status {
         list.retain(|c| c.running() || c.state.status == "restarting");
     }
@@ -943,7 +950,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
             s.image.clone(),
             format!("\"{command}\""),
             fmt::ago(&s.created),
-            fmt::status(&c.state),
+            health::status(store, c),
             String::new(),
             s.name.clone(),
         ];

@@ -815,7 +815,7 @@ pub fn ps_row(
         "RunningFor": fmt::ago(&s.created),
         "Ports": "",
         "State": c.state.status,
-        "Status": fmt::status(&c.state),
+        "Status": crate::health::status(store, c),
         "Size": if size { ps_size(store, c) } else { String::new() },
         "Names": s.name,
         "Labels": labels.join(","),
