@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use ongi_engine::container::{self as ctr, ContainerError, RunFlags};
@@ -19,6 +18,8 @@ mod containers;
 mod fmt;
 #[path = "ongictl/images.rs"]
 mod images;
+#[path = "ongictl/progress.rs"]
+mod progress;
 #[path = "ongictl/system.rs"]
 mod system;
 
@@ -578,23 +579,6 @@ fn remove_with_volumes(
     Ok(())
 }
 
-struct PlainProgress {
-    quiet: bool,
-}
-
-impl registry::Progress for PlainProgress {
-    fn line(&self, s: &str) {
-        if !self.quiet {
-            println!("{s}");
-        }
-    }
-    fn layer(&self, digest: &str, status: &str, _done: u64, _total: u64) {
-        if !self.quiet && status != "Downloading" && status != "Extracting" {
-            println!("{}: {status}", image::short_id(digest));
-        }
-    }
-}
-
 fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Image, Fail> {
     let r = Reference::parse(name).map_err(|e| Fail(1, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -602,7 +586,7 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
         .enable_all()
         .build()
         .map_err(|e| Fail(125, e.to_string()))?;
-    let p = Arc::new(PlainProgress { quiet });
+    let p = progress::reporter(quiet, progress::Stream::Stdout);
     let _gc = store.gc_lock(false)?;
     let pulled = rt
         .block_on(registry::pull(store, &r, &cli.insecure, p))
@@ -857,17 +841,6 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
 
 /// A pull whose progress goes to stderr, as `docker run` prints it.
 fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, Fail> {
-    struct ErrProgress;
-    impl registry::Progress for ErrProgress {
-        fn line(&self, s: &str) {
-            eprintln!("{s}");
-        }
-        fn layer(&self, digest: &str, status: &str, _d: u64, _t: u64) {
-            if status != "Downloading" && status != "Extracting" {
-                eprintln!("{}: {status}", image::short_id(digest));
-            }
-        }
-    }
     let r = Reference::parse(name).map_err(|e| Fail(125, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -879,7 +852,7 @@ fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, 
             store,
             &r,
             &cli.insecure,
-            Arc::new(ErrProgress),
+            progress::reporter(false, progress::Stream::Stderr),
         ))
         .map_err(|e| Fail(125, e.to_string()))?;
     drop(rt);

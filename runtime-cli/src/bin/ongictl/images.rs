@@ -2,12 +2,11 @@
 //! history, `image inspect`, `image prune`. Parsing and output only.
 
 use std::io::{IsTerminal, Read, Write};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use ongi_engine::reference::Reference;
 use ongi_engine::store::Store;
-use ongi_engine::{archive, auth, commit, history, image, inspect, prune, push, registry};
+use ongi_engine::{archive, auth, commit, history, image, inspect, prune, push};
 
 use crate::{fmt, open, Cli, Fail};
 
@@ -221,26 +220,9 @@ pub fn dispatch(cli: &Cli, cmd: &ImageCmds) -> Result<u8, Fail> {
     }
 }
 
-struct PushProgress {
-    quiet: bool,
-}
-
-impl registry::Progress for PushProgress {
-    fn line(&self, s: &str) {
-        if !self.quiet {
-            println!("{s}");
-        }
-    }
-    fn layer(&self, digest: &str, status: &str, _done: u64, _total: u64) {
-        if !self.quiet && status != "Preparing" {
-            println!("{}: {status}", image::short_id(digest));
-        }
-    }
-}
-
 fn push_cmd(store: &Store, cli: &Cli, a: &PushArgs) -> Result<u8, Fail> {
     let r = Reference::parse(&a.name).map_err(|e| Fail(1, e.to_string()))?;
-    let p = Arc::new(PushProgress { quiet: a.quiet });
+    let p = crate::progress::reporter(a.quiet, crate::progress::Stream::Stdout);
     let pushed = runtime()?
         .block_on(push::push(store, &r, &cli.insecure, p))
         .map_err(|e| Fail(1, e.to_string()))?;
