@@ -108,6 +108,32 @@ pub fn export(store: &Store, key: &str, out: impl Write) -> Result<(), CommitErr
 /// empty one is no change of the user's.
 const MOUNT_POINTS: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
+/// `commit --pause` (docker's default): runs `f`, the commit, with a running container
+/// frozen, so its upper directory does not change while it is read; thawed afterwards
+/// whatever `f` returned. A container that was paused already stays paused.
+pub fn paused<T>(
+    store: &Store,
+    key: &str,
+    pause: bool,
+    f: impl FnOnce() -> Result<T, CommitError>,
+) -> Result<T, CommitError> {
+    let c = container::load(store, &container::resolve(store, key)?)?;
+    let froze = pause && c.state.status == "running";
+    if froze {
+        crate::manage::pause(store, &c)?;
+        crate::system::pause_point("commit:paused");
+    }
+    let r = f();
+    if froze {
+        let thawed = container::load(store, &c.settings.id)
+            .and_then(|now| crate::manage::unpause(store, &now));
+        if let (Err(e), Ok(_)) = (thawed, &r) {
+            return Err(e.into());
+        }
+    }
+    r
+}
+
 /// `commit`: a new image whose top layer is the container's changes. Returns the image.
 pub fn commit(
     store: &Store,
