@@ -890,22 +890,13 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     let mut json_rows = vec![];
     for c in &list {
         let s = &c.settings;
-        let mut command = s
-            .args()
-            .iter()
-            .map(|x| x.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !a.no_trunc && command.chars().count() > 20 {
-            command = command.chars().take(19).collect::<String>() + "…";
-        }
+        let command = containers::ps_command(&s.args(), !a.no_trunc);
         let id = if a.no_trunc {
             s.id.clone()
         } else {
             s.id[..12].to_string()
         };
         if a.format.is_some() {
-            let command = format!("\"{command}\"");
             // docker computes sizes for a template that shows them, -s or not.
             let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
             json_rows.push(containers::ps_row(store, c, &command, &id, size));
@@ -914,7 +905,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         let mut row = vec![
             id,
             s.image.clone(),
-            format!("\"{command}\""),
+            command,
             fmt::ago(&s.created),
             fmt::status(&c.state),
             String::new(),

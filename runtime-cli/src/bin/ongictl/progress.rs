@@ -66,14 +66,18 @@ struct Bars {
 impl Progress for Bars {
     fn line(&self, s: &str) {
         // A finished bar of text keeps its place above the layers drawn after it.
-        let pb = self.multi.add(ProgressBar::new(0).with_style(self.line.clone()));
+        let pb = self
+            .multi
+            .add(ProgressBar::new(0).with_style(self.line.clone()));
         pb.finish_with_message(s.to_string());
     }
 
     fn layer(&self, digest: &str, status: &str, done: u64, total: u64) {
         let mut layers = self.layers.lock().unwrap_or_else(|p| p.into_inner());
         let (pb, size) = layers.entry(digest.to_string()).or_insert_with(|| {
-            let pb = self.multi.add(ProgressBar::new(0).with_style(self.text.clone()));
+            let pb = self
+                .multi
+                .add(ProgressBar::new(0).with_style(self.text.clone()));
             pb.set_prefix(image::short_id(digest).to_string());
             (pb, 0)
         });
