@@ -42,6 +42,9 @@ pub enum CommitError {
         /// The cause.
         source: io::Error,
     },
+    /// Downloading the tarball of `import URL` failed.
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// A `--change` instruction ongictl does not apply.
     #[error("invalid --change {0:?}: supported are CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL")]
     BadChange(String),
@@ -370,8 +373,11 @@ pub fn import(
     Ok(ingest::record_image(store, &cfg, &[layer], &tags)?)
 }
 
-/// Opens `path` (or stdin for `-`) for reading.
+/// Opens `path` (stdin for `-`, a download for an http(s) URL) for reading.
 pub fn open_input(path: &str) -> Result<Box<dyn Read>, CommitError> {
+    if crate::download::is_url(path) {
+        return Ok(crate::download::open(path)?);
+    }
     if path == "-" {
         return Ok(Box::new(io::stdin().lock()));
     }

@@ -438,3 +438,124 @@ fn inspect_prints_slices_and_maps_as_go() {
         "[\"-c\",\"true\"]"
     );
 }
+
+/// An HTTP server on 127.0.0.1 (python3's http.server) serving `dir`, plus `/short/NAME`:
+/// NAME's headers with its full Content-Length, then half the body and a closed
+/// connection. Killed on drop.
+struct Http {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Http {
+    fn start(dir: &Path) -> Http {
+        let script = r#"
+import http.server, os, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith('/short/'):
+            data = open(self.path[len('/short/'):], 'rb').read()
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:len(data)//2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        return super().do_GET()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("python3: {err}"));
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)
+            .unwrap_or_else(|err| panic!("{err}"));
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|err| panic!("port {line:?}: {err}"));
+        Http { child, port }
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn import_from_a_url() {
+    let e = Engine::new("gimport");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    e.ok(&["create", "--name", "src", &r.image, "true"]);
+    let marker = e.dir.join("marker-src");
+    fs::write(&marker, "marked\n").unwrap_or_else(|err| panic!("{err}"));
+    e.ok(&["cp", &marker.display().to_string(), "src:/marker"]);
+    let web = e.dir.join("web");
+    fs::create_dir_all(&web).unwrap_or_else(|err| panic!("{err}"));
+    e.ok(&[
+        "export",
+        "-o",
+        &web.join("rootfs.tar").display().to_string(),
+        "src",
+    ]);
+    let gz = Command::new("sh")
+        .arg("-c")
+        .arg("gzip -c rootfs.tar > rootfs.tar.gz")
+        .current_dir(&web)
+        .status()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(gz.success());
+    let http = Http::start(&web);
+    let base = format!("http://127.0.0.1:{}", http.port);
+    let before = e.ok(&["images", "-q"]);
+    // Plain and gzip tarballs, streamed from the server; the image runs.
+    for (file, tag) in [
+        ("rootfs.tar", "gaps/imp:plain"),
+        ("rootfs.tar.gz", "gaps/imp:gz"),
+    ] {
+        let o = e.ctl(&["import", &format!("{base}/{file}"), tag]);
+        assert!(o.ok(), "{o}");
+        assert!(o.stdout.trim().starts_with("sha256:"), "{o}");
+        assert_eq!(e.ok(&["run", "--rm", tag, "cat", "/marker"]), "marked");
+    }
+    // A missing file: docker's message, exit 1, no image.
+    let images = e.ok(&["images", "-q"]);
+    let o = e.ctl(&["import", &format!("{base}/nothere.tar"), "gaps/imp:missing"]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(o.stderr.contains("with status 404"), "{o}");
+    // Cut short of its Content-Length: fails, nothing recorded.
+    let o = e.ctl(&[
+        "import",
+        &format!("{base}/short/rootfs.tar"),
+        "gaps/imp:short",
+    ]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    // No server: a clear error naming the URL.
+    drop(http);
+    let o = e.ctl(&["import", &format!("{base}/rootfs.tar"), "gaps/imp:down"]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(o.stderr.contains(&base), "{o}");
+    assert_eq!(e.ok(&["images", "-q"]), images);
+    assert_ne!(images, before);
+    let o = e.ok(&[
+        "images",
+        "--format",
+        "{{.Tag}}",
+        "--filter",
+        "reference=gaps/imp",
+    ]);
+    assert!(!o.contains("short") && !o.contains("missing"), "{o}");
+}

@@ -124,7 +124,7 @@ pub struct ImportArgs {
     /// Commit message.
     #[arg(short, long)]
     message: Option<String>,
-    /// The tarball, or `-` for stdin.
+    /// The tarball: a file, `-` for stdin, or an http(s) URL.
     file: String,
     reference: Option<String>,
 }
