@@ -559,3 +559,87 @@ fn import_from_a_url() {
     ]);
     assert!(!o.contains("short") && !o.contains("missing"), "{o}");
 }
+
+#[test]
+fn attach_sends_input_to_a_detached_interactive_container() {
+    let e = Engine::new("gattach");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    // -d -i without -t: the container's stdin stays open (docker's), so `cat` keeps running.
+    e.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "c",
+        &r.image,
+        "sh",
+        "-c",
+        "while read line; do echo got:$line; [ \"$line\" = bye ] && exit 7; done; echo eof",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        e.ok(&["inspect", "-f", "{{.State.Running}}", "c"]),
+        "true",
+        "stdin closed at start"
+    );
+    // A first client sends a line and ends its input: the container gets the line, its
+    // stdin stays open (no StdinOnce) and the client keeps receiving output.
+    let one = e.dir.join("one.in");
+    fs::write(&one, "hello\n").unwrap_or_else(|err| panic!("{err}"));
+    let first = ctl_cmd(&e, &["attach", "c"])
+        .stdin(Stdio::from(
+            fs::File::open(&one).unwrap_or_else(|err| panic!("{err}")),
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("attach: {err}"));
+    assert!(
+        common::wait_until(Duration::from_secs(10), || e
+            .ok(&["logs", "c"])
+            .contains("got:hello")),
+        "input did not arrive: {}",
+        e.ok(&["logs", "c"])
+    );
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.Running}}", "c"]), "true");
+    // A second client's input reaches the same stdin; the container exits; both clients
+    // end with its exit code and saw the output after they attached.
+    let two = e.dir.join("two.in");
+    fs::write(&two, "bye\n").unwrap_or_else(|err| panic!("{err}"));
+    let second = ctl_cmd(&e, &["attach", "c"])
+        .stdin(Stdio::from(
+            fs::File::open(&two).unwrap_or_else(|err| panic!("{err}")),
+        ))
+        .output()
+        .unwrap_or_else(|err| panic!("attach: {err}"));
+    assert_eq!(second.status.code(), Some(7), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("got:bye"),
+        "{second:?}"
+    );
+    let first_out = first
+        .wait_with_output()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(first_out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&first_out.stdout).contains("got:bye"));
+    assert_eq!(e.ok(&["inspect", "-f", "{{.State.ExitCode}}", "c"]), "7");
+    // --no-stdin: output only; the input is not sent.
+    e.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "d",
+        &r.image,
+        "sh",
+        "-c",
+        "read -t 2 x && echo read:$x || echo none",
+    ]);
+    let o = ctl_cmd(&e, &["attach", "--no-stdin", "d"])
+        .stdin(Stdio::from(
+            fs::File::open(&one).unwrap_or_else(|err| panic!("{err}")),
+        ))
+        .output()
+        .unwrap_or_else(|err| panic!("attach: {err}"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("none"), "{o:?}");
+}
