@@ -41,6 +41,7 @@ fn pull_and_push_draw_bars_on_a_terminal_and_plain_lines_otherwise() {
     for want in [
         "v1: Pulling from test/busybox",
         ": Pulling fs layer",
+        ": Downloading [",
         ": Pull complete",
         "Digest: sha256:",
         "Status: Downloaded newer image for",
