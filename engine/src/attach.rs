@@ -2,7 +2,10 @@
 //! every new piece of output to each connected client: raw for a -t container (and input
 //! from clients goes to its pty), otherwise framed as docker's stdcopy does (8-byte header:
 //! stream 1 or 2, three zero bytes, big-endian length). Clients get EOF when the
-//! container's process exits.
+//! container's process exits. Input from clients goes to the container's stdin (its pty
+//! with -t, its stdin pipe for a container run with -i): a client that has no more input
+//! half-closes its end and keeps receiving output; the container's stdin stays open for
+//! later clients, as docker's does for a container not started attached (no StdinOnce).
 //!
 //! The socket's address is given as `/proc/<pid>/fd/<run dir fd>/attach.sock` on both
 //! sides: a run dir path is longer than a unix socket address may be.
@@ -24,7 +27,8 @@ fn short_path(dir: &File) -> PathBuf {
 /// The monitor's end.
 pub struct Server {
     listener: UnixListener,
-    clients: Vec<UnixStream>,
+    /// Each client, and whether it may still send input (false once it half-closed).
+    clients: Vec<(UnixStream, bool)>,
     tty: bool,
     path: PathBuf,
     _dir: File,
@@ -50,22 +54,33 @@ impl Server {
     /// The fds to poll for readiness (the listener, then the clients).
     pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
         std::iter::once(self.listener.as_fd())
-            .chain(self.clients.iter().map(|c| c.as_fd()))
+            .chain(
+                self.clients
+                    .iter()
+                    .filter(|(_, reading)| *reading)
+                    .map(|(c, _)| c.as_fd()),
+            )
             .collect()
     }
 
     /// Accepts new clients and reads what they sent (passed to `input`); drops the
-    /// ones that left.
+    /// ones that left. A client at the end of its input still gets output.
     pub fn service(&mut self, input: &mut dyn FnMut(&[u8])) {
         while let Ok((c, _)) = self.listener.accept() {
             if c.set_nonblocking(true).is_ok() {
-                self.clients.push(c);
+                self.clients.push((c, true));
             }
         }
         let mut buf = [0u8; 4096];
-        self.clients.retain_mut(|c| loop {
+        self.clients.retain_mut(|(c, reading)| loop {
+            if !*reading {
+                return true;
+            }
             match c.read(&mut buf) {
-                Ok(0) => return false,
+                Ok(0) => {
+                    *reading = false;
+                    return true;
+                }
                 Ok(n) => input(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -86,7 +101,7 @@ impl Server {
             frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
         }
         frame.extend_from_slice(data);
-        self.clients.retain_mut(|c| {
+        self.clients.retain_mut(|(c, _)| {
             let _ = c.set_nonblocking(false);
             let _ = c.set_write_timeout(Some(std::time::Duration::from_millis(500)));
             let ok = c.write_all(&frame).is_ok();
@@ -111,9 +126,10 @@ pub enum Ended {
     Detached,
 }
 
-/// `ongictl attach`: relays the container's output to our stdout/stderr and, for a -t
-/// container with `input`, our stdin (raw mode on a terminal) to its pty, until it exits
-/// or the user detaches.
+/// `ongictl attach`: relays the container's output to our stdout/stderr and, with
+/// `input` (a container run with -i), our stdin to it (raw mode on a terminal for a -t
+/// container), until it exits or the user detaches. At the end of our input the socket is
+/// half-closed and output goes on.
 pub fn client(run_dir: &Path, tty: bool, input: bool) -> io::Result<Ended> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let dir = File::open(run_dir)?;
@@ -139,7 +155,7 @@ pub fn client(run_dir: &Path, tty: bool, input: bool) -> io::Result<Ended> {
             );
         }
     };
-    let mut stdin_open = tty && input;
+    let mut stdin_open = input;
     let mut pending: Vec<u8> = vec![];
     let mut buf = vec![0u8; 64 * 1024];
     let mut last_ctrl_p = false;
@@ -191,10 +207,13 @@ pub fn client(run_dir: &Path, tty: bool, input: bool) -> io::Result<Ended> {
             let n = nix::unistd::read(&stdin, &mut buf).unwrap_or(0);
             if n == 0 {
                 stdin_open = false;
+                if !tty {
+                    let _ = sock.shutdown(std::net::Shutdown::Write);
+                }
                 continue;
             }
-            // docker's detach keys: ctrl-p then ctrl-q.
-            for b in &buf[..n] {
+            // docker's detach keys: ctrl-p then ctrl-q (on a terminal).
+            for b in buf[..n].iter().filter(|_| tty) {
                 if last_ctrl_p && *b == 0x11 {
                     restore();
                     return Ok(Ended::Detached);

@@ -42,6 +42,9 @@ pub enum CommitError {
         /// The cause.
         source: io::Error,
     },
+    /// Downloading the tarball of `import URL` failed.
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// A `--change` instruction ongictl does not apply.
     #[error("invalid --change {0:?}: supported are CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL, HEALTHCHECK")]
     BadChange(String),
@@ -107,6 +110,32 @@ pub fn export(store: &Store, key: &str, out: impl Write) -> Result<(), CommitErr
 /// Files the engine creates in every container's upper directory as mount points; an
 /// empty one is no change of the user's.
 const MOUNT_POINTS: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+
+/// `commit --pause` (docker's default): runs `f`, the commit, with a running container
+/// frozen, so its upper directory does not change while it is read; thawed afterwards
+/// whatever `f` returned. A container that was paused already stays paused.
+pub fn paused<T>(
+    store: &Store,
+    key: &str,
+    pause: bool,
+    f: impl FnOnce() -> Result<T, CommitError>,
+) -> Result<T, CommitError> {
+    let c = container::load(store, &container::resolve(store, key)?)?;
+    let froze = pause && c.state.status == "running";
+    if froze {
+        crate::manage::pause(store, &c)?;
+        crate::system::pause_point("commit:paused");
+    }
+    let r = f();
+    if froze {
+        let thawed = container::load(store, &c.settings.id)
+            .and_then(|now| crate::manage::unpause(store, &now));
+        if let (Err(e), Ok(_)) = (thawed, &r) {
+            return Err(e.into());
+        }
+    }
+    r
+}
 
 /// `commit`: a new image whose top layer is the container's changes. Returns the image.
 pub fn commit(
@@ -348,8 +377,11 @@ pub fn import(
     Ok(ingest::record_image(store, &cfg, &[layer], &tags)?)
 }
 
-/// Opens `path` (or stdin for `-`) for reading.
+/// Opens `path` (stdin for `-`, a download for an http(s) URL) for reading.
 pub fn open_input(path: &str) -> Result<Box<dyn Read>, CommitError> {
+    if crate::download::is_url(path) {
+        return Ok(crate::download::open(path)?);
+    }
     if path == "-" {
         return Ok(Box::new(io::stdin().lock()));
     }

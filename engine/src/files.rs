@@ -42,6 +42,14 @@ pub enum FilesError {
     /// Copying a directory onto a file (docker's wording).
     #[error("cannot copy a directory to a file: {0}")]
     DirOntoFile(String),
+    /// `cp - CONTAINER:PATH` onto something that is not a directory (docker's wording).
+    #[error("destination \"{container}:{path}\" must be a directory")]
+    NotDirectory {
+        /// The path in the container.
+        path: String,
+        /// The container as named.
+        container: String,
+    },
     /// The container failed.
     #[error(transparent)]
     Container(#[from] ContainerError),
@@ -282,6 +290,77 @@ pub fn copy_in(
     let to = resolve_in(&root, &rel, true)?;
     let to = target(src, &to, dst, Some(name))?;
     copy_tree(src, &to, Some((0, 0)))
+}
+
+/// `cp CONTAINER:SRC -`: SRC as a tar stream on `out`, its entries named from SRC's last
+/// component (a directory's tree under it), as docker writes it; links are not followed.
+pub fn copy_out_tar(
+    store: &Store,
+    c: &Container,
+    name: &str,
+    src: &str,
+    out: impl io::Write,
+) -> Result<(), FilesError> {
+    let rootfs = Rootfs::open(store, c)?;
+    let (root, rel) = root_for(c, &rootfs.path, src);
+    let from = resolve_in(&root, &rel, false)?;
+    let md = fs::symlink_metadata(&from).map_err(|_| FilesError::NotFound {
+        path: src.to_string(),
+        container: name.to_string(),
+    })?;
+    let base = from
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let shown = PathBuf::from(format!("{name}:{src}"));
+    let werr = ioe("write archive of", &shown);
+    if md.is_dir() {
+        b.append_dir_all(&base, &from).map_err(werr)?;
+    } else {
+        b.append_path_with_name(&from, &base).map_err(werr)?;
+    }
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(ioe("write archive of", &shown))
+}
+
+/// `cp - CONTAINER:DEST`: extracts the tar stream `input` into DEST, which must be an
+/// existing directory (docker's rule); ownership and modes come from the archive. The tar
+/// crate refuses entries that would land outside DEST (`..`, or through a symlink that
+/// leads out), so an archive cannot write host files.
+pub fn copy_in_tar(
+    store: &Store,
+    c: &Container,
+    name: &str,
+    input: impl io::Read,
+    dst: &str,
+) -> Result<(), FilesError> {
+    let rootfs = Rootfs::open(store, c)?;
+    let (root, rel) = root_for(c, &rootfs.path, dst);
+    let to = resolve_in(&root, &rel, true)?;
+    match fs::metadata(&to) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(FilesError::NotDirectory {
+                path: dst.to_string(),
+                container: name.to_string(),
+            })
+        }
+        Err(_) => {
+            return Err(FilesError::NotFound {
+                path: dst.to_string(),
+                container: name.to_string(),
+            })
+        }
+    }
+    let mut a = tar::Archive::new(input);
+    a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(true);
+    a.set_overwrite(true);
+    let shown = PathBuf::from(format!("{name}:{dst}"));
+    a.unpack(&to).map_err(ioe("extract archive into", &shown))
 }
 
 /// One line of `diff`: `A`dded, `C`hanged or `D`eleted.

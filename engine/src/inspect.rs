@@ -224,6 +224,152 @@ fn f_join(args: &[G]) -> Result<G, FuncError> {
     Ok(G::String(items.join(&sep)))
 }
 
+/// The function every printing action is routed through (a name no user template uses).
+const PRINT: &str = "ongiGoPrint";
+
+/// A value as Go's fmt prints it with %v, as text/template does: slices `[a b]`, maps
+/// `map[k:v]` with sorted keys (JSON objects cannot tell docker's structs from its maps;
+/// all print as maps), nested values the same way.
+fn go_fmt(v: &G, out: &mut String) {
+    match v {
+        G::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                go_fmt(x, out);
+            }
+            out.push(']');
+        }
+        G::Object(o) | G::Map(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push_str("map[");
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                if let Some(x) = o.get(*k) {
+                    go_fmt(x, out);
+                }
+            }
+            out.push(']');
+        }
+        G::Nil => out.push_str("<nil>"),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn f_print(args: &[G]) -> Result<G, FuncError> {
+    let mut s = String::new();
+    if let Some(v) = args.first() {
+        go_fmt(v, &mut s);
+    }
+    Ok(G::String(s))
+}
+
+/// Rewrites each action that prints (`{{.RepoTags}}`, `{{.A | json}}`, `{{$x}}`) to print
+/// through [`PRINT`], since gtmpl prints arrays and maps in Rust's debug form. Control
+/// actions (if, range, with, else, end, define, template, block, break, continue),
+/// comments and variable declarations or assignments are left as they are.
+fn go_printing(t: &str) -> String {
+    const CONTROL: &[&str] = &[
+        "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+    ];
+    let mut out = String::with_capacity(t.len() + 32);
+    let mut rest = t;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let body_start = open + 2;
+        let Some(len) = action_len(&rest[body_start..]) else {
+            // Unterminated: left for the parser to report.
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let body = &rest[body_start..body_start + len];
+        rest = &rest[body_start + len + 2..];
+        let (lead, inner) = match body.strip_prefix('-') {
+            Some(b) if b.starts_with([' ', '\t', '\n', '\r']) => ("-", b),
+            _ => ("", body),
+        };
+        let (inner, trail) = match inner.strip_suffix('-') {
+            Some(b) if b.ends_with([' ', '\t', '\n', '\r']) => (b, "-"),
+            _ => (inner, ""),
+        };
+        let word = inner.trim_start();
+        let first: String = word
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let keep = word.is_empty()
+            || word.starts_with("/*")
+            || CONTROL.contains(&first.as_str())
+            || declares(word);
+        out.push_str("{{");
+        out.push_str(lead);
+        if keep {
+            out.push_str(inner);
+        } else {
+            out.push_str(&format!(" {PRINT} ({}) ", inner.trim()));
+        }
+        out.push_str(trail);
+        out.push_str("}}");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of an action's body up to its closing `}}`, skipping quoted strings.
+fn action_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+            }
+            b'}' if b.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `$x := ...` or `$x = ...`: a declaration or assignment prints nothing.
+fn declares(word: &str) -> bool {
+    if !word.starts_with('$') {
+        return false;
+    }
+    let rest = word.trim_start_matches(|c: char| c == '$' || c.is_alphanumeric() || c == '_');
+    let rest = rest.trim_start();
+    let rest = rest
+        .strip_prefix(',')
+        .map(|r| {
+            r.trim_start()
+                .trim_start_matches(|c: char| c == '$' || c.is_alphanumeric() || c == '_')
+                .trim_start()
+        })
+        .unwrap_or(rest);
+    rest.starts_with(":=") || (rest.starts_with('=') && !rest.starts_with("=="))
+}
+
 /// Evaluates a docker `--format` template over `data`. docker adds a newline after each
 /// object's output; the caller prints it.
 pub fn render(format: &str, data: &Value) -> Result<String, TemplateError> {
@@ -232,7 +378,9 @@ pub fn render(format: &str, data: &Value) -> Result<String, TemplateError> {
     t.add_func("upper", f_upper);
     t.add_func("lower", f_lower);
     t.add_func("join", f_join);
-    t.parse(format).map_err(|e| TemplateError(e.to_string()))?;
+    t.add_func(PRINT, f_print);
+    t.parse(go_printing(format))
+        .map_err(|e| TemplateError(e.to_string()))?;
     t.render(&gtmpl::Context::from(to_g(data)))
         .map_err(|e| TemplateError(e.to_string()))
 }
@@ -255,5 +403,37 @@ mod tests {
         );
         assert_eq!(render("{{.State.ExitCode}}", &v).unwrap(), "0");
         assert!(render("{{.State.Status", &v).is_err());
+    }
+
+    #[test]
+    fn slices_and_maps_print_as_go_does() {
+        let v = json!({"RepoTags": ["a:1", "b:2"], "Labels": {"z": "1", "a": "x y"},
+            "Empty": [], "Nested": [{"k": [1, 2]}], "N": null, "S": "s"});
+        assert_eq!(render("{{.RepoTags}}", &v).unwrap(), "[a:1 b:2]");
+        assert_eq!(render("{{.Labels}}", &v).unwrap(), "map[a:x y z:1]");
+        assert_eq!(render("{{.Empty}}", &v).unwrap(), "[]");
+        assert_eq!(render("{{.Nested}}", &v).unwrap(), "[map[k:[1 2]]]");
+        assert_eq!(
+            render("{{ .S }}-{{- .S -}} -{{.N}}", &v).unwrap(),
+            "s-s-<nil>"
+        );
+        assert_eq!(
+            render("{{json .RepoTags}}", &v).unwrap(),
+            r#"["a:1","b:2"]"#
+        );
+        assert_eq!(
+            render("{{.RepoTags | json}}", &v).unwrap(),
+            r#"["a:1","b:2"]"#
+        );
+        assert_eq!(
+            render("{{range $i, $t := .RepoTags}}{{$i}}={{$t}} {{end}}", &v).unwrap(),
+            "0=a:1 1=b:2 "
+        );
+        assert_eq!(
+            render("{{$x := .Labels}}{{if .S}}{{$x}}{{else}}no{{end}}", &v).unwrap(),
+            "map[a:x y z:1]"
+        );
+        assert_eq!(render(r#"{{"}}"}} {{/* c */}}"#, &v).unwrap(), "}} ");
+        assert_eq!(render("{{index .Labels \"a\"}}", &v).unwrap(), "x y");
     }
 }

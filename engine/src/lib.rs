@@ -12,7 +12,8 @@
 //! container runs with), [`seccomp`] (docker's default profile), [`monitor`] (the
 //! supervisor process), [`logs`] (json-file logs), [`push`] (push), [`ingest`] (locally made
 //! layers and images), [`archive`] (save/load), [`commit`] (commit/export/import),
-//! [`history`], [`prune`] (image prune, layer and blob GC), [`auth`] (login/logout),
+//! [`history`], [`download`] (import from a URL), [`prune`] (image prune, layer and blob
+//! GC), [`auth`] (login/logout),
 //! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
 //! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
 //! [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod commit;
 pub mod config;
 pub mod container;
+pub mod download;
 pub mod files;
 pub mod health;
 pub mod history;

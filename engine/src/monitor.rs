@@ -259,7 +259,9 @@ fn run_once(
     drop(spec);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if attach && s.interactive && !s.tty {
+    // -i: a stdin pipe, fed from the starter's stdin when attached, else from `attach`
+    // clients (kept open while the container runs).
+    let (in_r, in_w) = if s.interactive && !s.tty {
         let (r, w) = pipe()?;
         (r, Some(w))
     } else {
@@ -383,6 +385,11 @@ fn relay(
 ) -> Result<i32, MonitorError> {
     let mut open = [true, true];
     let mut stdin_w = stdin_w;
+    let mut stdin_pending: Vec<u8> = Vec::new();
+    if let (false, Some(w)) = (attach, &stdin_w) {
+        // SAFETY: fcntl on a pipe end we own; only its status flags change.
+        unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    }
     // conmon reads 8 KiB at a time; a bigger buffer is resident for the container's life
     // (calloc zeroes a reused chunk) and saves nothing on a json-file log.
     let mut buf = vec![0u8; 16 * 1024];
@@ -399,7 +406,7 @@ fn relay(
             }
         }
         let stdin_fd = saved[0].as_fd_borrowed();
-        if stdin_w.is_some() {
+        if attach && stdin_w.is_some() {
             fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
             which.push(2);
         }
@@ -422,10 +429,28 @@ fn relay(
             .map(|(f, w)| (*w, f.revents().is_some_and(|r| !r.is_empty())))
             .collect();
         drop(fds);
+        // --- attach input (-i without -t, detached): clients' bytes to the stdin pipe ---
         if let Some(a) = srv.as_deref_mut() {
-            // Without -t, attached clients only watch (stdin is the starter's or none).
-            a.service(&mut |_| {});
+            // Attached, stdin is the starter's: clients only watch.
+            a.service(&mut |b| {
+                if !attach && stdin_w.is_some() {
+                    stdin_pending.extend_from_slice(b);
+                }
+            });
         }
+        if let (false, Some(wr)) = (stdin_pending.is_empty(), &stdin_w) {
+            // Non-blocking: a container that does not read its stdin must not stall
+            // the relay of its output; the rest is retried at the next turn.
+            match nix::unistd::write(wr, &stdin_pending) {
+                Ok(n) => drop(stdin_pending.drain(..n)),
+                Err(nix::errno::Errno::EAGAIN) => {}
+                Err(_) => {
+                    stdin_w = None;
+                    stdin_pending.clear();
+                }
+            }
+        }
+        // --- end attach input ---
         for (w, r) in ready {
             if !r || w == 3 {
                 continue;

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use ongi_engine::container::{self as ctr, ContainerError, RunFlags};
@@ -21,6 +20,8 @@ mod fmt;
 mod health;
 #[path = "ongictl/images.rs"]
 mod images;
+#[path = "ongictl/progress.rs"]
+mod progress;
 #[path = "ongictl/system.rs"]
 mod system;
 
@@ -582,23 +583,6 @@ fn remove_with_volumes(
     Ok(())
 }
 
-struct PlainProgress {
-    quiet: bool,
-}
-
-impl registry::Progress for PlainProgress {
-    fn line(&self, s: &str) {
-        if !self.quiet {
-            println!("{s}");
-        }
-    }
-    fn layer(&self, digest: &str, status: &str, _done: u64, _total: u64) {
-        if !self.quiet && status != "Downloading" && status != "Extracting" {
-            println!("{}: {status}", image::short_id(digest));
-        }
-    }
-}
-
 fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Image, Fail> {
     let r = Reference::parse(name).map_err(|e| Fail(1, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -606,7 +590,7 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
         .enable_all()
         .build()
         .map_err(|e| Fail(125, e.to_string()))?;
-    let p = Arc::new(PlainProgress { quiet });
+    let p = progress::reporter(quiet, progress::Stream::Stdout);
     let _gc = store.gc_lock(false)?;
     let pulled = rt
         .block_on(registry::pull(store, &r, &cli.insecure, p))
@@ -862,17 +846,6 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
 
 /// A pull whose progress goes to stderr, as `docker run` prints it.
 fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, Fail> {
-    struct ErrProgress;
-    impl registry::Progress for ErrProgress {
-        fn line(&self, s: &str) {
-            eprintln!("{s}");
-        }
-        fn layer(&self, digest: &str, status: &str, _d: u64, _t: u64) {
-            if status != "Downloading" && status != "Extracting" {
-                eprintln!("{}: {status}", image::short_id(digest));
-            }
-        }
-    }
     let r = Reference::parse(name).map_err(|e| Fail(125, e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -884,7 +857,7 @@ fn pull_to_stderr(store: &Store, cli: &Cli, name: &str) -> Result<image::Image, 
             store,
             &r,
             &cli.insecure,
-            Arc::new(ErrProgress),
+            progress::reporter(false, progress::Stream::Stderr),
         ))
         .map_err(|e| Fail(125, e.to_string()))?;
     drop(rt);
@@ -924,22 +897,13 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
     let mut json_rows = vec![];
     for c in &list {
         let s = &c.settings;
-        let mut command = s
-            .args()
-            .iter()
-            .map(|x| x.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !a.no_trunc && command.chars().count() > 20 {
-            command = command.chars().take(19).collect::<String>() + "…";
-        }
+        let command = containers::ps_command(&s.args(), !a.no_trunc);
         let id = if a.no_trunc {
             s.id.clone()
         } else {
             s.id[..12].to_string()
         };
         if a.format.is_some() {
-            let command = format!("\"{command}\"");
             // docker computes sizes for a template that shows them, -s or not.
             let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
             json_rows.push(containers::ps_row(store, c, &command, &id, size));
@@ -948,7 +912,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
         let mut row = vec![
             id,
             s.image.clone(),
-            format!("\"{command}\""),
+            command,
             fmt::ago(&s.created),
             health::status(store, c),
             String::new(),

@@ -587,6 +587,18 @@ fn split_cp(arg: &str) -> Option<(&str, &str)> {
 
 fn cp(store: &Store, src: &str, dst: &str) -> Result<u8, Fail> {
     match (split_cp(src), split_cp(dst)) {
+        // `-`: a tar stream on stdout or from stdin, as docker's cp.
+        (Some((name, path)), None) if dst == "-" => {
+            let c = load(store, name)?;
+            let out = std::io::stdout();
+            files::copy_out_tar(store, &c, name, path, std::io::BufWriter::new(out.lock()))?;
+            Ok(0)
+        }
+        (None, Some((name, path))) if src == "-" => {
+            let c = load(store, name)?;
+            files::copy_in_tar(store, &c, name, std::io::stdin().lock(), path)?;
+            Ok(0)
+        }
         (Some((name, path)), None) => {
             let c = load(store, name)?;
             files::copy_out(store, &c, name, path, Path::new(dst))?;
@@ -648,7 +660,9 @@ pub fn ps_filter(
 ) -> Result<bool, Fail> {
     let f = parse_filters(
         filters,
-        &["status", "name", "id", "label", "ancestor", "exited"],
+        &[
+            "status", "name", "id", "label", "ancestor", "exited", "before", "since", "volume",
+        ],
     )?;
     for (k, v) in &f {
         if k == "status"
@@ -670,9 +684,24 @@ pub fn ps_filter(
             ancestors.insert(v.clone(), id);
         }
     }
+    // before=/since= name a container (name or id prefix): those created earlier / later.
+    let mut created_of = std::collections::HashMap::new();
+    for (k, v) in &f {
+        if k == "before" || k == "since" {
+            let id = ctr::resolve(store, v)?;
+            created_of.insert(v.clone(), ctr::load(store, &id)?.settings.created);
+        }
+    }
     list.retain(|c| {
         let s = &c.settings;
         matches_all(&f, |k, v| match k {
+            "before" => created_of.get(v).is_some_and(|t| s.created < *t),
+            "since" => created_of.get(v).is_some_and(|t| s.created > *t),
+            // A volume's name or a mount's destination in the container, as docker's.
+            "volume" => s.mounts.iter().any(|m| {
+                m.volume.as_deref() == Some(v)
+                    || m.destination.trim_end_matches('/') == v.trim_end_matches('/')
+            }),
             "status" => c.state.status == v,
             "name" => s.name.contains(v.trim_start_matches('/')),
             "id" => s.id.starts_with(v),
@@ -786,6 +815,53 @@ pub fn ps_size(store: &Store, c: &Container) -> String {
         .flatten()
         .map_or(0, |i| i.size);
     format!("{} (virtual {})", fmt::size(rw), fmt::size(rw + img))
+}
+
+/// `ps`'s COMMAND as docker shows it: the arguments joined by spaces, one containing a
+/// space in single quotes, cut to 20 characters with an ellipsis unless `--no-trunc`, then
+/// quoted as Go's strconv.Quote does (`"sh -c 'sleep 100'"`).
+pub fn ps_command(args: &[String], trunc: bool) -> String {
+    let mut cmd = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if trunc && cmd.chars().count() > 20 {
+        cmd = cmd.chars().take(19).collect::<String>() + "…";
+    }
+    go_quote(&cmd)
+}
+
+/// Go's strconv.Quote: a double-quoted string with `"`, `\\` and control characters
+/// escaped, printable characters (ellipsis included) as they are.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// One container as `ps --format` sees it.

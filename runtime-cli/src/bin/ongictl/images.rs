@@ -2,12 +2,11 @@
 //! history, `image inspect`, `image prune`. Parsing and output only.
 
 use std::io::{IsTerminal, Read, Write};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use ongi_engine::reference::Reference;
 use ongi_engine::store::Store;
-use ongi_engine::{archive, auth, commit, history, image, inspect, prune, push, registry};
+use ongi_engine::{archive, auth, commit, history, image, inspect, prune, push};
 
 use crate::{fmt, open, Cli, Fail};
 
@@ -76,6 +75,9 @@ pub enum ImageSub {
 
 #[derive(Args)]
 pub struct PushArgs {
+    /// Push all tags of the repository.
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
     /// Suppress verbose output.
     #[arg(short, long)]
     quiet: bool,
@@ -122,7 +124,7 @@ pub struct ImportArgs {
     /// Commit message.
     #[arg(short, long)]
     message: Option<String>,
-    /// The tarball, or `-` for stdin.
+    /// The tarball: a file, `-` for stdin, or an http(s) URL.
     file: String,
     reference: Option<String>,
 }
@@ -146,7 +148,7 @@ pub struct CommitArgs {
     /// Commit message.
     #[arg(short, long)]
     message: Option<String>,
-    /// Accepted for docker compatibility; the container is not paused.
+    /// Pause the container while committing (default true; --pause=false to not).
     #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pause: Option<String>,
     container: String,
@@ -197,14 +199,26 @@ pub fn dispatch(cli: &Cli, cmd: &ImageCmds) -> Result<u8, Fail> {
         ImageCmds::Export(a) => export(&open(cli)?, a),
         ImageCmds::Commit(a) => {
             let store = open(cli)?;
-            let img = commit::commit(
-                &store,
-                &a.container,
-                a.reference.as_deref(),
-                a.message.as_deref(),
-                a.author.as_deref(),
-                &a.change,
-            )?;
+            let pause = match a.pause.as_deref() {
+                None | Some("true") | Some("1") => true,
+                Some("false") | Some("0") => false,
+                Some(v) => {
+                    return Err(Fail(
+                        125,
+                        format!("invalid argument {v:?} for \"-p, --pause\" flag: parse error"),
+                    ))
+                }
+            };
+            let img = commit::paused(&store, &a.container, pause, || {
+                commit::commit(
+                    &store,
+                    &a.container,
+                    a.reference.as_deref(),
+                    a.message.as_deref(),
+                    a.author.as_deref(),
+                    &a.change,
+                )
+            })?;
             println!("{}", img.id);
             Ok(0)
         }
@@ -221,36 +235,49 @@ pub fn dispatch(cli: &Cli, cmd: &ImageCmds) -> Result<u8, Fail> {
     }
 }
 
-struct PushProgress {
-    quiet: bool,
-}
-
-impl registry::Progress for PushProgress {
-    fn line(&self, s: &str) {
-        if !self.quiet {
-            println!("{s}");
-        }
-    }
-    fn layer(&self, digest: &str, status: &str, _done: u64, _total: u64) {
-        if !self.quiet && status != "Preparing" {
-            println!("{}: {status}", image::short_id(digest));
-        }
-    }
-}
-
 fn push_cmd(store: &Store, cli: &Cli, a: &PushArgs) -> Result<u8, Fail> {
     let r = Reference::parse(&a.name).map_err(|e| Fail(1, e.to_string()))?;
-    let p = Arc::new(PushProgress { quiet: a.quiet });
-    let pushed = runtime()?
-        .block_on(push::push(store, &r, &cli.insecure, p))
-        .map_err(|e| Fail(1, e.to_string()))?;
-    if a.quiet {
-        println!("{}", r.familiar());
+    let refs = if a.all_tags {
+        // A tag or digest of its own is a contradiction (docker's wording).
+        let last = a.name.rsplit('/').next().unwrap_or_default();
+        if last.contains(':') || last.contains('@') {
+            return Err(Fail(1, "tag can't be used with --all-tags/-a".into()));
+        }
+        let mut tagged: Vec<Reference> = image::list(store)?
+            .iter()
+            .flat_map(|i| i.tags.iter())
+            .filter_map(|t| Reference::parse(t).ok())
+            .filter(|t| t.name() == r.name())
+            .collect();
+        tagged.sort_by(|x, y| x.tag.cmp(&y.tag));
+        tagged.dedup_by(|x, y| x.tag == y.tag);
+        if tagged.is_empty() {
+            return Err(Fail(
+                1,
+                format!(
+                    "An image does not exist locally with the tag: {}",
+                    r.familiar_name()
+                ),
+            ));
+        }
+        tagged
     } else {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
+        vec![r]
+    };
+    let rt = runtime()?;
+    for r in refs {
+        let p = crate::progress::reporter(a.quiet, crate::progress::Stream::Stdout);
+        let pushed = rt
+            .block_on(push::push(store, &r, &cli.insecure, p))
+            .map_err(|e| Fail(1, e.to_string()))?;
+        if a.quiet {
+            println!("{}", r.familiar());
+        } else {
+            println!(
+                "{}: digest: {} size: {}",
+                pushed.tag, pushed.digest, pushed.size
+            );
+        }
     }
     Ok(0)
 }
