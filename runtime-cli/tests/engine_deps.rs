@@ -20,6 +20,7 @@ const ENGINE_ONLY: &[&str] = &[
     "zstd",
     "gtmpl",
     "sha2",
+    "indicatif",
 ];
 
 #[test]
