@@ -126,7 +126,8 @@ fn referenced(store: &Store) -> Result<Referenced, ImageError> {
                 .map(|v| (m, v))
         });
         let Some((m, v)) = manifest else {
-            r.untraceable.get_or_insert_with(|| img.short_id().to_string());
+            r.untraceable
+                .get_or_insert_with(|| img.short_id().to_string());
             continue;
         };
         r.blobs.insert(m.clone());
@@ -196,6 +197,17 @@ pub fn collect(store: &Store) -> Result<Collected, ImageError> {
         ));
     }
     Ok(out)
+}
+
+/// After a failed pull (called with no GC lock held by the caller): what it wrote that no
+/// image claims goes now rather than at the next prune, so the failure leaves nothing
+/// behind. Only when no other command holds the GC lock (a concurrent pull may be about to
+/// claim those blobs; it is never waited for). Errors are ignored: the next check or prune
+/// collects.
+pub fn collect_if_idle(store: &Store) {
+    if let Ok(Some(_lock)) = store.try_gc_lock_exclusive() {
+        let _ = collect(store);
+    }
 }
 
 fn names_in(dir: &Path) -> Result<Vec<String>, StoreError> {
