@@ -1,5 +1,5 @@
 //! The engine's settings file: `/etc/ongi/engine.json` (or `$ONGI_CONFIG`), in the spirit
-//! of dockerd's daemon.json. Today: `{"insecure-registries": ["host:port", ...]}`.
+//! of dockerd's daemon.json. Today: `{"insecure-registries": ["host:port", ...], "registry-timeout": SECONDS}`.
 
 use std::path::PathBuf;
 
@@ -36,6 +36,9 @@ pub struct EngineConfig {
     /// Registries reached over plain HTTP (`host[:port]`).
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Seconds a registry may take to connect and to answer each read (pull, push).
+    #[serde(default)]
+    pub registry_timeout: Option<f64>,
 }
 
 /// Where the settings file is: `$ONGI_CONFIG`, else [`DEFAULT_CONFIG`].

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     /// Reading or writing failed.
-    #[error("layer {layer}: {op} {path}: {source}")]
+    #[error("layer {layer}: {op} {path}: {}", crate::store::error_chain(.source))]
     Io {
         /// The layer's digest.
         layer: String,

@@ -24,8 +24,9 @@ use crate::store::{self, Store, StoreError};
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The registry answered with an error or could not be reached.
-    #[error("{what} {reference}: {source}")]
+    /// The registry answered with an error or could not be reached (the causes spelled
+    /// out: "connection refused", "operation timed out" are what the user needs to read).
+    #[error("{what} {reference}: {}", store::error_chain(.source))]
     Client {
         /// What was being fetched.
         what: &'static str,
@@ -59,6 +60,16 @@ pub enum RegistryError {
     /// Recording the image failed.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The registry sent less than the manifest says the layer has.
+    #[error("layer {layer}: download truncated: got {got} of {want} bytes")]
+    Truncated {
+        /// The layer's digest.
+        layer: String,
+        /// Bytes received.
+        got: u64,
+        /// The size in the manifest.
+        want: u64,
+    },
     /// The blob download task failed.
     #[error("layer {layer}: {why}")]
     Task {
@@ -161,6 +172,21 @@ pub fn auth_for(registry: &str) -> RegistryAuth {
     RegistryAuth::Anonymous
 }
 
+/// How long a registry may take to accept the connection, and to answer each read:
+/// `$ONGI_REGISTRY_TIMEOUT` seconds, else engine.json's `registry-timeout`, else 30 s and
+/// 120 s. A registry that accepts and never answers makes the pull fail after that long.
+pub fn timeouts() -> (Duration, Duration) {
+    let secs = std::env::var("ONGI_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .or_else(|| crate::config::load().ok().and_then(|c| c.registry_timeout))
+        .filter(|s| s.is_finite() && *s > 0.0);
+    match secs {
+        Some(s) => (Duration::from_secs_f64(s), Duration::from_secs_f64(s)),
+        None => (Duration::from_secs(30), Duration::from_secs(120)),
+    }
+}
+
 /// A registry client for one reference's registry.
 pub fn client(r: &Reference, insecure: &[String]) -> oci_client::Client {
     // rustls needs its crypto provider chosen once per process; a second install is refused
@@ -168,6 +194,7 @@ pub fn client(r: &Reference, insecure: &[String]) -> oci_client::Client {
     // registries need no post-quantum key exchange (the reason rustls deprecates this).
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let (connect, read) = timeouts();
     let protocol = if is_insecure(&r.registry, insecure) {
         ClientProtocol::Http
     } else {
@@ -175,8 +202,8 @@ pub fn client(r: &Reference, insecure: &[String]) -> oci_client::Client {
     };
     oci_client::Client::new(ClientConfig {
         protocol,
-        connect_timeout: Some(Duration::from_secs(30)),
-        read_timeout: Some(Duration::from_secs(120)),
+        connect_timeout: Some(connect),
+        read_timeout: Some(read),
         max_concurrent_download: 8,
         ..Default::default()
     })
@@ -504,7 +531,38 @@ async fn fetch_layer(
         };
         if unpack {
             p2.layer(&job.digest, "Extracting", 0, job.size);
-            let u = layer::unpack(&job.digest, &mut *src, &job.diff_id, &job.tmp)?;
+            let u = match layer::unpack(&job.digest, &mut *src, &job.diff_id, &job.tmp) {
+                Ok(u) => u,
+                Err(e) => {
+                    // Bad bytes from the registry break the gunzip or the tar first; the
+                    // user needs to read that the download was bad, not the decoder's
+                    // complaint about garbage. So finish the download and check it.
+                    if let Err(d) = io::copy(src, &mut io::sink()) {
+                        // A local write failed (the disk is full): the unpack says so.
+                        if d.raw_os_error().is_some() {
+                            return Err(e.into());
+                        }
+                        // The download's own failure (oci-client checks the digest at
+                        // the end, hyper a short body).
+                        return Err(RegistryError::Task {
+                            layer: job.digest.clone(),
+                            why: format!("download failed: {}", store::error_chain(&d)),
+                        });
+                    }
+                    return Err(match reader.blob.take() {
+                        Some(w) if w.written() < job.size => RegistryError::Truncated {
+                            layer: job.digest.clone(),
+                            got: w.written(),
+                            want: job.size,
+                        },
+                        Some(w) => match w.commit() {
+                            Err(m @ StoreError::DigestMismatch { .. }) => m.into(),
+                            _ => e.into(),
+                        },
+                        None => e.into(),
+                    });
+                }
+            };
             // Drain: the blob's own digest covers bytes after the tar end (gzip trailer).
             io::copy(src, &mut io::sink()).map_err(store::io_err("read", &job.tmp))?;
             let _ = std::fs::write(job.tmp.with_extension("size"), u.size.to_string());

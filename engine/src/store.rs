@@ -62,6 +62,23 @@ pub enum StoreError {
     BadDigest(String),
 }
 
+/// An error and its causes, `: `-joined, each cause left out if the message before already
+/// says it (many wrappers, e.g. reqwest's and tar's, leave the cause out of their message:
+/// "connection refused", "No space left on device" are what the user needs to read).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 pub(crate) fn io_err(
     op: &'static str,
     path: impl Into<PathBuf>,
@@ -260,6 +277,25 @@ impl Store {
         }
     }
 
+    /// [`Store::gc_lock`] exclusive if no one holds it now, else `None` (someone is writing
+    /// or collecting; the collection can wait for the next prune or check).
+    pub fn try_gc_lock_exclusive(&self) -> Result<Option<GcLock>, StoreError> {
+        use std::os::fd::AsRawFd;
+        let p = self.root.join("gc.lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err("open", &p))?;
+        // SAFETY: f is an open file; flock keeps no pointer.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            Ok(Some(GcLock(f)))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The image id a fully qualified name points at.
     pub fn tag_target(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.db
@@ -300,6 +336,11 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.size
+    }
+
     /// Verifies the digest and moves the blob into place; returns its size.
     pub fn commit(mut self) -> Result<u64, StoreError> {
         let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));

@@ -94,15 +94,6 @@ fn dead_tmp(name: &str) -> bool {
     }
 }
 
-fn remove_any(p: &Path) -> Result<(), StoreError> {
-    let r = match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(_) => return Ok(()),
-    };
-    r.map_err(io_err("remove", p))
-}
-
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .into_iter()
@@ -152,7 +143,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
             if dead_tmp(&n) {
                 let p = d.join(&n);
                 unmount_under(&p);
-                remove_any(&p)?;
+                crate::prune::remove_tree(&p)?;
                 fixed.push(format!("removed leftover {}", p.display()));
             }
         }
@@ -182,7 +173,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
         let p = dir.join(id);
         unmount_under(&p);
         let _ = ongi::Container::new(store.runtime_root(), id).delete(true);
-        remove_any(&p)?;
+        crate::prune::remove_tree(&p)?;
         fixed.push(format!(
             "removed directory {}: no container record",
             p.display()
@@ -231,7 +222,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
     let run_dirs = store.run_root.join("containers");
     for n in names_in(&run_dirs) {
         if !live.contains(&n) && !container::monitor_alive(store, &n) {
-            remove_any(&run_dirs.join(&n))?;
+            crate::prune::remove_tree(&run_dirs.join(&n))?;
             fixed.push(format!(
                 "removed run directory of unknown container {}",
                 short(&n)
@@ -254,26 +245,22 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
         fixed.push(format!("recreated the missing directory of volume {n}"));
     }
     for n in vdirs.difference(&vrows) {
-        remove_any(&vdir.join(n))?;
+        crate::prune::remove_tree(&vdir.join(n))?;
         fixed.push(format!("removed volume directory {n}: no volume record"));
     }
 
-    fixed.extend(collect_garbage(store)?.0);
+    fixed.extend(collect_garbage(store)?);
     Ok(fixed)
 }
 
-/// Layers and blobs no image refers to (the caller holds the exclusive gc lock). Returns
-/// what it removed and the bytes reclaimed.
-fn collect_garbage(store: &Store) -> Result<(Vec<String>, u64), SystemError> {
+/// Forgets unused images whose layers are gone (they cannot run; a pull brings them
+/// back), then runs the store's garbage collector. The caller holds the exclusive gc lock.
+fn collect_garbage(store: &Store) -> Result<Vec<String>, SystemError> {
     let mut fixed = Vec::new();
-    let mut bytes = 0;
-    let images = image::list(store)?;
-    // Images whose layers are gone cannot run: forget unused ones (a pull brings them back).
     let users: BTreeSet<String> = column(store, "SELECT DISTINCT image_id FROM containers")?
         .into_iter()
         .collect();
-    let mut kept = Vec::new();
-    for i in images {
+    for i in image::list(store)? {
         let missing = i
             .layers
             .iter()
@@ -287,75 +274,10 @@ fn collect_garbage(store: &Store) -> Result<(Vec<String>, u64), SystemError> {
                 "removed image {}: layers missing (pull it again)",
                 i.short_id()
             ));
-        } else {
-            kept.push(i);
         }
     }
-    let mut layers = BTreeSet::new();
-    for i in &kept {
-        for l in &i.layers {
-            layers.insert(crate::store::digest_hex(l)?.to_string());
-        }
-    }
-    let ldir = store.root.join("layers");
-    for n in names_in(&ldir) {
-        if n.starts_with('@') {
-            continue;
-        }
-        let hex = n.strip_suffix(".size").unwrap_or(&n);
-        if layers.contains(hex) {
-            continue;
-        }
-        let p = ldir.join(&n);
-        if n.ends_with(".size") {
-            let _ = fs::remove_file(&p);
-            continue;
-        }
-        bytes += volume::du(&p);
-        remove_any(&p)?;
-        fixed.push(format!(
-            "removed unreferenced layer {}",
-            &hex[..hex.len().min(12)]
-        ));
-    }
-    // Blobs: an image's manifest, config and layer blobs. Images recorded without a
-    // manifest (made locally) may keep blobs we cannot trace: then none are collected.
-    let mut blobs = BTreeSet::new();
-    let mut traceable = true;
-    for i in &kept {
-        blobs.insert(i.id.clone());
-        let Some(m) = &i.manifest_digest else {
-            traceable = false;
-            continue;
-        };
-        blobs.insert(m.clone());
-        let raw = store.read_blob(m).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
-        for l in v["layers"].as_array().into_iter().flatten() {
-            if let Some(d) = l["digest"].as_str() {
-                blobs.insert(d.to_string());
-            }
-        }
-        if let Some(d) = v["config"]["digest"].as_str() {
-            blobs.insert(d.to_string());
-        }
-    }
-    if traceable {
-        let bdir = store.root.join("blobs/sha256");
-        for n in names_in(&bdir) {
-            if n.starts_with('@') || blobs.contains(&format!("sha256:{n}")) {
-                continue;
-            }
-            let p = bdir.join(&n);
-            bytes += fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            remove_any(&p)?;
-            fixed.push(format!(
-                "removed unreferenced blob sha256:{}",
-                &n[..n.len().min(12)]
-            ));
-        }
-    }
-    Ok((fixed, bytes))
+    fixed.extend(crate::prune::collect(store)?.removed);
+    Ok(fixed)
 }
 
 /// One row of `system df`.
@@ -502,27 +424,12 @@ pub fn prune(store: &Store, all: bool, volumes: bool) -> Result<Pruned, SystemEr
         out.volumes = names;
         out.reclaimed += bytes;
     }
-    let _gc = store.gc_lock(true)?;
-    let used: BTreeSet<String> = column(store, "SELECT DISTINCT image_id FROM containers")?
-        .into_iter()
-        .collect();
-    for i in image::list(store)? {
-        if used.contains(&i.id) || !(all || i.tags.is_empty()) {
-            continue;
-        }
-        match image::remove(store, &i.id, true) {
-            Ok(r) => {
-                out.images
-                    .extend(r.untagged.into_iter().map(|u| format!("untagged: {u}")));
-                out.images
-                    .extend(r.deleted.into_iter().map(|d| format!("deleted: {d}")));
-            }
-            Err(ImageError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let (_, bytes) = collect_garbage(store)?;
-    out.reclaimed += bytes;
+    let p = crate::prune::prune_images(store, all)?;
+    out.images
+        .extend(p.untagged.into_iter().map(|u| format!("untagged: {u}")));
+    out.images
+        .extend(p.deleted.into_iter().map(|d| format!("deleted: {d}")));
+    out.reclaimed += p.reclaimed;
     Ok(out)
 }
 

@@ -223,20 +223,8 @@ pub fn remove(store: &Store, name: &str) -> Result<(), VolumeError> {
         .execute("DELETE FROM volumes WHERE name = ?1", params![name])
         .map_err(store.dberr())?;
     let dir = store.root.join("volumes").join(name);
-    remove_tree(&dir)?;
+    crate::prune::remove_tree(&dir)?;
     Ok(())
-}
-
-/// Removes a directory tree, renamed away first so a half-removed one never shows under
-/// its name.
-pub(crate) fn remove_tree(dir: &Path) -> Result<(), StoreError> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    let parent = dir.parent().unwrap_or(Path::new("/"));
-    let gone = crate::store::tempfile_path(parent, "gone");
-    fs::rename(dir, &gone).map_err(io_err("rename away", dir))?;
-    fs::remove_dir_all(&gone).map_err(io_err("remove", &gone))
 }
 
 /// `volume prune`: unused anonymous volumes, or with `all` every unused volume. Returns

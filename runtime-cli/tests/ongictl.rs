@@ -221,10 +221,10 @@ fn bad_input_is_refused_and_leaves_nothing() {
         127,
         "no/such/cmd",
     );
-    assert_eq!(
-        e.ctl(&["run", "--frobnicate", &r.image]).code(),
-        Some(2),
-        "unknown flag"
+    fails_with(
+        &e.ctl(&["run", "--frobnicate", &r.image]),
+        125,
+        "unknown flag: --frobnicate",
     );
     e.ok(&["create", "--name", "taken", &r.image, "true"]);
     fails_with(

@@ -22,8 +22,12 @@ mod health;
 mod images;
 #[path = "ongictl/progress.rs"]
 mod progress;
+#[path = "ongictl/parallel.rs"]
+mod parallel;
 #[path = "ongictl/system.rs"]
 mod system;
+#[path = "ongictl/usage.rs"]
+mod usage;
 
 #[derive(Parser)]
 #[command(
@@ -311,7 +315,10 @@ fn main() -> ExitCode {
             return ExitCode::from(126);
         }
     }
-    let mut cli = Cli::parse();
+    let mut cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage::fail(e),
+    };
     // Insecure registries from the engine's settings file join those given by flag.
     match ongi_engine::config::load() {
         Ok(c) => cli.insecure.extend(c.insecure_registries),
@@ -425,21 +432,26 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         Cmd::Stop { time, containers } => {
             let store = open(&cli)?;
             let mut rc = 0;
-            for c in containers {
-                let r = ctr::resolve(&store, c)
-                    .and_then(|id| ctr::load(&store, &id))
-                    .and_then(|cur| {
-                        let t = time.or(cur.settings.stop_timeout).unwrap_or(10);
-                        ongi_engine::monitor::stop(&store, &cur, t)
-                    });
-                match r {
+            parallel::each(
+                &store,
+                containers,
+                || open(&cli).map_err(|f| f.1),
+                |store, c| {
+                    ctr::resolve(store, c)
+                        .and_then(|id| ctr::load(store, &id))
+                        .and_then(|cur| {
+                            let t = time.or(cur.settings.stop_timeout).unwrap_or(10);
+                            ongi_engine::monitor::stop(store, &cur, t)
+                        })
+                },
+                |c, r| match r {
                     Ok(()) => println!("{c}"),
                     Err(e) => {
                         eprintln!("Error response from ongictl: {e}");
                         rc = 1;
                     }
-                }
-            }
+                },
+            );
             Ok(rc)
         }
         Cmd::Kill { signal, containers } => {
@@ -481,17 +493,22 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         } => {
             let store = open(&cli)?;
             let mut rc = 0;
-            for c in containers {
-                match ctr::resolve(&store, c)
-                    .and_then(|id| remove_with_volumes(&store, &id, *force, *volumes))
-                {
+            parallel::each(
+                &store,
+                containers,
+                || open(&cli).map_err(|f| f.1),
+                |store, c| {
+                    ctr::resolve(store, c)
+                        .and_then(|id| remove_with_volumes(store, &id, *force, *volumes))
+                },
+                |c, r| match r {
                     Ok(()) => println!("{c}"),
                     Err(e) => {
                         eprintln!("Error response from ongictl: {e}");
                         rc = 1;
                     }
-                }
-            }
+                },
+            );
             Ok(rc)
         }
         Cmd::Ps(a) => {
@@ -591,10 +608,14 @@ fn pull(store: &Store, cli: &Cli, name: &str, quiet: bool) -> Result<image::Imag
         .build()
         .map_err(|e| Fail(125, e.to_string()))?;
     let p = progress::reporter(quiet, progress::Stream::Stdout);
-    let _gc = store.gc_lock(false)?;
-    let pulled = rt
-        .block_on(registry::pull(store, &r, &cli.insecure, p))
-        .map_err(|e| Fail(1, e.to_string()))?;
+    let gc = store.gc_lock(false)?;
+    let pulled = rt.block_on(registry::pull(store, &r, &cli.insecure, p));
+    drop(gc);
+    // What the failed pull wrote belongs to no image: gone now, not at the next prune.
+    let pulled = pulled.map_err(|e| {
+        ongi_engine::prune::collect_if_idle(store);
+        Fail(1, e.to_string())
+    })?;
     if !quiet {
         println!("Digest: {}", pulled.digest);
         if pulled.downloaded {
@@ -721,7 +742,14 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
                         .unwrap_or_else(|_| a.image.clone())
                 );
             }
-            pull_to_stderr(store, cli, &a.image)?
+            match pull_to_stderr(store, cli, &a.image) {
+                Ok(i) => i,
+                Err(f) => {
+                    drop(gc);
+                    ongi_engine::prune::collect_if_idle(store);
+                    return Err(f);
+                }
+            }
         }
         (_, Ok(i)) => i,
         (_, Err(e)) => return Err(fail125(e.to_string())),

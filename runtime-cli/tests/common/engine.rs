@@ -56,6 +56,18 @@ impl Engine {
         run_limited(&mut c, &self.dir, limit).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `ongictl ARGS` with `env` added to its environment, at most `limit`.
+    pub fn ctl_env(&self, env: &[(&str, &str)], args: &[&str], limit: Duration) -> Out {
+        let mut c = Command::new(ongictl());
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root)
+            .args(args)
+            .envs(env.iter().copied());
+        run_limited(&mut c, &self.dir, limit).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `ongictl ARGS`, at most 60 s.
     pub fn ctl(&self, args: &[&str]) -> Out {
         self.ctl_limit(args, Duration::from_secs(60))
