@@ -42,7 +42,7 @@ pub enum StoreError {
         source: io::Error,
     },
     /// The metadata database refused an operation.
-    #[error("metadata database {path}: {source}")]
+    #[error("metadata database {path}: {source}{}", disk_full_note(.path, .source))]
     Db {
         /// The database file.
         path: PathBuf,
@@ -60,6 +60,19 @@ pub enum StoreError {
     /// A digest string is not `sha256:<64 hex>`.
     #[error("unsupported or malformed digest {0:?} (only sha256 is supported)")]
     BadDigest(String),
+}
+
+/// SQLite reports a write that failed for want of space as a "disk I/O error" (in WAL
+/// mode) or "database or disk is full"; when the database's file system has no space left,
+/// say so, as every other write failing for that reason does.
+fn disk_full_note(db: &Path, e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode::{DiskFull, SystemIoFailure};
+    let io = matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DiskFull | SystemIoFailure));
+    let dir = db.parent().unwrap_or(db);
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(v) if io && v.blocks_available() == 0 => ": no space left on device",
+        _ => "",
+    }
 }
 
 /// An error and its causes, `: `-joined, each cause left out if the message before already
