@@ -1,0 +1,71 @@
+//! The build cache: a step's key (its parent's key, the instruction after substitution,
+//! the environment a RUN sees, for COPY/ADD the content hash of its sources) names the
+//! layer that step made, in `<root>/buildcache/<key>.json`. An entry whose blob is gone
+//! (pruned) is a miss.
+
+use std::fs;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ingest::Ingested;
+use crate::store::Store;
+
+/// What a cached step made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// The compressed layer blob.
+    pub blob: String,
+    /// Its size.
+    pub blob_size: u64,
+    /// The uncompressed tar's digest.
+    pub diff_id: String,
+    /// The history entry's `created_by`.
+    pub created_by: String,
+    /// When the step first ran (RFC 3339).
+    pub created: String,
+}
+
+impl Entry {
+    /// The layer as an image records it.
+    pub fn layer(&self) -> Ingested {
+        Ingested {
+            blob: self.blob.clone(),
+            blob_size: self.blob_size,
+            diff_id: self.diff_id.clone(),
+        }
+    }
+}
+
+/// The key following `parent` for a step described by `parts`.
+pub fn key(parent: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(parent.as_bytes());
+    for p in parts {
+        h.update(b"\0");
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn path(store: &Store, key: &str) -> PathBuf {
+    store.root.join("buildcache").join(format!("{key}.json"))
+}
+
+/// The entry for `key`, when it and its blob exist.
+pub fn get(store: &Store, key: &str) -> Option<Entry> {
+    let e: Entry = serde_json::from_slice(&fs::read(path(store, key)).ok()?).ok()?;
+    store.has_blob(&e.blob).then_some(e)
+}
+
+/// Records `e` under `key` (by one rename, so a reader never sees half an entry).
+pub fn put(store: &Store, key: &str, e: &Entry) -> std::io::Result<()> {
+    let p = path(store, key);
+    if let Some(d) = p.parent() {
+        fs::create_dir_all(d)?;
+    }
+    let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, serde_json::to_vec(e).map_err(std::io::Error::other)?)?;
+    fs::rename(&tmp, &p)
+}
