@@ -90,7 +90,12 @@ pub struct Source {
     pub path: PathBuf,
     /// Its base name.
     pub name: String,
+    /// Its path in the context, when files under it may be excluded by `.dockerignore`.
+    pub rel: Option<String>,
 }
+
+/// Says whether a context path (relative, slash-separated) is left out.
+pub type Excluded<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Copies `sources` to `dest` (absolute, inside `rootfs`).
 pub fn copy(
@@ -99,6 +104,7 @@ pub fn copy(
     dest: &str,
     ids: Option<(u32, u32)>,
     mode: Option<u32>,
+    excluded: Excluded,
 ) -> Result<(), CopyError> {
     let dest_dir_syntax = dest.ends_with('/') || dest.ends_with("/.");
     let target = secure_join(rootfs, dest);
@@ -110,7 +116,7 @@ pub fn copy(
         let md = fs::metadata(&s.path).map_err(ioe("stat", &s.path))?;
         if md.is_dir() {
             mkdir_all(rootfs, &target, ids)?;
-            copy_tree(&s.path, &target, ids, mode)?;
+            copy_tree(&s.path, &target, ids, mode, s.rel.as_deref(), excluded)?;
         } else {
             let to = if dest_is_dir {
                 mkdir_all(rootfs, &target, ids)?;
@@ -187,6 +193,8 @@ fn copy_tree(
     to: &Path,
     ids: Option<(u32, u32)>,
     mode: Option<u32>,
+    rel: Option<&str>,
+    excluded: Excluded,
 ) -> Result<(), CopyError> {
     let mut names: Vec<_> = fs::read_dir(from)
         .map_err(ioe("read directory", from))?
@@ -194,6 +202,17 @@ fn copy_tree(
         .collect();
     names.sort();
     for n in names {
+        let r = rel.map(|r| {
+            let n = n.to_string_lossy();
+            if r.is_empty() {
+                n.into_owned()
+            } else {
+                format!("{r}/{n}")
+            }
+        });
+        if r.as_deref().is_some_and(excluded) {
+            continue;
+        }
         let f = from.join(&n);
         let t = to.join(&n);
         let md = fs::symlink_metadata(&f).map_err(ioe("stat", &f))?;
@@ -202,7 +221,7 @@ fn copy_tree(
                 let _ = fs::remove_file(&t);
                 fs::create_dir(&t).map_err(ioe("create directory", &t))?;
             }
-            copy_tree(&f, &t, ids, mode)?;
+            copy_tree(&f, &t, ids, mode, r.as_deref(), excluded)?;
             set_meta(&t, &md, ids, mode)?;
         } else if md.file_type().is_symlink() {
             let target = fs::read_link(&f).map_err(ioe("read link", &f))?;

@@ -166,11 +166,6 @@ pub fn build(
         step: 0,
         nstep: 0,
     };
-    for i in &meta_insts {
-        let mut m = std::mem::take(&mut b.meta);
-        b.declare_args(i, &mut m, None)?;
-        b.meta = m;
-    }
     // The target and the stages it needs.
     let target = match &opts.target {
         Some(t) => stages
@@ -205,7 +200,14 @@ pub fn build(
             }
         }
     }
-    b.nstep = needed.iter().map(|s| stages[*s].body.len() + 1).sum();
+    b.nstep = meta_insts.len() + needed.iter().map(|s| stages[*s].body.len() + 1).sum::<usize>();
+    // docker's classic builder counts and shows the ARGs before the first FROM as steps.
+    for i in &meta_insts {
+        b.print_step(out, i);
+        let mut m = std::mem::take(&mut b.meta);
+        b.declare_args(i, &mut m, None)?;
+        b.meta = m;
+    }
     let mut done: Vec<Option<State>> = vec![None; stages.len()];
     for s in needed.iter().copied() {
         let st = b.stage(&stages, s, &done, out, pull, &stage_ref)?;
@@ -816,7 +818,7 @@ impl Builder<'_> {
                 let p = heredoc_dir.join(name);
                 fs::write(&p, &body).map_err(ioe("write", &p))?;
                 h.update(format!("heredoc {name}\0{body}\0").as_bytes());
-                sources.push(Source { path: p, name: name.to_string() });
+                sources.push(Source { path: p, name: name.to_string(), rel: None });
                 continue;
             }
             let found = src_ctx.resolve(src).map_err(|e| ierr(i, e))?;
@@ -824,19 +826,16 @@ impl Builder<'_> {
                 src_ctx.hash(&rel, &mut h).map_err(|e| ierr(i, e))?;
                 let path = context::secure_join(&src_ctx.root, &rel);
                 let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-                sources.push(Source { path, name });
+                sources.push(Source { path, name, rel: Some(rel) });
             }
         }
         let wd = st.cfg.config.working_dir.clone().unwrap_or_else(|| "/".into());
-        let abs_dest = if dest.starts_with('/') {
-            dest.clone()
-        } else {
-            let mut d = format!("{}/{dest}", wd.trim_end_matches('/'));
-            if dest == "." || dest.ends_with('/') {
-                d.push('/');
-            }
-            d
-        };
+        // Relative to WORKDIR, cleaned; a trailing `/` (or `.`) still says "a directory".
+        let joined = if dest.starts_with('/') { dest.clone() } else { format!("{wd}/{dest}") };
+        let mut abs_dest = format!("/{}", context::clean(&joined).unwrap_or_default());
+        if (dest.ends_with('/') || dest == "." || dest.ends_with("/.")) && !abs_dest.ends_with('/') {
+            abs_dest.push('/');
+        }
         let shown = format!("{} {}", srcs.join(" "), abs_dest);
         let digest = hex::encode(h.finalize());
         let key = cache::key(
@@ -851,7 +850,8 @@ impl Builder<'_> {
         let lowers = self.lowers(&st.layers)?;
         let step = Step::mount(&self.dir.join(format!("copy-{}", self.step)), &lowers)?;
         let ids = chown.as_deref().map(|c| copy::chown_ids(&step.rootfs, c)).transpose().map_err(|e| ierr(i, e))?;
-        copy::copy(&step.rootfs, &sources, &abs_dest, ids, chmod).map_err(|e| ierr(i, e))?;
+        let excluded = |r: &str| src_ctx.excluded(r);
+        copy::copy(&step.rootfs, &sources, &abs_dest, ids, chmod, &excluded).map_err(|e| ierr(i, e))?;
         drop(src_mount);
         step.unmount()?;
         let e = self.commit_layer(&step.upper(), &[], created_by)?;
