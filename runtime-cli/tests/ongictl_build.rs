@@ -53,7 +53,12 @@ fn assert_no_build_leftovers(e: &Engine) {
                 .collect()
         })
         .unwrap_or_default();
-    assert!(rt.iter().all(|n| n.starts_with('.') || n.ends_with(".lock")), "runtime state left: {rt:?}");
+    // Runtime containers are named by 64 hex digits (the library's own caches by `@...`).
+    let left: Vec<&String> = rt
+        .iter()
+        .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    assert!(left.is_empty(), "runtime containers left: {left:?}");
 }
 
 #[test]
@@ -128,6 +133,158 @@ fn build_from_busybox_runs_with_files_and_config() {
     let env_row = h.lines().find(|l| l.contains("#(nop)  ENV APP=/app EXTRA=a b")).unwrap_or_default();
     assert!(env_row.contains(" 0B"), "ENV makes no layer: {h}");
     assert_eq!(h.lines().count(), 1 + 15 + 1, "a row per instruction of the stage and the base's: {h}");
+    drop(r);
+    assert_no_build_leftovers(&e);
+}
+
+/// Builds `ctx` with `args`; returns stdout.
+fn build(e: &Engine, ctx: &Path, args: &[&str]) -> String {
+    let mut a = vec!["build"];
+    a.extend_from_slice(args);
+    a.push(s(ctx));
+    e.ok(&a)
+}
+
+#[test]
+fn second_build_is_cached_and_a_changed_file_misses() {
+    let e = Engine::new("build-cache");
+    let r = registry_with_busybox(&e.dir);
+    let df = format!(
+        "FROM {}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy.txt\nCOPY b.txt /b.txt\nRUN echo done\n",
+        r.image
+    );
+    let ctx = context(&e.dir, "ctx", &[("a.txt", "one\n"), ("b.txt", "b\n"), ("Dockerfile", &df)]);
+    let first = build(&e, &ctx, &["-q"]);
+    assert!(first.starts_with("sha256:"), "-q prints the id only: {first}");
+    let out = build(&e, &ctx, &["-t", "c:1"]);
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "every COPY and RUN cached: {out}");
+    assert!(!out.contains("Running in"), "{out}");
+    assert!(out.contains(&format!("Successfully built {}", &first[7..19])), "same image: {out}");
+
+    // An mtime alone is no change; content is.
+    let a = ctx.join("a.txt");
+    let f = fs::File::options().write(true).open(&a).unwrap_or_else(|e| panic!("{e}"));
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(100))
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let out = build(&e, &ctx, &[]);
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "touch is no change: {out}");
+    fs::write(&a, "two\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = build(&e, &ctx, &["-t", "c:2"]);
+    assert_eq!(out.matches(" ---> Using cache").count(), 0, "the change and all after it miss: {out}");
+    assert_eq!(out.matches("Running in").count(), 2, "{out}");
+    assert_eq!(e.ok(&["run", "--rm", "c:2", "cat", "/copy.txt"]), "two");
+    // --no-cache runs everything again.
+    let out = build(&e, &ctx, &["--no-cache"]);
+    assert!(!out.contains("Using cache") && out.matches("Running in").count() == 2, "{out}");
+    drop(r);
+    assert_no_build_leftovers(&e);
+}
+
+#[test]
+fn multi_stage_copy_from_and_target() {
+    let e = Engine::new("build-stages");
+    let r = registry_with_busybox(&e.dir);
+    let df = format!(
+        "ARG BASE={img}\n\
+         FROM $BASE AS builder\n\
+         RUN mkdir /out && echo artifact > /out/a.txt\n\
+         FROM $BASE AS broken\n\
+         RUN echo broken stage ran && exit 7\n\
+         FROM scratch AS files\n\
+         COPY --from=builder /out/ /from-builder/\n\
+         FROM $BASE\n\
+         COPY --from=files /from-builder/a.txt /final/\n\
+         COPY --from=0 /out/a.txt /final/b.txt\n\
+         CMD [\"cat\", \"/final/a.txt\", \"/final/b.txt\"]\n",
+        img = r.image
+    );
+    let ctx = context(&e.dir, "ctx", &[("Dockerfile", &df)]);
+    // The broken stage is not needed by the last one: it never runs.
+    let out = build(&e, &ctx, &["-t", "ms:final"]);
+    assert!(!out.contains("broken stage ran"), "{out}");
+    assert_eq!(e.ok(&["run", "--rm", "ms:final"]), "artifact\nartifact");
+    // --target stops at a stage.
+    build(&e, &ctx, &["-t", "ms:builder", "--target", "builder"]);
+    assert_eq!(e.ok(&["run", "--rm", "ms:builder", "sh", "-c", "cat /out/a.txt; test -e /final || echo no-final"]), "artifact\nno-final");
+    // A stage that fails fails the build with its code.
+    let o = e.ctl(&["build", "--target", "broken", s(&ctx)]);
+    fails_with(&o, 7, "returned a non-zero code: 7");
+    let o = e.ctl(&["build", "--target", "nosuch", s(&ctx)]);
+    fails_with(&o, 1, "failed to reach build target nosuch in Dockerfile");
+    drop(r);
+    assert_no_build_leftovers(&e);
+}
+
+#[test]
+fn dockerignore_keeps_files_out() {
+    let e = Engine::new("build-ignore");
+    let r = registry_with_busybox(&e.dir);
+    let df = format!("FROM {}\nCOPY . /ctx/\n", r.image);
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[
+            ("Dockerfile", &df),
+            (".dockerignore", "# secrets\n*.secret\nlogs\n!logs/keep.log\n**/cache\n"),
+            ("app.txt", "a"),
+            ("x.secret", "s"),
+            ("logs/other.log", "o"),
+            ("logs/keep.log", "k"),
+            ("src/deep/cache/junk", "j"),
+            ("src/deep/main.c", "m"),
+        ],
+    );
+    build(&e, &ctx, &["-t", "ign:1"]);
+    let files = e.ok(&["run", "--rm", "ign:1", "find", "/ctx", "-type", "f"]);
+    let mut got: Vec<&str> = files.lines().collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/app.txt", "/ctx/logs/keep.log", "/ctx/src/deep/main.c"],
+        "{files}"
+    );
+    // An excluded file named directly is not found.
+    fs::write(ctx.join("Dockerfile"), format!("FROM {}\nCOPY x.secret /\n", r.image)).unwrap_or_else(|e| panic!("{e}"));
+    let o = e.ctl(&["build", s(&ctx)]);
+    fails_with(&o, 1, "file not found in build context or excluded by .dockerignore: stat x.secret");
+    drop(r);
+    assert_no_build_leftovers(&e);
+}
+
+#[test]
+fn bad_input_fails_clearly_and_leaves_nothing() {
+    let e = Engine::new("build-bad");
+    let r = registry_with_busybox(&e.dir);
+    let img = &r.image;
+    let ctx = context(&e.dir, "ctx", &[("f.txt", "f")]);
+    let df = ctx.join("Dockerfile");
+    let try_df = |text: String| {
+        fs::write(&df, text).unwrap_or_else(|e| panic!("{e}"));
+        e.ctl(&["build", "-t", "bad:1", s(&ctx)])
+    };
+    let o = try_df(format!("FROM {img}\nRUN true\nFROBNICATE x\n"));
+    fails_with(&o, 1, &format!("dockerfile parse error on line 3 of {}: unknown instruction: FROBNICATE", df.display()));
+    let o = try_df(format!("FROM {img}\nCOPY missing.txt /\n"));
+    fails_with(&o, 1, "Dockerfile line 2: COPY: file not found in build context or excluded by .dockerignore: stat missing.txt");
+    let o = try_df(format!("FROM {img}\nCOPY ../outside /\n"));
+    fails_with(&o, 1, "forbidden path outside the build context: ../outside");
+    let o = try_df(format!("FROM {img}\nCOPY f.txt f.txt /dir\n"));
+    fails_with(&o, 1, "the destination must be a directory and end with a /");
+    let o = try_df(format!("FROM {img}\nCOPY --chown=nobody f.txt /\n"));
+    fails_with(&o, 1, "no such user: nobody");
+    let o = try_df(format!("FROM {img} AS a\nCOPY --from=nosuch-image:1 /x /\n"));
+    assert_eq!(o.code(), Some(1), "{o}");
+    // A failing RUN shows its output and exit code, and leaves no image, mount or container.
+    let o = try_df(format!("FROM {img}\nCOPY f.txt /\nRUN echo output-before-failure; echo err-out >&2; exit 3\n"));
+    fails_with(&o, 3, "The command '/bin/sh -c echo output-before-failure; echo err-out >&2; exit 3' returned a non-zero code: 3");
+    assert!(o.stdout.contains("output-before-failure") && o.stdout.contains("err-out"), "{o}");
+    // Under -q the output of the failing step still shows.
+    let o = e.ctl(&["build", "-q", s(&ctx)]);
+    assert_eq!(o.code(), Some(3), "{o}");
+    assert!(o.stderr.contains("output-before-failure"), "{o}");
+    let images = e.ok(&["images", "-q"]);
+    assert_eq!(images.lines().count(), 1, "only the pulled base: {images}");
     drop(r);
     assert_no_build_leftovers(&e);
 }

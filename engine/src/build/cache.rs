@@ -15,7 +15,7 @@ use crate::store::Store;
 /// What a cached step made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
-    /// The compressed layer blob.
+    /// The compressed layer blob (empty for a step that makes no layer).
     pub blob: String,
     /// Its size.
     pub blob_size: u64,
@@ -56,7 +56,7 @@ fn path(store: &Store, key: &str) -> PathBuf {
 /// The entry for `key`, when it and its blob exist.
 pub fn get(store: &Store, key: &str) -> Option<Entry> {
     let e: Entry = serde_json::from_slice(&fs::read(path(store, key)).ok()?).ok()?;
-    store.has_blob(&e.blob).then_some(e)
+    (e.blob.is_empty() || store.has_blob(&e.blob)).then_some(e)
 }
 
 /// Records `e` under `key` (by one rename, so a reader never sees half an entry).

@@ -202,7 +202,9 @@ impl Context {
             names.sort();
             for n in names {
                 let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
-                if !self.excluded(&r) {
+                // An excluded directory may hold re-included (`!`) files: walked anyway.
+                let is_dir = fs::symlink_metadata(self.root.join(&r)).is_ok_and(|m| m.is_dir());
+                if is_dir || !self.excluded(&r) {
                     self.hash(&r, h)?;
                 }
             }

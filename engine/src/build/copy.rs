@@ -210,12 +210,16 @@ fn copy_tree(
                 format!("{r}/{n}")
             }
         });
-        if r.as_deref().is_some_and(excluded) {
-            continue;
-        }
         let f = from.join(&n);
         let t = to.join(&n);
         let md = fs::symlink_metadata(&f).map_err(ioe("stat", &f))?;
+        if let Some(r) = r.as_deref().filter(|r| excluded(r)) {
+            // docker walks into an excluded directory for the files a `!` pattern brings
+            // back; the directory itself only comes along with them.
+            if !(md.is_dir() && any_included(&f, r, excluded)) {
+                continue;
+            }
+        }
         if md.is_dir() {
             if !fs::symlink_metadata(&t).is_ok_and(|m| m.is_dir()) {
                 let _ = fs::remove_file(&t);
@@ -233,6 +237,16 @@ fn copy_tree(
         }
     }
     Ok(())
+}
+
+fn any_included(dir: &Path, rel: &str, excluded: Excluded) -> bool {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let r = format!("{rel}/{}", e.file_name().to_string_lossy());
+        !excluded(&r) || (e.file_type().is_ok_and(|t| t.is_dir()) && any_included(&e.path(), &r, excluded))
+    })
 }
 
 #[cfg(test)]

@@ -229,7 +229,10 @@ pub fn build(
         .take()
         .ok_or_else(|| BuildError::UnknownTarget(format!("{target}")))?;
     let mut cfg = st.cfg;
-    cfg.created = Some(b.now());
+    // The image is as old as its last step (docker's rule), so a build from the cache
+    // gives the same image id.
+    let last = cfg.history.last().and_then(|h| h["created"].as_str()).map(String::from);
+    cfg.created = Some(last.unwrap_or_else(|| b.now()));
     let tags = opts
         .tags
         .iter()
@@ -417,11 +420,6 @@ impl Builder<'_> {
         st.cfg.history.push(h);
     }
 
-    fn nop(&self, st: &mut State, text: &str) {
-        let shell = st.shell.join(" ");
-        self.history(st, format!("{shell} #(nop)  {text}"), None, true);
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn instruction(
         &mut self,
@@ -575,8 +573,30 @@ impl Builder<'_> {
             _ => return Err(ierr(i, "unknown instruction")),
         }
         if let Some(k) = meta_key {
+            // Cached too, for its time: a build that is all cache hits gives the same image.
             st.key = cache::key(&st.key, &[&k]);
-            self.nop(st, &k);
+            let created = match self.cached(&st.key) {
+                Some(e) => {
+                    out.line(" ---> Using cache");
+                    e.created
+                }
+                None => {
+                    let now = self.now();
+                    self.store_cache(
+                        &st.key,
+                        &cache::Entry {
+                            blob: String::new(),
+                            blob_size: 0,
+                            diff_id: String::new(),
+                            created_by: String::new(),
+                            created: now.clone(),
+                        },
+                    );
+                    now
+                }
+            };
+            let shell = st.shell.join(" ");
+            self.history(st, format!("{shell} #(nop)  {k}"), Some(created), true);
             out.line(&format!(" ---> {}", &st.key[..12]));
         }
         Ok(())
