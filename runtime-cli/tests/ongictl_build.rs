@@ -98,41 +98,123 @@ fn build_from_busybox_runs_with_files_and_config() {
     let iid = e.dir.join("iid");
     let base = format!("BASE={}", r.image);
     let out = e.ok(&[
-        "build", "-t", "built:v1", "--build-arg", &base, "--build-arg", "GREETING=hello",
-        "--iidfile", s(&iid), s(&ctx),
+        "build",
+        "-t",
+        "built:v1",
+        "--build-arg",
+        &base,
+        "--build-arg",
+        "GREETING=hello",
+        "--iidfile",
+        s(&iid),
+        s(&ctx),
     ]);
-    assert!(out.contains("Step 1/17 : ARG BASE\n") && out.contains("Step 2/17 : FROM ${BASE}"), "{out}");
+    assert!(
+        out.contains("Step 1/17 : ARG BASE\n") && out.contains("Step 2/17 : FROM ${BASE}"),
+        "{out}"
+    );
     assert!(out.contains("ran-step"), "RUN output is shown: {out}");
     assert!(out.contains("Successfully tagged built:v1"), "{out}");
     let id = fs::read_to_string(&iid).unwrap_or_default();
-    assert!(id.starts_with("sha256:") && out.contains(&format!("Successfully built {}", &id[7..19])), "{id} {out}");
+    assert!(
+        id.starts_with("sha256:") && out.contains(&format!("Successfully built {}", &id[7..19])),
+        "{id} {out}"
+    );
 
     // The image runs: CMD, files from COPY and RUN, the owner from the image's passwd.
     assert_eq!(e.ok(&["run", "--rm", "built:v1"]), "hello world");
-    assert_eq!(e.ok(&["run", "--rm", "built:v1", "cat", "run.txt", "d/sub.txt", "heredoc.txt"]), "hello from run\nsub\nheredoc");
-    assert_eq!(e.ok(&["run", "--rm", "built:v1", "stat", "-c", "%u:%g %n", "/owned/owned.txt", "/app/hello.txt"]), "1000:1000 /owned/owned.txt\n0:0 /app/hello.txt");
-    assert_eq!(e.ok(&["run", "--rm", "built:v1", "sh", "-c", "test -e /bin/true || echo deleted; id -u"]), "deleted\n1000");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "built:v1",
+            "cat",
+            "run.txt",
+            "d/sub.txt",
+            "heredoc.txt"
+        ]),
+        "hello from run\nsub\nheredoc"
+    );
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "built:v1",
+            "stat",
+            "-c",
+            "%u:%g %n",
+            "/owned/owned.txt",
+            "/app/hello.txt"
+        ]),
+        "1000:1000 /owned/owned.txt\n0:0 /app/hello.txt"
+    );
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "built:v1",
+            "sh",
+            "-c",
+            "test -e /bin/true || echo deleted; id -u"
+        ]),
+        "deleted\n1000"
+    );
 
     let c = config(&e, "built:v1");
-    let env: Vec<&str> = c["Env"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
-    assert!(env.contains(&"APP=/app") && env.contains(&"EXTRA=a b"), "{c}");
-    assert!(!env.iter().any(|x| x.starts_with("GREETING")), "ARG is not persisted: {c}");
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        env.contains(&"APP=/app") && env.contains(&"EXTRA=a b"),
+        "{c}"
+    );
+    assert!(
+        !env.iter().any(|x| x.starts_with("GREETING")),
+        "ARG is not persisted: {c}"
+    );
     assert_eq!(c["WorkingDir"], "/app", "{c}");
     assert_eq!(c["User"], "user", "{c}");
-    assert_eq!(c["Cmd"], serde_json::json!(["cat", "/app/hello.txt"]), "{c}");
-    assert_eq!(c["Labels"], serde_json::json!({"org.test": "yes", "other": "two words"}), "{c}");
-    assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}, "53/udp": {}}), "{c}");
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["cat", "/app/hello.txt"]),
+        "{c}"
+    );
+    assert_eq!(
+        c["Labels"],
+        serde_json::json!({"org.test": "yes", "other": "two words"}),
+        "{c}"
+    );
+    assert_eq!(
+        c["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}, "53/udp": {}}),
+        "{c}"
+    );
     assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}), "{c}");
     assert_eq!(c["StopSignal"], "SIGINT", "{c}");
-    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]), "{c}");
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"]),
+        "{c}"
+    );
     assert_eq!(c["Healthcheck"]["Interval"], 30_000_000_000i64, "{c}");
 
     // docker's history: one row per instruction after the base's, layers only for COPY/RUN.
     let h = e.ok(&["history", "--no-trunc", "built:v1"]);
-    assert!(h.contains("|1 GREETING=hello /bin/sh -c echo \"$GREETING from run\""), "{h}");
-    let env_row = h.lines().find(|l| l.contains("#(nop)  ENV APP=/app EXTRA=a b")).unwrap_or_default();
+    assert!(
+        h.contains("|1 GREETING=hello /bin/sh -c echo \"$GREETING from run\""),
+        "{h}"
+    );
+    let env_row = h
+        .lines()
+        .find(|l| l.contains("#(nop)  ENV APP=/app EXTRA=a b"))
+        .unwrap_or_default();
     assert!(env_row.contains(" 0B"), "ENV makes no layer: {h}");
-    assert_eq!(h.lines().count(), 1 + 15 + 1, "a row per instruction of the stage and the base's: {h}");
+    assert_eq!(
+        h.lines().count(),
+        1 + 15 + 1,
+        "a row per instruction of the stage and the base's: {h}"
+    );
     drop(r);
     assert_no_build_leftovers(&e);
 }
@@ -153,30 +235,58 @@ fn second_build_is_cached_and_a_changed_file_misses() {
         "FROM {}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy.txt\nCOPY b.txt /b.txt\nRUN echo done\n",
         r.image
     );
-    let ctx = context(&e.dir, "ctx", &[("a.txt", "one\n"), ("b.txt", "b\n"), ("Dockerfile", &df)]);
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[("a.txt", "one\n"), ("b.txt", "b\n"), ("Dockerfile", &df)],
+    );
     let first = build(&e, &ctx, &["-q"]);
-    assert!(first.starts_with("sha256:"), "-q prints the id only: {first}");
+    assert!(
+        first.starts_with("sha256:"),
+        "-q prints the id only: {first}"
+    );
     let out = build(&e, &ctx, &["-t", "c:1"]);
-    assert_eq!(out.matches(" ---> Using cache").count(), 4, "every COPY and RUN cached: {out}");
+    assert_eq!(
+        out.matches(" ---> Using cache").count(),
+        4,
+        "every COPY and RUN cached: {out}"
+    );
     assert!(!out.contains("Running in"), "{out}");
-    assert!(out.contains(&format!("Successfully built {}", &first[7..19])), "same image: {out}");
+    assert!(
+        out.contains(&format!("Successfully built {}", &first[7..19])),
+        "same image: {out}"
+    );
 
     // An mtime alone is no change; content is.
     let a = ctx.join("a.txt");
-    let f = fs::File::options().write(true).open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let f = fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap_or_else(|e| panic!("{e}"));
     f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(100))
         .unwrap_or_else(|e| panic!("{e}"));
     drop(f);
     let out = build(&e, &ctx, &[]);
-    assert_eq!(out.matches(" ---> Using cache").count(), 4, "touch is no change: {out}");
+    assert_eq!(
+        out.matches(" ---> Using cache").count(),
+        4,
+        "touch is no change: {out}"
+    );
     fs::write(&a, "two\n").unwrap_or_else(|e| panic!("{e}"));
     let out = build(&e, &ctx, &["-t", "c:2"]);
-    assert_eq!(out.matches(" ---> Using cache").count(), 0, "the change and all after it miss: {out}");
+    assert_eq!(
+        out.matches(" ---> Using cache").count(),
+        0,
+        "the change and all after it miss: {out}"
+    );
     assert_eq!(out.matches("Running in").count(), 2, "{out}");
     assert_eq!(e.ok(&["run", "--rm", "c:2", "cat", "/copy.txt"]), "two");
     // --no-cache runs everything again.
     let out = build(&e, &ctx, &["--no-cache"]);
-    assert!(!out.contains("Using cache") && out.matches("Running in").count() == 2, "{out}");
+    assert!(
+        !out.contains("Using cache") && out.matches("Running in").count() == 2,
+        "{out}"
+    );
     drop(r);
     assert_no_build_leftovers(&e);
 }
@@ -206,7 +316,17 @@ fn multi_stage_copy_from_and_target() {
     assert_eq!(e.ok(&["run", "--rm", "ms:final"]), "artifact\nartifact");
     // --target stops at a stage.
     build(&e, &ctx, &["-t", "ms:builder", "--target", "builder"]);
-    assert_eq!(e.ok(&["run", "--rm", "ms:builder", "sh", "-c", "cat /out/a.txt; test -e /final || echo no-final"]), "artifact\nno-final");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "ms:builder",
+            "sh",
+            "-c",
+            "cat /out/a.txt; test -e /final || echo no-final"
+        ]),
+        "artifact\nno-final"
+    );
     // A stage that fails fails the build with its code.
     let o = e.ctl(&["build", "--target", "broken", s(&ctx)]);
     fails_with(&o, 7, "returned a non-zero code: 7");
@@ -226,7 +346,10 @@ fn dockerignore_keeps_files_out() {
         "ctx",
         &[
             ("Dockerfile", &df),
-            (".dockerignore", "# secrets\n*.secret\nlogs\n!logs/keep.log\n**/cache\n"),
+            (
+                ".dockerignore",
+                "# secrets\n*.secret\nlogs\n!logs/keep.log\n**/cache\n",
+            ),
             ("app.txt", "a"),
             ("x.secret", "s"),
             ("logs/other.log", "o"),
@@ -241,13 +364,27 @@ fn dockerignore_keeps_files_out() {
     got.sort();
     assert_eq!(
         got,
-        ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/app.txt", "/ctx/logs/keep.log", "/ctx/src/deep/main.c"],
+        [
+            "/ctx/.dockerignore",
+            "/ctx/Dockerfile",
+            "/ctx/app.txt",
+            "/ctx/logs/keep.log",
+            "/ctx/src/deep/main.c"
+        ],
         "{files}"
     );
     // An excluded file named directly is not found.
-    fs::write(ctx.join("Dockerfile"), format!("FROM {}\nCOPY x.secret /\n", r.image)).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}\nCOPY x.secret /\n", r.image),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let o = e.ctl(&["build", s(&ctx)]);
-    fails_with(&o, 1, "file not found in build context or excluded by .dockerignore: stat x.secret");
+    fails_with(
+        &o,
+        1,
+        "file not found in build context or excluded by .dockerignore: stat x.secret",
+    );
     drop(r);
     assert_no_build_leftovers(&e);
 }
@@ -264,21 +401,43 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
         e.ctl(&["build", "-t", "bad:1", s(&ctx)])
     };
     let o = try_df(format!("FROM {img}\nRUN true\nFROBNICATE x\n"));
-    fails_with(&o, 1, &format!("dockerfile parse error on line 3 of {}: unknown instruction: FROBNICATE", df.display()));
+    fails_with(
+        &o,
+        1,
+        &format!(
+            "dockerfile parse error on line 3 of {}: unknown instruction: FROBNICATE",
+            df.display()
+        ),
+    );
     let o = try_df(format!("FROM {img}\nCOPY missing.txt /\n"));
     fails_with(&o, 1, "Dockerfile line 2: COPY: file not found in build context or excluded by .dockerignore: stat missing.txt");
     let o = try_df(format!("FROM {img}\nCOPY ../outside /\n"));
-    fails_with(&o, 1, "forbidden path outside the build context: ../outside");
+    fails_with(
+        &o,
+        1,
+        "forbidden path outside the build context: ../outside",
+    );
     let o = try_df(format!("FROM {img}\nCOPY f.txt f.txt /dir\n"));
-    fails_with(&o, 1, "the destination must be a directory and end with a /");
+    fails_with(
+        &o,
+        1,
+        "the destination must be a directory and end with a /",
+    );
     let o = try_df(format!("FROM {img}\nCOPY --chown=nobody f.txt /\n"));
     fails_with(&o, 1, "no such user: nobody");
-    let o = try_df(format!("FROM {img} AS a\nCOPY --from=nosuch-image:1 /x /\n"));
+    let o = try_df(format!(
+        "FROM {img} AS a\nCOPY --from=nosuch-image:1 /x /\n"
+    ));
     assert_eq!(o.code(), Some(1), "{o}");
     // A failing RUN shows its output and exit code, and leaves no image, mount or container.
-    let o = try_df(format!("FROM {img}\nCOPY f.txt /\nRUN echo output-before-failure; echo err-out >&2; exit 3\n"));
+    let o = try_df(format!(
+        "FROM {img}\nCOPY f.txt /\nRUN echo output-before-failure; echo err-out >&2; exit 3\n"
+    ));
     fails_with(&o, 3, "The command '/bin/sh -c echo output-before-failure; echo err-out >&2; exit 3' returned a non-zero code: 3");
-    assert!(o.stdout.contains("output-before-failure") && o.stdout.contains("err-out"), "{o}");
+    assert!(
+        o.stdout.contains("output-before-failure") && o.stdout.contains("err-out"),
+        "{o}"
+    );
     // Under -q the output of the failing step still shows.
     let o = e.ctl(&["build", "-q", s(&ctx)]);
     assert_eq!(o.code(), Some(3), "{o}");
@@ -287,4 +446,66 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
     assert_eq!(images.lines().count(), 1, "only the pulled base: {images}");
     drop(r);
     assert_no_build_leftovers(&e);
+}
+
+/// `ongictl build -q` with SOURCE_DATE_EPOCH set; returns the image id.
+fn build_at_epoch(e: &Engine, ctx: &Path, epoch: &str) -> String {
+    let mut c = std::process::Command::new(common::engine::ongictl());
+    c.arg("--root")
+        .arg(&e.root)
+        .arg("--run-root")
+        .arg(&e.run_root)
+        .args(["build", "-q", s(ctx)])
+        .env("SOURCE_DATE_EPOCH", epoch);
+    let o = common::clients::run_limited(&mut c, &e.dir, std::time::Duration::from_secs(120))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(o.ok(), "{o}");
+    o.stdout.trim().to_string()
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_image_in_two_fresh_roots() {
+    let a = Engine::new("build-repro-a");
+    let b = Engine::new("build-repro-b");
+    let r = registry_with_busybox(&a.dir);
+    let df = format!(
+        "FROM {}\nCOPY f.txt /f.txt\nRUN mkdir /made && echo x > /made/x && rm /bin/true && ln /made/x /made/hard\nADD t.tar.gz /unpacked/\nENV A=1\n",
+        r.image
+    );
+    let ctx = context(
+        &a.dir,
+        "ctx",
+        &[
+            ("f.txt", "f\n"),
+            ("Dockerfile", &df),
+            ("tar/inner.txt", "inner\n"),
+        ],
+    );
+    let mut t = std::process::Command::new("tar");
+    t.arg("-czf")
+        .arg(ctx.join("t.tar.gz"))
+        .arg("-C")
+        .arg(ctx.join("tar"))
+        .arg("inner.txt");
+    let o = common::clients::run_limited(&mut t, &a.dir, std::time::Duration::from_secs(30))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(o.ok(), "{o}");
+    let one = build_at_epoch(&a, &ctx, "1700000000");
+    // Another second on the clock: only the epoch may show in the image.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let two = build_at_epoch(&b, &ctx, "1700000000");
+    assert!(one.starts_with("sha256:"), "{one}");
+    assert_eq!(one, two, "same Dockerfile, context and epoch: same image");
+    let created = b.ok(&["image", "inspect", "--format", "{{.Created}}", &two]);
+    assert_eq!(created, "2023-11-14T22:13:20Z");
+    // ADD unpacked the local archive.
+    assert_eq!(
+        b.ok(&["run", "--rm", &two, "cat", "/unpacked/inner.txt"]),
+        "inner"
+    );
+    let three = build_at_epoch(&b, &ctx, "1700000001");
+    assert_ne!(two, three, "the epoch is in the image");
+    drop(r);
+    assert_no_build_leftovers(&a);
+    assert_no_build_leftovers(&b);
 }

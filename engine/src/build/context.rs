@@ -201,7 +201,11 @@ impl Context {
                 .collect();
             names.sort();
             for n in names {
-                let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+                let r = if rel.is_empty() {
+                    n
+                } else {
+                    format!("{rel}/{n}")
+                };
                 // An excluded directory may hold re-included (`!`) files: walked anyway.
                 let is_dir = fs::symlink_metadata(self.root.join(&r)).is_ok_and(|m| m.is_dir());
                 if is_dir || !self.excluded(&r) {
@@ -243,9 +247,7 @@ fn match_elems(pat: &[String], path: &[&str]) -> bool {
     match pat.first() {
         None => path.is_empty(),
         Some(p) if p == "**" => (0..=path.len()).any(|k| match_elems(&pat[1..], &path[k..])),
-        Some(p) => {
-            !path.is_empty() && elem_match(p, path[0]) && match_elems(&pat[1..], &path[1..])
-        }
+        Some(p) => !path.is_empty() && elem_match(p, path[0]) && match_elems(&pat[1..], &path[1..]),
     }
 }
 
@@ -336,7 +338,8 @@ pub fn secure_join(root: &Path, path: &str) -> PathBuf {
 
 /// `p` has no `..` or root components (a relative path that stays below its start).
 pub fn is_below(p: &Path) -> bool {
-    p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    p.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 #[cfg(test)]

@@ -51,7 +51,9 @@ fn lookup(rootfs: &Path, file: &str, name: &str) -> Option<u32> {
     let text = fs::read_to_string(secure_join(rootfs, file)).ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() > 2 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 
@@ -105,6 +107,7 @@ pub fn copy(
     ids: Option<(u32, u32)>,
     mode: Option<u32>,
     excluded: Excluded,
+    extract: bool,
 ) -> Result<(), CopyError> {
     let dest_dir_syntax = dest.ends_with('/') || dest.ends_with("/.");
     let target = secure_join(rootfs, dest);
@@ -117,6 +120,18 @@ pub fn copy(
         if md.is_dir() {
             mkdir_all(rootfs, &target, ids)?;
             copy_tree(&s.path, &target, ids, mode, s.rel.as_deref(), excluded)?;
+        } else if extract && is_archive(&s.path) {
+            // ADD's local archive: unpacked into dest (a directory), owners and modes kept.
+            mkdir_all(rootfs, &target, ids)?;
+            let f = fs::File::open(&s.path).map_err(ioe("open", &s.path))?;
+            let plain = crate::layer::decompress(io::BufReader::new(f))
+                .map_err(ioe("decompress", &s.path))?;
+            let mut a = tar::Archive::new(plain);
+            a.set_preserve_permissions(true);
+            a.set_preserve_ownerships(true);
+            a.set_overwrite(true);
+            a.unpack(&target)
+                .map_err(ioe("extract archive into", &target))?;
         } else {
             let to = if dest_is_dir {
                 mkdir_all(rootfs, &target, ids)?;
@@ -131,6 +146,19 @@ pub fn copy(
         }
     }
     Ok(())
+}
+
+/// A tar, plain or compressed (gzip, zstd), by its first bytes.
+fn is_archive(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 262];
+    let n = fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &h[257..262] == b"ustar")
 }
 
 fn mkdir_all(rootfs: &Path, dir: &Path, ids: Option<(u32, u32)>) -> Result<(), CopyError> {
@@ -245,7 +273,8 @@ fn any_included(dir: &Path, rel: &str, excluded: Excluded) -> bool {
     };
     rd.flatten().any(|e| {
         let r = format!("{rel}/{}", e.file_name().to_string_lossy());
-        !excluded(&r) || (e.file_type().is_ok_and(|t| t.is_dir()) && any_included(&e.path(), &r, excluded))
+        !excluded(&r)
+            || (e.file_type().is_ok_and(|t| t.is_dir()) && any_included(&e.path(), &r, excluded))
     })
 }
 
@@ -257,7 +286,11 @@ mod tests {
     fn chown_names_from_the_image() {
         let d = std::env::temp_dir().join(format!("ongi-copy-{}", std::process::id()));
         assert!(fs::create_dir_all(d.join("etc")).is_ok());
-        assert!(fs::write(d.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n").is_ok());
+        assert!(fs::write(
+            d.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nweb:x:1000:1001::/:/bin/sh\n"
+        )
+        .is_ok());
         assert!(fs::write(d.join("etc/group"), "root:x:0:\nstaff:x:50:\n").is_ok());
         assert_eq!(chown_ids(&d, "web").ok(), Some((1000, 1000)));
         assert_eq!(chown_ids(&d, "web:staff").ok(), Some((1000, 50)));

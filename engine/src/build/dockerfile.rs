@@ -247,9 +247,7 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
                     body.push('\n');
                 }
                 if !closed {
-                    return Err(err(format!(
-                        "{keyword}: unterminated heredoc <<{name}"
-                    )));
+                    return Err(err(format!("{keyword}: unterminated heredoc <<{name}")));
                 }
                 heredocs.push(Heredoc { name, body, quoted });
             }
@@ -292,13 +290,32 @@ mod tests {
     #[test]
     fn continuations_comments_and_forms() {
         let d = p("# syntax=docker/dockerfile:1\nFROM busybox AS b\n\n# c\nRUN echo a \\\n# inner\n  && echo b\nCMD [\"sh\", \"-c\", \"x\"]\ncopy --from=b --chown=1:2 /a /b\n");
-        assert_eq!(d.directives.get("syntax").map(String::as_str), Some("docker/dockerfile:1"));
-        let k: Vec<_> = d.instructions.iter().map(|i| (i.keyword.as_str(), i.line)).collect();
+        assert_eq!(
+            d.directives.get("syntax").map(String::as_str),
+            Some("docker/dockerfile:1")
+        );
+        let k: Vec<_> = d
+            .instructions
+            .iter()
+            .map(|i| (i.keyword.as_str(), i.line))
+            .collect();
         assert_eq!(k, [("FROM", 2), ("RUN", 5), ("CMD", 8), ("COPY", 9)]);
-        assert_eq!(d.instructions[1].args, Args::Shell("echo a   && echo b".into()));
-        assert_eq!(d.instructions[2].args, Args::Exec(vec!["sh".into(), "-c".into(), "x".into()]));
-        assert_eq!(d.instructions[3].flags.get("from").map(String::as_str), Some("b"));
-        assert_eq!(d.instructions[3].flags.get("chown").map(String::as_str), Some("1:2"));
+        assert_eq!(
+            d.instructions[1].args,
+            Args::Shell("echo a   && echo b".into())
+        );
+        assert_eq!(
+            d.instructions[2].args,
+            Args::Exec(vec!["sh".into(), "-c".into(), "x".into()])
+        );
+        assert_eq!(
+            d.instructions[3].flags.get("from").map(String::as_str),
+            Some("b")
+        );
+        assert_eq!(
+            d.instructions[3].flags.get("chown").map(String::as_str),
+            Some("1:2")
+        );
         assert_eq!(d.instructions[3].args, Args::Shell("/a /b".into()));
     }
 
@@ -315,11 +332,20 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_instruction() {
-        let e = parse("df", "FROM a\n\nFROBNICATE x\n").err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("dockerfile parse error on line 3 of df: unknown instruction: FROBNICATE"));
-        let e = parse("df", "FROM a\nRUN <<EOF\nx\n").err().map(|e| e.to_string());
+        let e = parse("df", "FROM a\n\nFROBNICATE x\n")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("dockerfile parse error on line 3 of df: unknown instruction: FROBNICATE")
+        );
+        let e = parse("df", "FROM a\nRUN <<EOF\nx\n")
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("line 2") && e.contains("heredoc")));
-        let e = parse("df", "FROM a\nWORKDIR\n").err().map(|e| e.to_string());
+        let e = parse("df", "FROM a\nWORKDIR\n")
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("line 2") && e.contains("WORKDIR requires")));
     }
 }

@@ -200,7 +200,11 @@ pub fn build(
             }
         }
     }
-    b.nstep = meta_insts.len() + needed.iter().map(|s| stages[*s].body.len() + 1).sum::<usize>();
+    b.nstep = meta_insts.len()
+        + needed
+            .iter()
+            .map(|s| stages[*s].body.len() + 1)
+            .sum::<usize>();
     // docker's classic builder counts and shows the ARGs before the first FROM as steps.
     for i in &meta_insts {
         b.print_step(out, i);
@@ -231,7 +235,11 @@ pub fn build(
     let mut cfg = st.cfg;
     // The image is as old as its last step (docker's rule), so a build from the cache
     // gives the same image id.
-    let last = cfg.history.last().and_then(|h| h["created"].as_str()).map(String::from);
+    let last = cfg
+        .history
+        .last()
+        .and_then(|h| h["created"].as_str())
+        .map(String::from);
     cfg.created = Some(last.unwrap_or_else(|| b.now()));
     let tags = opts
         .tags
@@ -242,9 +250,7 @@ pub fn build(
                 .map_err(|e| BuildError::Image(e.into()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    for l in &st.layers {
-        b.ensure_unpacked(&st.layers, l)?;
-    }
+    b.lowers(&st.layers)?;
     Ok(ingest::record_image(store, &cfg, &st.layers, &tags)?)
 }
 
@@ -281,8 +287,11 @@ impl Builder<'_> {
         into: &mut Vec<(String, String)>,
         st: Option<&State>,
     ) -> Result<(), BuildError> {
-        let vars = st.map(|s| self.vars(s)).unwrap_or_else(|| self.meta.clone());
-        let words = expand::words(&shell_text(&i.args), &vars, self.escape).map_err(|e| ierr(i, e))?;
+        let vars = st
+            .map(|s| self.vars(s))
+            .unwrap_or_else(|| self.meta.clone());
+        let words =
+            expand::words(&shell_text(&i.args), &vars, self.escape).map_err(|e| ierr(i, e))?;
         for w in words {
             let (k, default) = match w.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -295,7 +304,11 @@ impl Builder<'_> {
                 default
             } else if st.is_some() {
                 // A stage's bare ARG takes the meta ARG's value.
-                self.meta.iter().rev().find(|(m, _)| *m == k).map(|(_, v)| v.clone())
+                self.meta
+                    .iter()
+                    .rev()
+                    .find(|(m, _)| *m == k)
+                    .map(|(_, v)| v.clone())
             } else {
                 None
             };
@@ -307,7 +320,10 @@ impl Builder<'_> {
 
     fn print_step(&mut self, out: &mut dyn Output, i: &Instruction) {
         self.step += 1;
-        out.line(&format!("Step {}/{} : {}", self.step, self.nstep, i.original));
+        out.line(&format!(
+            "Step {}/{} : {}",
+            self.step, self.nstep, i.original
+        ));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -323,7 +339,9 @@ impl Builder<'_> {
         let from = &stages[s].from;
         self.print_step(out, from);
         if let Some(p) = from.flags.get("platform") {
-            out.line(&format!(" ---> (--platform={p} ignored: builds are for this machine)"));
+            out.line(&format!(
+                " ---> (--platform={p} ignored: builds are for this machine)"
+            ));
         }
         let text = shell_text(&from.args);
         let base_raw = text.split_whitespace().next().unwrap_or_default();
@@ -356,9 +374,13 @@ impl Builder<'_> {
         } else {
             let img = self.image(&base, pull).map_err(|e| ierr(from, e))?;
             out.line(&format!(" ---> {}", &image::short_id(&img.id)));
-            self.from_image(&img)?
+            self.state_of_image(&img)?
         };
         st.cmd_set = false;
+        if let Some(e) = self.opts.epoch {
+            // The epoch is in every time and clamped mtime a step makes: part of its key.
+            st.key = cache::key(&st.key, &[&format!("SOURCE_DATE_EPOCH={e}")]);
+        }
         for i in &stages[s].body {
             self.print_step(out, i);
             self.instruction(&mut st, i, stages, s, done, out, pull, stage_ref)?;
@@ -373,12 +395,15 @@ impl Builder<'_> {
         }
     }
 
-    fn from_image(&self, img: &Image) -> Result<State, BuildError> {
+    fn state_of_image(&self, img: &Image) -> Result<State, BuildError> {
         let cfg = image::config(self.store, &img.id)?;
-        let blobs = crate::archive::layer_blobs(self.store, img).map_err(|e| BuildError::Pull(e.to_string()))?;
+        let blobs = crate::archive::layer_blobs(self.store, img)
+            .map_err(|e| BuildError::Pull(e.to_string()))?;
         let mut layers = Vec::new();
         for (b, d) in blobs.iter().zip(&cfg.rootfs.diff_ids) {
-            let size = fs::metadata(self.store.blob_path(b)?).map(|m| m.len()).unwrap_or(0);
+            let size = fs::metadata(self.store.blob_path(b)?)
+                .map(|m| m.len())
+                .unwrap_or(0);
             layers.push(Ingested {
                 blob: b.clone(),
                 blob_size: size,
@@ -408,12 +433,9 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    fn ensure_unpacked(&self, all: &[Ingested], _l: &Ingested) -> Result<(), BuildError> {
-        self.lowers(all).map(|_| ())
-    }
-
     fn history(&self, st: &mut State, created_by: String, created: Option<String>, empty: bool) {
-        let mut h = json!({"created": created.unwrap_or_else(|| self.now()), "created_by": created_by});
+        let mut h =
+            json!({"created": created.unwrap_or_else(|| self.now()), "created_by": created_by});
         if empty {
             h["empty_layer"] = json!(true);
         }
@@ -440,7 +462,9 @@ impl Builder<'_> {
         let exec_form = |what: &str| -> Result<Vec<String>, BuildError> {
             match &i.args {
                 Args::Exec(v) => Ok(v.clone()),
-                Args::Shell(s) if s.is_empty() => Err(ierr(i, format!("{what} requires at least one argument"))),
+                Args::Shell(s) if s.is_empty() => {
+                    Err(ierr(i, format!("{what} requires at least one argument")))
+                }
                 Args::Shell(s) => Ok(st.shell.iter().cloned().chain([s.clone()]).collect()),
             }
         };
@@ -457,11 +481,17 @@ impl Builder<'_> {
                 let ws = words(&text)?;
                 let pairs: Vec<(String, String)> = if ws.first().is_some_and(|w| !w.contains('=')) {
                     // The old `ENV key value` form: the rest of the line is the value.
-                    let (k, v) = text.trim().split_once(char::is_whitespace).ok_or_else(|| ierr(i, "ENV must have two arguments"))?;
+                    let (k, v) = text
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| ierr(i, "ENV must have two arguments"))?;
                     vec![(k.to_string(), word(v.trim())?)]
                 } else {
                     ws.iter()
-                        .map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                        .map(|w| {
+                            w.split_once('=')
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                        })
                         .collect::<Option<_>>()
                         .ok_or_else(|| ierr(i, "ENV names must be followed by '=' and a value"))?
                 };
@@ -481,7 +511,9 @@ impl Builder<'_> {
                 let labels = c.labels.get_or_insert_with(Default::default);
                 let mut shown = Vec::new();
                 for w in words(&text)? {
-                    let (k, v) = w.split_once('=').ok_or_else(|| ierr(i, format!("LABEL must have a key and a value: {w}")))?;
+                    let (k, v) = w.split_once('=').ok_or_else(|| {
+                        ierr(i, format!("LABEL must have a key and a value: {w}"))
+                    })?;
                     labels.insert(k.to_string(), v.to_string());
                     shown.push(format!("{k}={v}"));
                 }
@@ -508,7 +540,11 @@ impl Builder<'_> {
             "WORKDIR" => {
                 let w = word(&text)?;
                 let base = c.working_dir.clone().unwrap_or_else(|| "/".into());
-                let p = if w.starts_with('/') { w } else { format!("{}/{w}", base.trim_end_matches('/')) };
+                let p = if w.starts_with('/') {
+                    w
+                } else {
+                    format!("{}/{w}", base.trim_end_matches('/'))
+                };
                 let p = format!("/{}", context::clean(&p).unwrap_or_default());
                 c.working_dir = Some(p.clone());
                 meta_key = Some(format!("WORKDIR {p}"));
@@ -522,7 +558,11 @@ impl Builder<'_> {
                 let ports = c.exposed_ports.get_or_insert_with(Default::default);
                 let mut shown = Vec::new();
                 for p in words(&text)? {
-                    let p = if p.contains('/') { p.to_ascii_lowercase() } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p.to_ascii_lowercase()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     let num = p.split('/').next().unwrap_or_default();
                     if num.split('-').any(|n| n.parse::<u16>().is_err()) {
                         return Err(ierr(i, format!("Invalid containerPort: {num}")));
@@ -544,7 +584,10 @@ impl Builder<'_> {
                     }
                     vols.insert(v.clone(), json!({}));
                 }
-                meta_key = Some(format!("VOLUME {}", serde_json::to_string(&list).unwrap_or_default()));
+                meta_key = Some(format!(
+                    "VOLUME {}",
+                    serde_json::to_string(&list).unwrap_or_default()
+                ));
             }
             "STOPSIGNAL" => {
                 let sig = word(&text)?;
@@ -557,7 +600,10 @@ impl Builder<'_> {
             "SHELL" => match &i.args {
                 Args::Exec(v) if !v.is_empty() => {
                     st.shell = v.clone();
-                    meta_key = Some(format!("SHELL {}", serde_json::to_string(v).unwrap_or_default()));
+                    meta_key = Some(format!(
+                        "SHELL {}",
+                        serde_json::to_string(v).unwrap_or_default()
+                    ));
                 }
                 _ => return Err(ierr(i, "SHELL requires the arguments to be in JSON form")),
             },
@@ -610,7 +656,10 @@ impl Builder<'_> {
         out: &mut dyn Output,
     ) -> Result<(), BuildError> {
         if let Some(n) = i.flags.keys().find(|k| k.as_str() != "network") {
-            return Err(ierr(i, format!("--{n} is not supported yet by ongictl build")));
+            return Err(ierr(
+                i,
+                format!("--{n} is not supported yet by ongictl build"),
+            ));
         }
         if !i.heredocs.is_empty() {
             // The heredocs go to the shell as a script: alone, the body is the script; after a
@@ -619,7 +668,10 @@ impl Builder<'_> {
                 Args::Shell(s) => s.trim().to_string(),
                 Args::Exec(_) => return Err(ierr(i, "heredocs need the shell form")),
             };
-            let script = if i.heredocs.len() == 1 && line.starts_with("<<") && !line.contains(char::is_whitespace) {
+            let script = if i.heredocs.len() == 1
+                && line.starts_with("<<")
+                && !line.contains(char::is_whitespace)
+            {
                 i.heredocs[0].body.clone()
             } else {
                 let mut s = format!("{line}\n");
@@ -683,11 +735,18 @@ impl Builder<'_> {
             env,
             working_dir: Some(wd),
             user: c.user.clone(),
-            network: if self.opts.network.is_empty() { "none".into() } else { self.opts.network.clone() },
+            network: if self.opts.network.is_empty() {
+                "none".into()
+            } else {
+                self.opts.network.clone()
+            },
             image: "ongictl-build".into(),
             ..Default::default()
         };
-        let capture = self.opts.quiet.then(|| self.dir.join(format!("{}.log", &id[..12])));
+        let capture = self
+            .opts
+            .quiet
+            .then(|| self.dir.join(format!("{}.log", &id[..12])));
         let code = step.run(self.store, &s, capture.as_deref())?;
         if code != 0 {
             if let Some(p) = &capture {
@@ -704,7 +763,9 @@ impl Builder<'_> {
         let upper = step.upper();
         let skip: Vec<&str> = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
             .into_iter()
-            .filter(|p| fs::symlink_metadata(upper.join(p)).is_ok_and(|m| m.is_file() && m.len() == 0))
+            .filter(|p| {
+                fs::symlink_metadata(upper.join(p)).is_ok_and(|m| m.is_file() && m.len() == 0)
+            })
             .collect();
         let e = self.commit_layer(&upper, &skip, created_by)?;
         drop(step);
@@ -724,7 +785,12 @@ impl Builder<'_> {
         let _ = cache::put(self.store, key, e);
     }
 
-    fn commit_layer(&self, upper: &Path, skip: &[&str], created_by: String) -> Result<cache::Entry, BuildError> {
+    fn commit_layer(
+        &self,
+        upper: &Path,
+        skip: &[&str],
+        created_by: String,
+    ) -> Result<cache::Entry, BuildError> {
         let tmp = self.dir.join(format!("layer-{}.tar", self.steps_done()));
         let f = fs::OpenOptions::new()
             .read(true)
@@ -733,12 +799,17 @@ impl Builder<'_> {
             .truncate(true)
             .open(&tmp)
             .map_err(ioe("create", &tmp))?;
-        let w = layerdiff::write(upper, skip, self.opts.epoch, io::BufWriter::new(f)).map_err(|e| BuildError::Io {
-            op: e.op,
-            path: e.path,
-            source: e.source,
-        })?;
-        let mut f = w.into_inner().map_err(|e| ioe("write", &tmp)(e.into_error()))?;
+        let w =
+            layerdiff::write(upper, skip, self.opts.epoch, io::BufWriter::new(f)).map_err(|e| {
+                BuildError::Io {
+                    op: e.op,
+                    path: e.path,
+                    source: e.source,
+                }
+            })?;
+        let mut f = w
+            .into_inner()
+            .map_err(|e| ioe("write", &tmp)(e.into_error()))?;
         f.rewind().map_err(ioe("rewind", &tmp))?;
         let l = ingest::layer_blob(self.store, "of a build step", io::BufReader::new(f))?;
         let _ = fs::remove_file(&tmp);
@@ -755,7 +826,13 @@ impl Builder<'_> {
         self.step
     }
 
-    fn apply(&mut self, st: &mut State, key: String, e: cache::Entry, out: &mut dyn Output) -> Result<(), BuildError> {
+    fn apply(
+        &mut self,
+        st: &mut State,
+        key: String,
+        e: cache::Entry,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
         st.layers.push(e.layer());
         st.cfg.rootfs.diff_ids.push(e.diff_id.clone());
         self.history(st, e.created_by.clone(), Some(e.created.clone()), false);
@@ -795,16 +872,33 @@ impl Builder<'_> {
             Args::Shell(t) => expand::words(t, &vars, self.escape).map_err(|e| ierr(i, e))?,
         };
         if list.len() < 2 {
-            return Err(ierr(i, format!("{} requires at least two arguments", i.keyword)));
+            return Err(ierr(
+                i,
+                format!("{} requires at least two arguments", i.keyword),
+            ));
         }
         let (srcs, dest) = list.split_at(list.len() - 1);
         let dest = &dest[0];
-        if srcs.iter().any(|s| s.starts_with("http://") || s.starts_with("https://")) {
-            return Err(ierr(i, "ADD from URLs is not supported yet by ongictl build"));
+        if srcs
+            .iter()
+            .any(|s| s.starts_with("http://") || s.starts_with("https://"))
+        {
+            return Err(ierr(
+                i,
+                "ADD from URLs is not supported yet by ongictl build",
+            ));
         }
-        let chown = i.flags.get("chown").map(|c| expand::word(c, &vars, self.escape)).transpose().map_err(|e| ierr(i, e))?;
+        let chown = i
+            .flags
+            .get("chown")
+            .map(|c| expand::word(c, &vars, self.escape))
+            .transpose()
+            .map_err(|e| ierr(i, e))?;
         let chmod = match i.flags.get("chmod") {
-            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| ierr(i, format!("invalid chmod parameter {m:?}")))?),
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .map_err(|_| ierr(i, format!("invalid chmod parameter {m:?}")))?,
+            ),
             None => None,
         };
         // Where the sources come from: the context, another stage or an image.
@@ -813,10 +907,13 @@ impl Builder<'_> {
             None => self.ctx.clone(),
             Some(f) => {
                 let layers = if let Some(d) = stage_ref(f, s) {
-                    done[d].as_ref().map(|x| x.layers.clone()).ok_or_else(|| BuildError::UnknownTarget(f.clone()))?
+                    done[d]
+                        .as_ref()
+                        .map(|x| x.layers.clone())
+                        .ok_or_else(|| BuildError::UnknownTarget(f.clone()))?
                 } else {
                     let img = self.image(f, pull).map_err(|e| ierr(i, e))?;
-                    self.from_image(&img)?.layers
+                    self.state_of_image(&img)?.layers
                 };
                 let lowers = self.lowers(&layers)?;
                 let m = Step::mount(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
@@ -831,14 +928,28 @@ impl Builder<'_> {
         let mut h = Sha256::new();
         for src in srcs {
             if let Some(name) = src.strip_prefix("<<") {
-                let name = name.trim_start_matches('-').trim_matches(|c| c == '\'' || c == '"');
-                let hd = i.heredocs.iter().find(|h| h.name == name).ok_or_else(|| ierr(i, format!("no heredoc {name}")))?;
-                let body = if hd.quoted { hd.body.clone() } else { expand::word(&hd.body, &vars, self.escape).unwrap_or_else(|_| hd.body.clone()) };
+                let name = name
+                    .trim_start_matches('-')
+                    .trim_matches(|c| c == '\'' || c == '"');
+                let hd = i
+                    .heredocs
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| ierr(i, format!("no heredoc {name}")))?;
+                let body = if hd.quoted {
+                    hd.body.clone()
+                } else {
+                    expand::word(&hd.body, &vars, self.escape).unwrap_or_else(|_| hd.body.clone())
+                };
                 fs::create_dir_all(&heredoc_dir).map_err(ioe("create", &heredoc_dir))?;
                 let p = heredoc_dir.join(name);
                 fs::write(&p, &body).map_err(ioe("write", &p))?;
                 h.update(format!("heredoc {name}\0{body}\0").as_bytes());
-                sources.push(Source { path: p, name: name.to_string(), rel: None });
+                sources.push(Source {
+                    path: p,
+                    name: name.to_string(),
+                    rel: None,
+                });
                 continue;
             }
             let found = src_ctx.resolve(src).map_err(|e| ierr(i, e))?;
@@ -846,32 +957,73 @@ impl Builder<'_> {
                 src_ctx.hash(&rel, &mut h).map_err(|e| ierr(i, e))?;
                 let path = context::secure_join(&src_ctx.root, &rel);
                 let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-                sources.push(Source { path, name, rel: Some(rel) });
+                sources.push(Source {
+                    path,
+                    name,
+                    rel: Some(rel),
+                });
             }
         }
-        let wd = st.cfg.config.working_dir.clone().unwrap_or_else(|| "/".into());
+        let wd = st
+            .cfg
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
         // Relative to WORKDIR, cleaned; a trailing `/` (or `.`) still says "a directory".
-        let joined = if dest.starts_with('/') { dest.clone() } else { format!("{wd}/{dest}") };
+        let joined = if dest.starts_with('/') {
+            dest.clone()
+        } else {
+            format!("{wd}/{dest}")
+        };
         let mut abs_dest = format!("/{}", context::clean(&joined).unwrap_or_default());
-        if (dest.ends_with('/') || dest == "." || dest.ends_with("/.")) && !abs_dest.ends_with('/') {
+        if (dest.ends_with('/') || dest == "." || dest.ends_with("/.")) && !abs_dest.ends_with('/')
+        {
             abs_dest.push('/');
         }
         let shown = format!("{} {}", srcs.join(" "), abs_dest);
         let digest = hex::encode(h.finalize());
         let key = cache::key(
             &st.key,
-            &[&i.keyword, &shown, &digest, chown.as_deref().unwrap_or(""), &format!("{chmod:?}"), i.flags.get("from").map_or("", |s| s.as_str())],
+            &[
+                &i.keyword,
+                &shown,
+                &digest,
+                chown.as_deref().unwrap_or(""),
+                &format!("{chmod:?}"),
+                i.flags.get("from").map_or("", |s| s.as_str()),
+            ],
         );
-        let created_by = format!("{} #(nop) {} {}:{} in {} ", st.shell.join(" "), i.keyword, if srcs.len() > 1 { "multi" } else { "file" }, &digest[..16], abs_dest);
+        let created_by = format!(
+            "{} #(nop) {} {}:{} in {} ",
+            st.shell.join(" "),
+            i.keyword,
+            if srcs.len() > 1 { "multi" } else { "file" },
+            &digest[..16],
+            abs_dest
+        );
         if let Some(e) = self.cached(&key) {
             out.line(" ---> Using cache");
             return self.apply(st, key, e, out);
         }
         let lowers = self.lowers(&st.layers)?;
         let step = Step::mount(&self.dir.join(format!("copy-{}", self.step)), &lowers)?;
-        let ids = chown.as_deref().map(|c| copy::chown_ids(&step.rootfs, c)).transpose().map_err(|e| ierr(i, e))?;
+        let ids = chown
+            .as_deref()
+            .map(|c| copy::chown_ids(&step.rootfs, c))
+            .transpose()
+            .map_err(|e| ierr(i, e))?;
         let excluded = |r: &str| src_ctx.excluded(r);
-        copy::copy(&step.rootfs, &sources, &abs_dest, ids, chmod, &excluded).map_err(|e| ierr(i, e))?;
+        copy::copy(
+            &step.rootfs,
+            &sources,
+            &abs_dest,
+            ids,
+            chmod,
+            &excluded,
+            i.keyword == "ADD",
+        )
+        .map_err(|e| ierr(i, e))?;
         drop(src_mount);
         step.unmount()?;
         let e = self.commit_layer(&step.upper(), &[], created_by)?;
@@ -891,7 +1043,10 @@ fn healthcheck(i: &Instruction, shell: &[String]) -> Result<serde_json::Value, B
     let rest = text.trim();
     let (word, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     if !word.eq_ignore_ascii_case("CMD") {
-        return Err(ierr(i, "Unknown type \"".to_string() + word + "\" in HEALTHCHECK (try CMD)"));
+        return Err(ierr(
+            i,
+            "Unknown type \"".to_string() + word + "\" in HEALTHCHECK (try CMD)",
+        ));
     }
     let cmd = cmd.trim();
     let test: Vec<String> = match serde_json::from_str::<Vec<String>>(cmd) {
@@ -900,14 +1055,22 @@ fn healthcheck(i: &Instruction, shell: &[String]) -> Result<serde_json::Value, B
     };
     let _ = shell;
     let mut hc = json!({"Test": test});
-    for (flag, field) in [("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"), ("start-interval", "StartInterval")] {
+    for (flag, field) in [
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start-period", "StartPeriod"),
+        ("start-interval", "StartInterval"),
+    ] {
         if let Some(v) = i.flags.get(flag) {
-            let ns = go_duration(v).ok_or_else(|| ierr(i, format!("time: invalid duration {v:?}")))?;
+            let ns =
+                go_duration(v).ok_or_else(|| ierr(i, format!("time: invalid duration {v:?}")))?;
             hc[field] = json!(ns);
         }
     }
     if let Some(r) = i.flags.get("retries") {
-        let n: i64 = r.parse().map_err(|_| ierr(i, format!("invalid --retries {r:?}")))?;
+        let n: i64 = r
+            .parse()
+            .map_err(|_| ierr(i, format!("invalid --retries {r:?}")))?;
         hc["Retries"] = json!(n);
     }
     Ok(hc)
@@ -924,7 +1087,9 @@ fn go_duration(s: &str) -> Option<i64> {
         let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let num: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,

@@ -22,7 +22,10 @@ pub trait Vars {
 
 impl Vars for [(String, String)] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -74,10 +77,9 @@ fn lex(s: &str, vars: &dyn Vars, escape: char, split: bool) -> Result<Vec<String
             continue;
         }
         if ch == '\'' {
-            let end = c[i + 1..]
-                .iter()
-                .position(|x| *x == '\'')
-                .ok_or_else(|| err("unexpected end of statement while looking for matching single-quote"))?;
+            let end = c[i + 1..].iter().position(|x| *x == '\'').ok_or_else(|| {
+                err("unexpected end of statement while looking for matching single-quote")
+            })?;
             cur.extend(&c[i + 1..i + 1 + end]);
             i += end + 2;
             continue;
@@ -169,7 +171,11 @@ fn dollar(
                 }
                 Some(':') | Some('-') | Some('+') => {
                     let colon = c[j] == ':';
-                    let op = if colon { c.get(j + 1).copied() } else { Some(c[j]) };
+                    let op = if colon {
+                        c.get(j + 1).copied()
+                    } else {
+                        Some(c[j])
+                    };
                     let wstart = if colon { j + 2 } else { j + 1 };
                     // The word runs to the matching `}`.
                     let mut depth = 1;
@@ -265,7 +271,12 @@ mod tests {
         let r = words("K=\"a b\" L=$S M='c d'", &v(), '\\');
         assert_eq!(
             r,
-            Ok(vec!["K=a b".to_string(), "L=x".into(), "y".into(), "M=c d".into()])
+            Ok(vec![
+                "K=a b".to_string(),
+                "L=x".into(),
+                "y".into(),
+                "M=c d".into()
+            ])
         );
     }
 }

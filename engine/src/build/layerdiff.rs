@@ -104,7 +104,8 @@ fn walk<W: Write>(
             name.push(&n);
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
-            b.append_data(&mut h, rel.join(name), io::empty()).map_err(werr)?;
+            b.append_data(&mut h, rel.join(name), io::empty())
+                .map_err(werr)?;
         } else if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             b.append_data(&mut h, &r, io::empty()).map_err(werr)?;
@@ -133,7 +134,8 @@ fn walk<W: Write>(
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(md.len());
             let f = fs::File::open(&full).map_err(ioe("open", &full))?;
-            b.append_data(&mut h, &r, io::BufReader::new(f)).map_err(werr)?;
+            b.append_data(&mut h, &r, io::BufReader::new(f))
+                .map_err(werr)?;
         } else {
             let kind = if ft.is_char_device() {
                 tar::EntryType::Char

@@ -40,7 +40,8 @@ impl Step {
             rootfs: dir.join("rootfs"),
             container: None,
         };
-        container::mount_overlay(lowers, dir, &step.rootfs).map_err(ioe("mount overlay on", &step.rootfs))?;
+        container::mount_overlay(lowers, dir, &step.rootfs)
+            .map_err(ioe("mount overlay on", &step.rootfs))?;
         Ok(step)
     }
 
@@ -77,7 +78,8 @@ impl Step {
         }
         let spec = crate::runspec::generate(s, &self.rootfs, &self.dir)?;
         let cfg = self.dir.join("config.json");
-        fs::write(&cfg, serde_json::to_vec(&spec).unwrap_or_default()).map_err(ioe("write", &cfg))?;
+        fs::write(&cfg, serde_json::to_vec(&spec).unwrap_or_default())
+            .map_err(ioe("write", &cfg))?;
         let runtime_root = store.runtime_root();
         self.container = Some((runtime_root.clone(), s.id.clone()));
         let rt = ongi::Container::new(&runtime_root, &s.id);
@@ -114,7 +116,11 @@ impl Step {
             },
             false,
         );
-        redirect([saved[0].as_raw_fd(), saved[1].as_raw_fd(), saved[2].as_raw_fd()]);
+        redirect([
+            saved[0].as_raw_fd(),
+            saved[1].as_raw_fd(),
+            saved[2].as_raw_fd(),
+        ]);
         match r {
             Ok(ongi::RunOutcome::Exited { status, .. }) => {
                 self.container = None;

@@ -62,25 +62,54 @@ pub fn is_build(args: &[std::ffi::OsString]) -> bool {
 /// Runs `build`.
 pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
     if a.context.to_str() == Some("-") {
-        return Err(Fail(1, "a build context from stdin is not supported yet".into()));
+        return Err(Fail(
+            1,
+            "a build context from stdin is not supported yet".into(),
+        ));
     }
     if !matches!(a.network.as_str(), "none" | "host" | "default") {
-        return Err(Fail(1, format!("network mode {:?} not supported by ongictl build (none, host)", a.network)));
+        return Err(Fail(
+            1,
+            format!(
+                "network mode {:?} not supported by ongictl build (none, host)",
+                a.network
+            ),
+        ));
     }
-    let md = std::fs::metadata(&a.context)
-        .map_err(|e| Fail(1, format!("unable to prepare context: path {:?} not found: {e}", a.context.display().to_string())))?;
+    let md = std::fs::metadata(&a.context).map_err(|e| {
+        Fail(
+            1,
+            format!(
+                "unable to prepare context: path {:?} not found: {e}",
+                a.context.display().to_string()
+            ),
+        )
+    })?;
     if !md.is_dir() {
-        return Err(Fail(1, format!("unable to prepare context: context must be a directory: {}", a.context.display())));
+        return Err(Fail(
+            1,
+            format!(
+                "unable to prepare context: context must be a directory: {}",
+                a.context.display()
+            ),
+        ));
     }
     for t in &a.tags {
-        Reference::parse(t).map_err(|e| Fail(1, format!("invalid argument {t:?} for \"-t, --tag\" flag: {e}")))?;
+        Reference::parse(t).map_err(|e| {
+            Fail(
+                1,
+                format!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"),
+            )
+        })?;
     }
     let dockerfile = match &a.file {
         Some(f) if f.is_absolute() || f.exists() => f.clone(),
         Some(f) => a.context.join(f),
         None => a.context.join("Dockerfile"),
     };
-    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok());
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
     let opts = Options {
         context: a.context.clone(),
         dockerfile,
@@ -96,7 +125,11 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
         target: a.target.clone(),
         no_cache: a.no_cache,
         quiet: a.quiet,
-        network: if a.network == "default" { "none".into() } else { a.network.clone() },
+        network: if a.network == "default" {
+            "none".into()
+        } else {
+            a.network.clone()
+        },
         epoch,
     };
     let store = open(cli)?;
@@ -118,12 +151,16 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
         Ok(i) => i,
         // docker's classic builder exits with the failing RUN's code.
         Err(e @ BuildError::RunFailed { code, .. }) => {
-            return Err(Fail(u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1), e.to_string()))
+            return Err(Fail(
+                u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
+                e.to_string(),
+            ))
         }
         Err(e) => return Err(Fail(1, e.to_string())),
     };
     if let Some(f) = &a.iidfile {
-        std::fs::write(f, &img.id).map_err(|e| Fail(1, format!("write iidfile {}: {e}", f.display())))?;
+        std::fs::write(f, &img.id)
+            .map_err(|e| Fail(1, format!("write iidfile {}: {e}", f.display())))?;
     }
     if quiet {
         println!("{}", img.id);
