@@ -509,3 +509,120 @@ fn source_date_epoch_gives_the_same_image_in_two_fresh_roots() {
     assert_no_build_leftovers(&a);
     assert_no_build_leftovers(&b);
 }
+
+/// The same Dockerfile and context built by docker's classic builder (a private dockerd,
+/// DOCKER_BUILDKIT=0) and by `ongictl build`: the same config fields and the same files,
+/// modes and owners.
+#[test]
+fn same_image_as_docker_classic_builder() {
+    let e = Engine::new("build-docker");
+    let r = registry_with_busybox(&e.dir);
+    let df = format!(
+        "ARG BASE={img}\n\
+         FROM $BASE\n\
+         ARG GREETING=hi\n\
+         ENV APP=/app EXTRA=\"a b\"\n\
+         WORKDIR $APP\n\
+         COPY hello.txt .\n\
+         COPY dir/ ./d/\n\
+         COPY --chown=user:user owned.txt /owned/\n\
+         COPY *.md /docs/\n\
+         RUN echo \"$GREETING\" > run.txt && chmod 0751 run.txt && rm /bin/true\n\
+         LABEL org.test=yes other=\"two words\"\n\
+         EXPOSE 8080 53/udp\n\
+         VOLUME /data\n\
+         STOPSIGNAL SIGINT\n\
+         HEALTHCHECK --interval=30s --retries=2 CMD true\n\
+         USER user\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD [\"cat /app/hello.txt\"]\n",
+        img = r.image
+    );
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[
+            ("hello.txt", "hello\n"),
+            ("dir/sub.txt", "sub\n"),
+            ("dir/deeper/x", "x\n"),
+            ("owned.txt", "own\n"),
+            ("a.md", "a\n"),
+            ("b.md", "b\n"),
+            ("Dockerfile", &df),
+            (".dockerignore", "b.md\n"),
+        ],
+    );
+    build(&e, &ctx, &["-t", "cmp:ongi"]);
+    let d = common::clients::docker::Dockerd::start(&e.dir);
+    let mut c = d.cli();
+    c.env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-t", "cmp:docker", s(&ctx)]);
+    let o = common::clients::run_limited(&mut c, &e.dir, std::time::Duration::from_secs(300))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(o.ok(), "docker build: {o}");
+    let theirs = d.docker(&["image", "inspect", "cmp:docker"]);
+    assert!(theirs.ok(), "{theirs}");
+    let theirs: serde_json::Value = serde_json::from_str(&theirs.stdout).unwrap_or_default();
+    let theirs = &theirs[0]["Config"];
+    let ours = config(&e, "cmp:ongi");
+    for f in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Volumes",
+        "Labels",
+        "Healthcheck",
+        "StopSignal",
+    ] {
+        let norm = |v: &serde_json::Value| {
+            if v.is_null() || v == "" {
+                serde_json::Value::Null
+            } else {
+                v.clone()
+            }
+        };
+        assert_eq!(
+            norm(&ours[f]),
+            norm(&theirs[f]),
+            "Config.{f}: ours {ours} docker's {theirs}"
+        );
+    }
+    // Files: names, types, modes, owners and contents of what the build made.
+    let list = "find /app /owned /docs /bin/true -exec stat -c '%n %F %a %u:%g %s' {} \\; 2>&1; cat /app/run.txt";
+    let ours = e.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "sh",
+        "cmp:ongi",
+        "-c",
+        list,
+    ]);
+    let theirs = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "0",
+        "--entrypoint",
+        "sh",
+        "cmp:docker",
+        "-c",
+        list,
+    ]);
+    assert!(theirs.ok(), "{theirs}");
+    let mut a: Vec<&str> = ours.lines().collect();
+    let mut b: Vec<&str> = theirs.stdout.trim().lines().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "files of the two images");
+    drop(d);
+    drop(r);
+    assert_no_build_leftovers(&e);
+}
