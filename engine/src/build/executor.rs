@@ -749,13 +749,14 @@ impl Builder<'_> {
             .then(|| self.dir.join(format!("{}.log", &id[..12])));
         let code = step.run(self.store, &s, capture.as_deref())?;
         if code != 0 {
-            if let Some(p) = &capture {
-                let log = fs::read_to_string(p).unwrap_or_default();
-                eprint!("{log}");
-            }
+            let output = capture
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned())
+                .unwrap_or_default();
             return Err(BuildError::RunFailed {
                 cmd: argv.join(" "),
                 code,
+                output,
             });
         }
         step.unmount()?;

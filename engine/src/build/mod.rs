@@ -65,6 +65,8 @@ pub enum BuildError {
         cmd: String,
         /// Its exit code.
         code: i32,
+        /// Its output when it was captured (`-q`), for the user to see with the error.
+        output: String,
     },
     /// The Dockerfile or a file of the build.
     #[error("{op} {path}: {source}")]

@@ -151,10 +151,13 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
         Ok(i) => i,
         // docker's classic builder exits with the failing RUN's code.
         Err(e @ BuildError::RunFailed { code, .. }) => {
+            if let BuildError::RunFailed { output, .. } = &e {
+                eprint!("{output}");
+            }
             return Err(Fail(
                 u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
                 e.to_string(),
-            ))
+            ));
         }
         Err(e) => return Err(Fail(1, e.to_string())),
     };
