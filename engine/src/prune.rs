@@ -70,6 +70,15 @@ pub fn prune_images(store: &Store, all: bool) -> Result<Pruned, ImageError> {
     Ok(out)
 }
 
+/// Removes the layers and blobs no image refers to (after `builder prune` dropped the
+/// build cache's claims); takes the GC lock exclusive.
+pub fn collect_unreferenced(store: &Store) -> Result<Pruned, ImageError> {
+    let _lock = gc_lock(store, true)?;
+    let mut out = Pruned::default();
+    collect(store, &mut out)?;
+    Ok(out)
+}
+
 /// Removes layer directories and blobs that no recorded image refers to. The caller holds
 /// the GC lock exclusive.
 fn collect(store: &Store, out: &mut Pruned) -> Result<(), ImageError> {

@@ -287,6 +287,15 @@ fn second_build_is_cached_and_a_changed_file_misses() {
         !out.contains("Using cache") && out.matches("Running in").count() == 2,
         "{out}"
     );
+    // builder prune forgets the cache; images keep their layers.
+    let out = e.ok(&["builder", "prune", "-f"]);
+    assert!(out.starts_with("Total reclaimed space: "), "{out}");
+    let out = build(&e, &ctx, &[]);
+    assert!(
+        !out.contains("Using cache") && out.matches("Running in").count() == 2,
+        "{out}"
+    );
+    assert_eq!(e.ok(&["run", "--rm", "c:2", "cat", "/copy.txt"]), "two");
     drop(r);
     assert_no_build_leftovers(&e);
 }

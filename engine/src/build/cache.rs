@@ -69,3 +69,19 @@ pub fn put(store: &Store, key: &str, e: &Entry) -> std::io::Result<()> {
     fs::write(&tmp, serde_json::to_vec(e).map_err(std::io::Error::other)?)?;
     fs::rename(&tmp, &p)
 }
+
+/// `builder prune`: forgets every cached step, then collects the layers and blobs only the
+/// cache kept (those of images stay). Returns (entries removed, bytes reclaimed).
+pub fn prune(store: &Store) -> Result<(usize, u64), crate::image::ImageError> {
+    let dir = store.root.join("buildcache");
+    let mut n = 0;
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            if fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    let p = crate::prune::collect_unreferenced(store)?;
+    Ok((n, p.reclaimed))
+}

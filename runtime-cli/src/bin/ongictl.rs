@@ -144,6 +144,11 @@ enum Cmd {
     Version,
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Manage the build cache.
+    Builder {
+        #[command(subcommand)]
+        cmd: build::BuilderCmd,
+    },
     #[command(flatten)]
     ImageMore(images::ImageCmds),
     /// Manage volumes.
@@ -544,6 +549,7 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::ImageMore(c) => images::dispatch(&cli, c),
         Cmd::Build(a) => build::run(&cli, a),
+        Cmd::Builder { cmd } => build::builder(&cli, cmd),
         Cmd::Inspect { format, names } => {
             let store = open(&cli)?;
             fmt::inspect(&store, names, format.as_deref())

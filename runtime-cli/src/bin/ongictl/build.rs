@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use ongi_engine::build::{self, BuildError, Options};
 use ongi_engine::image;
 use ongi_engine::reference::Reference;
@@ -53,7 +53,7 @@ pub fn is_build(args: &[std::ffi::OsString]) -> bool {
                 it.next();
             }
             _ if a.starts_with('-') => {}
-            _ => return a == "build" || a == "builder",
+            _ => return a == "build",
         }
     }
     false
@@ -175,5 +175,45 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
             println!("Successfully tagged {}", r.familiar());
         }
     }
+    Ok(0)
+}
+
+/// `builder` subcommands.
+#[derive(Subcommand)]
+pub enum BuilderCmd {
+    /// Remove the build cache.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+        /// Remove all of it (the only kind of prune there is: the cache has no dangling part).
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+/// Runs `builder prune`.
+pub fn builder(cli: &Cli, c: &BuilderCmd) -> Result<u8, Fail> {
+    let BuilderCmd::Prune { force, all: _ } = c;
+    if !force {
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            return Err(Fail(
+                1,
+                "builder prune needs -f without a terminal to confirm on".into(),
+            ));
+        }
+        print!("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut l = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut l);
+        if !l.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let store = open(cli)?;
+    let (_n, bytes) =
+        ongi_engine::build::cache::prune(&store).map_err(|e| Fail(1, e.to_string()))?;
+    println!("Total reclaimed space: {}", crate::fmt::size(bytes));
     Ok(0)
 }
