@@ -16,7 +16,7 @@
 //! GC), [`auth`] (login/logout),
 //! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
 //! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
-//! [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
+//! [`files`] (cp and diff), [`build`] (`build` from a Dockerfile), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
 //! monitor's attach socket), [`health`] (healthchecks: settings, the monitor's probes,
 //! State.Health).
 
@@ -25,6 +25,7 @@
 pub mod archive;
 pub mod attach;
 pub mod auth;
+pub mod build;
 pub mod commit;
 pub mod config;
 pub mod container;

@@ -140,7 +140,17 @@ fn referenced(store: &Store) -> Result<Referenced, ImageError> {
             }
         }
     }
+    // The build cache's layers outlive the images that used them (docker keeps them until
+    // `builder prune`); their unpacked directories may go, they are unpacked again on use.
+    r.blobs.extend(crate::build::cache::blobs(store));
     Ok(r)
+}
+
+/// `builder prune`'s collection once the build cache's entries are gone: takes the GC lock
+/// exclusive and collects.
+pub fn collect_unreferenced(store: &Store) -> Result<Collected, ImageError> {
+    let _lock = gc_lock(store, true)?;
+    collect(store)
 }
 
 /// The store's one garbage collector, for `image prune`, `system prune` and `system

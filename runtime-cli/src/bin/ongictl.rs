@@ -12,6 +12,8 @@ use ongi_engine::reference::Reference;
 use ongi_engine::registry;
 use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
+#[path = "ongictl/build.rs"]
+mod build;
 #[path = "ongictl/containers.rs"]
 mod containers;
 #[path = "ongictl/fmt.rs"]
@@ -20,10 +22,10 @@ mod fmt;
 mod health;
 #[path = "ongictl/images.rs"]
 mod images;
-#[path = "ongictl/progress.rs"]
-mod progress;
 #[path = "ongictl/parallel.rs"]
 mod parallel;
+#[path = "ongictl/progress.rs"]
+mod progress;
 #[path = "ongictl/system.rs"]
 mod system;
 #[path = "ongictl/usage.rs"]
@@ -147,6 +149,13 @@ enum Cmd {
     },
     /// Version information.
     Version,
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Manage the build cache.
+    Builder {
+        #[command(subcommand)]
+        cmd: build::BuilderCmd,
+    },
     #[command(flatten)]
     ImageMore(images::ImageCmds),
     /// Manage volumes.
@@ -309,7 +318,7 @@ fn main() -> ExitCode {
     // exec clones into a container: it runs from a copy of this binary the container cannot
     // write (CVE-2019-5736), re-executed before anything else, and stays single-threaded.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if containers::is_exec(&args) {
+    if containers::is_exec(&args) || build::is_build(&args) {
         if let Err(e) = ongi::exe::protect() {
             eprintln!("Error response from ongictl: {e}");
             return ExitCode::from(126);
@@ -561,6 +570,8 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
             Ok(rc)
         }
         Cmd::ImageMore(c) => images::dispatch(&cli, c),
+        Cmd::Build(a) => build::run(&cli, a),
+        Cmd::Builder { cmd } => build::builder(&cli, cmd),
         Cmd::Inspect { format, names } => {
             let store = open(&cli)?;
             fmt::inspect(&store, names, format.as_deref())

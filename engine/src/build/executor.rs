@@ -1,0 +1,1117 @@
+//! Stages and instructions. The Dockerfile is split into stages at each FROM; only the
+//! stages the target needs (through `FROM <stage>` and `COPY --from`) are built, in order.
+//! Each stage carries an image config, its layers and a cache key; RUN, COPY and ADD make
+//! a layer each (reused from the cache when their key is known), the other instructions
+//! change the config and leave a history entry with `empty_layer`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Seek};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::cache;
+use super::context::{self, Context};
+use super::copy::{self, Source};
+use super::dockerfile::{self, Args, Instruction};
+use super::expand;
+use super::layerdiff;
+use super::run::Step;
+use super::{BuildError, Options};
+use crate::image::{self, Image, ImageConfig, RootFs};
+use crate::ingest::{self, Ingested};
+use crate::store::{self, Store};
+
+/// The build's output: one line at a time.
+pub trait Output {
+    /// A progress line (`Step 1/3 : FROM busybox`).
+    fn line(&mut self, s: &str);
+}
+
+impl<F: FnMut(&str)> Output for F {
+    fn line(&mut self, s: &str) {
+        self(s)
+    }
+}
+
+/// Pulls an image the store does not have.
+pub type Puller<'a> = &'a mut dyn FnMut(&str) -> Result<Image, String>;
+
+#[derive(Clone)]
+struct State {
+    cfg: ImageConfig,
+    layers: Vec<Ingested>,
+    key: String,
+    /// ARGs declared in the stage, with their values.
+    args: Vec<(String, String)>,
+    shell: Vec<String>,
+    cmd_set: bool,
+}
+
+struct Stage {
+    name: Option<String>,
+    from: Instruction,
+    body: Vec<Instruction>,
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    opts: &'a Options,
+    ctx: Context,
+    escape: char,
+    /// Meta ARGs (before the first FROM) with their values.
+    meta: Vec<(String, String)>,
+    build_args: BTreeMap<String, String>,
+    used_args: BTreeSet<String>,
+    dir: PathBuf,
+    steps: usize,
+    step: usize,
+    nstep: usize,
+}
+
+fn ierr(i: &Instruction, why: impl std::fmt::Display) -> BuildError {
+    BuildError::Instruction {
+        line: i.line,
+        keyword: i.keyword.clone(),
+        why: why.to_string(),
+    }
+}
+
+fn ioe<'a>(op: &'static str, p: &'a Path) -> impl FnOnce(io::Error) -> BuildError + 'a {
+    move |source| BuildError::Io {
+        op,
+        path: p.to_path_buf(),
+        source,
+    }
+}
+
+fn shell_text(a: &Args) -> String {
+    match a {
+        Args::Shell(s) => s.clone(),
+        Args::Exec(v) => serde_json::to_string(v).unwrap_or_default(),
+    }
+}
+
+/// Builds the image `opts` describes; returns it. Progress goes to `out`; base images the
+/// store lacks come through `pull`.
+pub fn build(
+    store: &Store,
+    opts: &Options,
+    out: &mut dyn Output,
+    pull: Puller,
+) -> Result<Image, BuildError> {
+    let _gc = crate::prune::gc_lock(store, false).map_err(|e| BuildError::Pull(e.to_string()))?;
+    let text = fs::read_to_string(&opts.dockerfile).map_err(ioe("read", &opts.dockerfile))?;
+    let df = dockerfile::parse(&opts.dockerfile.display().to_string(), &text)?;
+    let ctx = Context::open(&opts.context, &opts.dockerfile).map_err(|e| BuildError::Io {
+        op: "open context",
+        path: opts.context.clone(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let mut build_args = BTreeMap::new();
+    for (k, v) in &opts.build_args {
+        if let Some(v) = v.clone().or_else(|| std::env::var(k).ok()) {
+            build_args.insert(k.clone(), v);
+        }
+    }
+    // Split into meta ARGs and stages.
+    let mut meta_insts = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for i in df.instructions {
+        if i.keyword == "FROM" {
+            let words: Vec<String> = shell_text(&i.args)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            let name = match words.as_slice() {
+                [_] => None,
+                [_, as_, n] if as_.eq_ignore_ascii_case("as") => Some(n.to_ascii_lowercase()),
+                _ => return Err(ierr(&i, "FROM requires either one or three arguments")),
+            };
+            stages.push(Stage {
+                name,
+                from: i,
+                body: Vec::new(),
+            });
+        } else if let Some(s) = stages.last_mut() {
+            s.body.push(i);
+        } else if i.keyword == "ARG" {
+            meta_insts.push(i);
+        } else {
+            return Err(ierr(&i, "no build stage in current context"));
+        }
+    }
+    if stages.is_empty() {
+        return Err(BuildError::Instruction {
+            line: 1,
+            keyword: "FROM".into(),
+            why: "no build stage in current context (the Dockerfile has no FROM)".into(),
+        });
+    }
+    let dir = store::tempfile_path(&store.root.join("tmp"), "build");
+    fs::create_dir_all(&dir).map_err(ioe("create", &dir))?;
+    let _cleanup = DirGuard(dir.clone());
+    let mut b = Builder {
+        store,
+        opts,
+        ctx,
+        escape: df.escape,
+        meta: Vec::new(),
+        build_args,
+        used_args: BTreeSet::new(),
+        dir,
+        steps: 0,
+        step: 0,
+        nstep: 0,
+    };
+    // The target and the stages it needs.
+    let target = match &opts.target {
+        Some(t) => stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase()))
+            .ok_or_else(|| BuildError::UnknownTarget(t.clone()))?,
+        None => stages.len() - 1,
+    };
+    let stage_ref = |name: &str, before: usize| -> Option<usize> {
+        let n = name.to_ascii_lowercase();
+        stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(n.as_str()))
+            .or_else(|| n.parse::<usize>().ok().filter(|k| *k < before))
+    };
+    let mut needed = BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(s) = todo.pop() {
+        if !needed.insert(s) {
+            continue;
+        }
+        let base = shell_text(&stages[s].from.args);
+        let base = base.split_whitespace().next().unwrap_or_default();
+        if let Some(d) = stage_ref(base, s) {
+            todo.push(d);
+        }
+        for i in &stages[s].body {
+            if let Some(f) = i.flags.get("from") {
+                if let Some(d) = stage_ref(f, s) {
+                    todo.push(d);
+                }
+            }
+        }
+    }
+    b.nstep = meta_insts.len()
+        + needed
+            .iter()
+            .map(|s| stages[*s].body.len() + 1)
+            .sum::<usize>();
+    // docker's classic builder counts and shows the ARGs before the first FROM as steps.
+    for i in &meta_insts {
+        b.print_step(out, i);
+        let mut m = std::mem::take(&mut b.meta);
+        b.declare_args(i, &mut m, None)?;
+        b.meta = m;
+    }
+    let mut done: Vec<Option<State>> = vec![None; stages.len()];
+    for s in needed.iter().copied() {
+        let st = b.stage(&stages, s, &done, out, pull, &stage_ref)?;
+        done[s] = Some(st);
+    }
+    let unused: Vec<&String> = b
+        .build_args
+        .keys()
+        .filter(|k| !b.used_args.contains(*k))
+        .collect();
+    if !unused.is_empty() {
+        let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        out.line(&format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            list.join(" ")
+        ));
+    }
+    let st = done[target]
+        .take()
+        .ok_or_else(|| BuildError::UnknownTarget(format!("{target}")))?;
+    let mut cfg = st.cfg;
+    // The image is as old as its last step (docker's rule), so a build from the cache
+    // gives the same image id.
+    let last = cfg
+        .history
+        .last()
+        .and_then(|h| h["created"].as_str())
+        .map(String::from);
+    cfg.created = Some(last.unwrap_or_else(|| b.now()));
+    let tags = opts
+        .tags
+        .iter()
+        .map(|t| {
+            crate::reference::Reference::parse(t)
+                .map(|r| r.to_string())
+                .map_err(|e| BuildError::Image(e.into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    b.lowers(&st.layers)?;
+    Ok(ingest::record_image(store, &cfg, &st.layers, &tags)?)
+}
+
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Builder<'_> {
+    fn now(&self) -> String {
+        match self.opts.epoch {
+            Some(e) => super::rfc3339(e),
+            None => ongi::rfc3339_now(),
+        }
+    }
+
+    fn vars(&self, st: &State) -> Vec<(String, String)> {
+        // ARGs first, ENV overrides them (docker's rule).
+        let mut v = st.args.clone();
+        for e in st.cfg.config.env.iter().flatten() {
+            if let Some((k, val)) = e.split_once('=') {
+                v.push((k.to_string(), val.to_string()));
+            }
+        }
+        v
+    }
+
+    fn declare_args(
+        &mut self,
+        i: &Instruction,
+        into: &mut Vec<(String, String)>,
+        st: Option<&State>,
+    ) -> Result<(), BuildError> {
+        let vars = st
+            .map(|s| self.vars(s))
+            .unwrap_or_else(|| self.meta.clone());
+        let words =
+            expand::words(&shell_text(&i.args), &vars, self.escape).map_err(|e| ierr(i, e))?;
+        for w in words {
+            let (k, default) = match w.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (w.clone(), None),
+            };
+            let val = if let Some(v) = self.build_args.get(&k) {
+                self.used_args.insert(k.clone());
+                Some(v.clone())
+            } else if default.is_some() {
+                default
+            } else if st.is_some() {
+                // A stage's bare ARG takes the meta ARG's value.
+                self.meta
+                    .iter()
+                    .rev()
+                    .find(|(m, _)| *m == k)
+                    .map(|(_, v)| v.clone())
+            } else {
+                None
+            };
+            into.retain(|(n, _)| *n != k);
+            into.push((k, val.unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    fn print_step(&mut self, out: &mut dyn Output, i: &Instruction) {
+        self.step += 1;
+        out.line(&format!(
+            "Step {}/{} : {}",
+            self.step, self.nstep, i.original
+        ));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &mut self,
+        stages: &[Stage],
+        s: usize,
+        done: &[Option<State>],
+        out: &mut dyn Output,
+        pull: Puller,
+        stage_ref: &dyn Fn(&str, usize) -> Option<usize>,
+    ) -> Result<State, BuildError> {
+        let from = &stages[s].from;
+        self.print_step(out, from);
+        if let Some(p) = from.flags.get("platform") {
+            out.line(&format!(
+                " ---> (--platform={p} ignored: builds are for this machine)"
+            ));
+        }
+        let text = shell_text(&from.args);
+        let base_raw = text.split_whitespace().next().unwrap_or_default();
+        let base = expand::word(base_raw, &self.meta, self.escape).map_err(|e| ierr(from, e))?;
+        let mut st = if let Some(d) = stage_ref(&base, s) {
+            let mut st = done[d]
+                .clone()
+                .ok_or_else(|| BuildError::UnknownTarget(base.clone()))?;
+            st.args.clear();
+            out.line(&format!(" ---> {}", &st.key[..12]));
+            st
+        } else if base.eq_ignore_ascii_case("scratch") {
+            out.line(" ---> scratch");
+            State {
+                cfg: ImageConfig {
+                    architecture: crate::registry::go_arch().to_string(),
+                    os: "linux".into(),
+                    rootfs: RootFs {
+                        kind: "layers".into(),
+                        diff_ids: vec![],
+                    },
+                    ..Default::default()
+                },
+                layers: vec![],
+                key: cache::key("scratch", &[]),
+                args: vec![],
+                shell: vec!["/bin/sh".into(), "-c".into()],
+                cmd_set: false,
+            }
+        } else {
+            let img = self.image(&base, pull).map_err(|e| ierr(from, e))?;
+            out.line(&format!(" ---> {}", &image::short_id(&img.id)));
+            self.state_of_image(&img)?
+        };
+        st.cmd_set = false;
+        if let Some(e) = self.opts.epoch {
+            // The epoch is in every time and clamped mtime a step makes: part of its key.
+            st.key = cache::key(&st.key, &[&format!("SOURCE_DATE_EPOCH={e}")]);
+        }
+        for i in &stages[s].body {
+            self.print_step(out, i);
+            self.instruction(&mut st, i, stages, s, done, out, pull, stage_ref)?;
+        }
+        Ok(st)
+    }
+
+    fn image(&self, name: &str, pull: Puller) -> Result<Image, String> {
+        match image::resolve(self.store, name) {
+            Ok(i) => Ok(i),
+            Err(_) => pull(name),
+        }
+    }
+
+    fn state_of_image(&self, img: &Image) -> Result<State, BuildError> {
+        let cfg = image::config(self.store, &img.id)?;
+        let blobs = crate::archive::layer_blobs(self.store, img)
+            .map_err(|e| BuildError::Pull(e.to_string()))?;
+        let mut layers = Vec::new();
+        for (b, d) in blobs.iter().zip(&cfg.rootfs.diff_ids) {
+            let size = fs::metadata(self.store.blob_path(b)?)
+                .map(|m| m.len())
+                .unwrap_or(0);
+            layers.push(Ingested {
+                blob: b.clone(),
+                blob_size: size,
+                diff_id: d.clone(),
+            });
+        }
+        Ok(State {
+            cfg,
+            layers,
+            key: cache::key(&img.id, &[]),
+            args: vec![],
+            shell: vec!["/bin/sh".into(), "-c".into()],
+            cmd_set: false,
+        })
+    }
+
+    /// The layer directories of `layers`, top first, unpacking any that are missing.
+    fn lowers(&self, layers: &[Ingested]) -> Result<Vec<String>, BuildError> {
+        let diffs: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = store::chain_ids(&diffs);
+        let mut out = Vec::new();
+        for (l, c) in layers.iter().zip(&chains) {
+            ingest::unpack_layer(self.store, &l.blob, &l.diff_id, c)?;
+            out.push(self.store.layer_dir(c)?.to_string_lossy().into_owned());
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn history(&self, st: &mut State, created_by: String, created: Option<String>, empty: bool) {
+        let mut h =
+            json!({"created": created.unwrap_or_else(|| self.now()), "created_by": created_by});
+        if empty {
+            h["empty_layer"] = json!(true);
+        }
+        st.cfg.history.push(h);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn instruction(
+        &mut self,
+        st: &mut State,
+        i: &Instruction,
+        stages: &[Stage],
+        s: usize,
+        done: &[Option<State>],
+        out: &mut dyn Output,
+        pull: Puller,
+        stage_ref: &dyn Fn(&str, usize) -> Option<usize>,
+    ) -> Result<(), BuildError> {
+        let vars = self.vars(st);
+        let esc = self.escape;
+        let word = |t: &str| expand::word(t, &vars, esc).map_err(|e| ierr(i, e));
+        let words = |t: &str| expand::words(t, &vars, esc).map_err(|e| ierr(i, e));
+        let text = shell_text(&i.args);
+        let exec_form = |what: &str| -> Result<Vec<String>, BuildError> {
+            match &i.args {
+                Args::Exec(v) => Ok(v.clone()),
+                Args::Shell(s) if s.is_empty() => {
+                    Err(ierr(i, format!("{what} requires at least one argument")))
+                }
+                Args::Shell(s) => Ok(st.shell.iter().cloned().chain([s.clone()]).collect()),
+            }
+        };
+        let c = &mut st.cfg.config;
+        let meta_key;
+        match i.keyword.as_str() {
+            "ARG" => {
+                let mut args = std::mem::take(&mut st.args);
+                self.declare_args(i, &mut args, Some(st))?;
+                st.args = args;
+                meta_key = Some(format!("ARG {text}"));
+            }
+            "ENV" => {
+                let ws = words(&text)?;
+                let pairs: Vec<(String, String)> = if ws.first().is_some_and(|w| !w.contains('=')) {
+                    // The old `ENV key value` form: the rest of the line is the value.
+                    let (k, v) = text
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| ierr(i, "ENV must have two arguments"))?;
+                    vec![(k.to_string(), word(v.trim())?)]
+                } else {
+                    ws.iter()
+                        .map(|w| {
+                            w.split_once('=')
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                        })
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| ierr(i, "ENV names must be followed by '=' and a value"))?
+                };
+                let env = c.env.get_or_insert_with(Vec::new);
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    if k.is_empty() {
+                        return Err(ierr(i, "ENV names can not be blank"));
+                    }
+                    env.retain(|e| e.split_once('=').map(|x| x.0) != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
+                    shown.push(format!("{k}={v}"));
+                }
+                meta_key = Some(format!("ENV {}", shown.join(" ")));
+            }
+            "LABEL" => {
+                let labels = c.labels.get_or_insert_with(Default::default);
+                let mut shown = Vec::new();
+                for w in words(&text)? {
+                    let (k, v) = w.split_once('=').ok_or_else(|| {
+                        ierr(i, format!("LABEL must have a key and a value: {w}"))
+                    })?;
+                    labels.insert(k.to_string(), v.to_string());
+                    shown.push(format!("{k}={v}"));
+                }
+                meta_key = Some(format!("LABEL {}", shown.join(" ")));
+            }
+            "CMD" | "ENTRYPOINT" => {
+                let v = match &i.args {
+                    Args::Exec(v) => v.clone(),
+                    Args::Shell(s) => st.shell.iter().cloned().chain([s.clone()]).collect(),
+                };
+                let shown = serde_json::to_string(&v).unwrap_or_default();
+                if i.keyword == "CMD" {
+                    c.cmd = Some(v);
+                    st.cmd_set = true;
+                } else {
+                    c.entrypoint = Some(v);
+                    // docker: a new ENTRYPOINT drops a CMD inherited from the base.
+                    if !st.cmd_set {
+                        c.cmd = None;
+                    }
+                }
+                meta_key = Some(format!("{} {shown}", i.keyword));
+            }
+            "WORKDIR" => {
+                let w = word(&text)?;
+                let base = c.working_dir.clone().unwrap_or_else(|| "/".into());
+                let p = if w.starts_with('/') {
+                    w
+                } else {
+                    format!("{}/{w}", base.trim_end_matches('/'))
+                };
+                let p = format!("/{}", context::clean(&p).unwrap_or_default());
+                c.working_dir = Some(p.clone());
+                meta_key = Some(format!("WORKDIR {p}"));
+            }
+            "USER" => {
+                let u = word(&text)?;
+                c.user = Some(u.clone());
+                meta_key = Some(format!("USER {u}"));
+            }
+            "EXPOSE" => {
+                let ports = c.exposed_ports.get_or_insert_with(Default::default);
+                let mut shown = Vec::new();
+                for p in words(&text)? {
+                    let p = if p.contains('/') {
+                        p.to_ascii_lowercase()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    let num = p.split('/').next().unwrap_or_default();
+                    if num.split('-').any(|n| n.parse::<u16>().is_err()) {
+                        return Err(ierr(i, format!("Invalid containerPort: {num}")));
+                    }
+                    ports.insert(p.clone(), json!({}));
+                    shown.push(p);
+                }
+                meta_key = Some(format!("EXPOSE {}", shown.join(" ")));
+            }
+            "VOLUME" => {
+                let list = match &i.args {
+                    Args::Exec(v) => v.iter().map(|x| word(x)).collect::<Result<Vec<_>, _>>()?,
+                    Args::Shell(_) => words(&text)?,
+                };
+                let vols = c.volumes.get_or_insert_with(Default::default);
+                for v in &list {
+                    if v.is_empty() {
+                        return Err(ierr(i, "VOLUME specified can not be an empty string"));
+                    }
+                    vols.insert(v.clone(), json!({}));
+                }
+                meta_key = Some(format!(
+                    "VOLUME {}",
+                    serde_json::to_string(&list).unwrap_or_default()
+                ));
+            }
+            "STOPSIGNAL" => {
+                let sig = word(&text)?;
+                if crate::monitor::parse_signal(&sig).is_none() {
+                    return Err(ierr(i, format!("Invalid signal: {sig}")));
+                }
+                c.stop_signal = Some(sig.clone());
+                meta_key = Some(format!("STOPSIGNAL {sig}"));
+            }
+            "SHELL" => match &i.args {
+                Args::Exec(v) if !v.is_empty() => {
+                    st.shell = v.clone();
+                    meta_key = Some(format!(
+                        "SHELL {}",
+                        serde_json::to_string(v).unwrap_or_default()
+                    ));
+                }
+                _ => return Err(ierr(i, "SHELL requires the arguments to be in JSON form")),
+            },
+            "HEALTHCHECK" => {
+                let hc = healthcheck(i, &st.shell)?;
+                meta_key = Some(format!("HEALTHCHECK {hc}"));
+                c.healthcheck = Some(hc);
+            }
+            "MAINTAINER" => meta_key = Some(format!("MAINTAINER {text}")),
+            "ONBUILD" => return Err(ierr(i, "ONBUILD is not supported yet by ongictl build")),
+            "RUN" => return self.run(st, i, exec_form("RUN")?, out),
+            "COPY" | "ADD" => return self.copy(st, i, stages, s, done, out, pull, stage_ref),
+            _ => return Err(ierr(i, "unknown instruction")),
+        }
+        if let Some(k) = meta_key {
+            // Cached too, for its time: a build that is all cache hits gives the same image.
+            st.key = cache::key(&st.key, &[&k]);
+            let created = match self.cached(&st.key) {
+                Some(e) => {
+                    out.line(" ---> Using cache");
+                    e.created
+                }
+                None => {
+                    let now = self.now();
+                    self.store_cache(
+                        &st.key,
+                        &cache::Entry {
+                            blob: String::new(),
+                            blob_size: 0,
+                            diff_id: String::new(),
+                            created_by: String::new(),
+                            created: now.clone(),
+                        },
+                    );
+                    now
+                }
+            };
+            let shell = st.shell.join(" ");
+            self.history(st, format!("{shell} #(nop)  {k}"), Some(created), true);
+            out.line(&format!(" ---> {}", &st.key[..12]));
+        }
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        st: &mut State,
+        i: &Instruction,
+        mut argv: Vec<String>,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
+        if let Some(n) = i.flags.keys().find(|k| k.as_str() != "network") {
+            return Err(ierr(
+                i,
+                format!("--{n} is not supported yet by ongictl build"),
+            ));
+        }
+        if !i.heredocs.is_empty() {
+            // The heredocs go to the shell as a script: alone, the body is the script; after a
+            // command, the shell reads them as its own heredocs.
+            let line = match &i.args {
+                Args::Shell(s) => s.trim().to_string(),
+                Args::Exec(_) => return Err(ierr(i, "heredocs need the shell form")),
+            };
+            let script = if i.heredocs.len() == 1
+                && line.starts_with("<<")
+                && !line.contains(char::is_whitespace)
+            {
+                i.heredocs[0].body.clone()
+            } else {
+                let mut s = format!("{line}\n");
+                for h in &i.heredocs {
+                    s.push_str(&h.body);
+                    s.push_str(&h.name);
+                    s.push('\n');
+                }
+                s
+            };
+            argv = st.shell.iter().cloned().chain([script]).collect();
+        }
+        // Build args reach RUN as environment (ENV wins), and are part of its history.
+        let env_names: BTreeSet<String> = st
+            .cfg
+            .config
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| e.split_once('=').map(|x| x.0.to_string()))
+            .collect();
+        let arg_env: Vec<String> = st
+            .args
+            .iter()
+            .filter(|(k, _)| !env_names.contains(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut env = st.cfg.config.env.clone().unwrap_or_default();
+        env.extend(arg_env.iter().cloned());
+        let mut created_by = argv.join(" ");
+        if !arg_env.is_empty() {
+            created_by = format!("|{} {} {created_by}", arg_env.len(), arg_env.join(" "));
+        }
+        let c = &st.cfg.config;
+        let env_key = env.join("\0");
+        let key = cache::key(
+            &st.key,
+            &[
+                "RUN",
+                &serde_json::to_string(&argv).unwrap_or_default(),
+                &env_key,
+                c.user.as_deref().unwrap_or(""),
+                c.working_dir.as_deref().unwrap_or(""),
+                &self.opts.network,
+            ],
+        );
+        if let Some(e) = self.cached(&key) {
+            out.line(" ---> Using cache");
+            return self.apply(st, key, e, out);
+        }
+        let id = crate::container::new_id();
+        out.line(&format!(" ---> Running in {}", &id[..12]));
+        let lowers = self.lowers(&st.layers)?;
+        let mut step = Step::mount(&self.dir.join(&id[..12]), &lowers)?;
+        let wd = c.working_dir.clone().unwrap_or_else(|| "/".into());
+        let _ = fs::create_dir_all(context::secure_join(&step.rootfs, &wd));
+        let s = crate::container::Settings {
+            id: id.clone(),
+            hostname: id[..12].to_string(),
+            cmd: argv.clone(),
+            env,
+            working_dir: Some(wd),
+            user: c.user.clone(),
+            network: if self.opts.network.is_empty() {
+                "none".into()
+            } else {
+                self.opts.network.clone()
+            },
+            image: "ongictl-build".into(),
+            ..Default::default()
+        };
+        let capture = self
+            .opts
+            .quiet
+            .then(|| self.dir.join(format!("{}.log", &id[..12])));
+        let code = step.run(self.store, &s, capture.as_deref())?;
+        if code != 0 {
+            let output = capture
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned())
+                .unwrap_or_default();
+            return Err(BuildError::RunFailed {
+                cmd: argv.join(" "),
+                code,
+                output,
+            });
+        }
+        step.unmount()?;
+        out.line(&format!("Removing intermediate container {}", &id[..12]));
+        let upper = step.upper();
+        let skip: Vec<&str> = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+            .into_iter()
+            .filter(|p| {
+                fs::symlink_metadata(upper.join(p)).is_ok_and(|m| m.is_file() && m.len() == 0)
+            })
+            .collect();
+        let e = self.commit_layer(&upper, &skip, created_by)?;
+        drop(step);
+        self.store_cache(&key, &e);
+        self.apply(st, key, e, out)
+    }
+
+    fn cached(&self, key: &str) -> Option<cache::Entry> {
+        if self.opts.no_cache {
+            return None;
+        }
+        cache::get(self.store, key)
+    }
+
+    fn store_cache(&self, key: &str, e: &cache::Entry) {
+        // A cache entry that cannot be written only costs the next build time.
+        let _ = cache::put(self.store, key, e);
+    }
+
+    fn commit_layer(
+        &self,
+        upper: &Path,
+        skip: &[&str],
+        created_by: String,
+    ) -> Result<cache::Entry, BuildError> {
+        let tmp = self.dir.join(format!("layer-{}.tar", self.steps_done()));
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(ioe("create", &tmp))?;
+        let w =
+            layerdiff::write(upper, skip, self.opts.epoch, io::BufWriter::new(f)).map_err(|e| {
+                BuildError::Io {
+                    op: e.op,
+                    path: e.path,
+                    source: e.source,
+                }
+            })?;
+        let mut f = w
+            .into_inner()
+            .map_err(|e| ioe("write", &tmp)(e.into_error()))?;
+        f.rewind().map_err(ioe("rewind", &tmp))?;
+        let l = ingest::layer_blob(self.store, "of a build step", io::BufReader::new(f))?;
+        let _ = fs::remove_file(&tmp);
+        Ok(cache::Entry {
+            blob: l.blob,
+            blob_size: l.blob_size,
+            diff_id: l.diff_id,
+            created_by,
+            created: self.now(),
+        })
+    }
+
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn apply(
+        &mut self,
+        st: &mut State,
+        key: String,
+        e: cache::Entry,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
+        st.layers.push(e.layer());
+        st.cfg.rootfs.diff_ids.push(e.diff_id.clone());
+        self.history(st, e.created_by.clone(), Some(e.created.clone()), false);
+        st.key = key;
+        self.steps += 1;
+        // The layer is the next step's lower: unpacked now.
+        self.lowers(&st.layers)?;
+        out.line(&format!(" ---> {}", &st.key[..12]));
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        st: &mut State,
+        i: &Instruction,
+        stages: &[Stage],
+        s: usize,
+        done: &[Option<State>],
+        out: &mut dyn Output,
+        pull: Puller,
+        stage_ref: &dyn Fn(&str, usize) -> Option<usize>,
+    ) -> Result<(), BuildError> {
+        let _ = stages;
+        for k in i.flags.keys() {
+            if !matches!(k.as_str(), "from" | "chown" | "chmod" | "link") {
+                return Err(ierr(i, format!("unknown flag: --{k}")));
+            }
+        }
+        let vars = self.vars(st);
+        let list: Vec<String> = match &i.args {
+            Args::Exec(v) => v
+                .iter()
+                .map(|x| expand::word(x, &vars, self.escape))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ierr(i, e))?,
+            Args::Shell(t) => expand::words(t, &vars, self.escape).map_err(|e| ierr(i, e))?,
+        };
+        if list.len() < 2 {
+            return Err(ierr(
+                i,
+                format!("{} requires at least two arguments", i.keyword),
+            ));
+        }
+        let (srcs, dest) = list.split_at(list.len() - 1);
+        let dest = &dest[0];
+        if srcs
+            .iter()
+            .any(|s| s.starts_with("http://") || s.starts_with("https://"))
+        {
+            return Err(ierr(
+                i,
+                "ADD from URLs is not supported yet by ongictl build",
+            ));
+        }
+        let chown = i
+            .flags
+            .get("chown")
+            .map(|c| expand::word(c, &vars, self.escape))
+            .transpose()
+            .map_err(|e| ierr(i, e))?;
+        let chmod = match i.flags.get("chmod") {
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .map_err(|_| ierr(i, format!("invalid chmod parameter {m:?}")))?,
+            ),
+            None => None,
+        };
+        // Where the sources come from: the context, another stage or an image.
+        let mut src_mount: Option<Step> = None;
+        let src_ctx = match i.flags.get("from") {
+            None => self.ctx.clone(),
+            Some(f) => {
+                let layers = if let Some(d) = stage_ref(f, s) {
+                    done[d]
+                        .as_ref()
+                        .map(|x| x.layers.clone())
+                        .ok_or_else(|| BuildError::UnknownTarget(f.clone()))?
+                } else {
+                    let img = self.image(f, pull).map_err(|e| ierr(i, e))?;
+                    self.state_of_image(&img)?.layers
+                };
+                let lowers = self.lowers(&layers)?;
+                let m = Step::mount(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
+                let c = Context::plain(&m.rootfs);
+                src_mount = Some(m);
+                c
+            }
+        };
+        // Resolve and hash the sources (content, never mtimes).
+        let heredoc_dir = self.dir.join(format!("heredoc-{}", self.step));
+        let mut sources = Vec::new();
+        let mut h = Sha256::new();
+        for src in srcs {
+            if let Some(name) = src.strip_prefix("<<") {
+                let name = name
+                    .trim_start_matches('-')
+                    .trim_matches(|c| c == '\'' || c == '"');
+                let hd = i
+                    .heredocs
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| ierr(i, format!("no heredoc {name}")))?;
+                let body = if hd.quoted {
+                    hd.body.clone()
+                } else {
+                    expand::word(&hd.body, &vars, self.escape).unwrap_or_else(|_| hd.body.clone())
+                };
+                fs::create_dir_all(&heredoc_dir).map_err(ioe("create", &heredoc_dir))?;
+                let p = heredoc_dir.join(name);
+                fs::write(&p, &body).map_err(ioe("write", &p))?;
+                h.update(format!("heredoc {name}\0{body}\0").as_bytes());
+                sources.push(Source {
+                    path: p,
+                    name: name.to_string(),
+                    rel: None,
+                });
+                continue;
+            }
+            let found = src_ctx.resolve(src).map_err(|e| ierr(i, e))?;
+            for rel in found {
+                src_ctx.hash(&rel, &mut h).map_err(|e| ierr(i, e))?;
+                let path = context::secure_join(&src_ctx.root, &rel);
+                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+                sources.push(Source {
+                    path,
+                    name,
+                    rel: Some(rel),
+                });
+            }
+        }
+        let wd = st
+            .cfg
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
+        // Relative to WORKDIR, cleaned; a trailing `/` (or `.`) still says "a directory".
+        let joined = if dest.starts_with('/') {
+            dest.clone()
+        } else {
+            format!("{wd}/{dest}")
+        };
+        let mut abs_dest = format!("/{}", context::clean(&joined).unwrap_or_default());
+        if (dest.ends_with('/') || dest == "." || dest.ends_with("/.")) && !abs_dest.ends_with('/')
+        {
+            abs_dest.push('/');
+        }
+        let shown = format!("{} {}", srcs.join(" "), abs_dest);
+        let digest = hex::encode(h.finalize());
+        let key = cache::key(
+            &st.key,
+            &[
+                &i.keyword,
+                &shown,
+                &digest,
+                chown.as_deref().unwrap_or(""),
+                &format!("{chmod:?}"),
+                i.flags.get("from").map_or("", |s| s.as_str()),
+            ],
+        );
+        let created_by = format!(
+            "{} #(nop) {} {}:{} in {} ",
+            st.shell.join(" "),
+            i.keyword,
+            if srcs.len() > 1 { "multi" } else { "file" },
+            &digest[..16],
+            abs_dest
+        );
+        if let Some(e) = self.cached(&key) {
+            out.line(" ---> Using cache");
+            return self.apply(st, key, e, out);
+        }
+        let lowers = self.lowers(&st.layers)?;
+        let step = Step::mount(&self.dir.join(format!("copy-{}", self.step)), &lowers)?;
+        let ids = chown
+            .as_deref()
+            .map(|c| copy::chown_ids(&step.rootfs, c))
+            .transpose()
+            .map_err(|e| ierr(i, e))?;
+        let excluded = |r: &str| src_ctx.excluded(r);
+        copy::copy(
+            &step.rootfs,
+            &sources,
+            &abs_dest,
+            ids,
+            chmod,
+            &excluded,
+            i.keyword == "ADD",
+        )
+        .map_err(|e| ierr(i, e))?;
+        drop(src_mount);
+        step.unmount()?;
+        let e = self.commit_layer(&step.upper(), &[], created_by)?;
+        drop(step);
+        self.store_cache(&key, &e);
+        self.apply(st, key, e, out)
+    }
+}
+
+/// docker's HEALTHCHECK: `NONE`, or `[--interval=D] [--timeout=D] [--start-period=D]
+/// [--start-interval=D] [--retries=N] CMD command`.
+fn healthcheck(i: &Instruction, shell: &[String]) -> Result<serde_json::Value, BuildError> {
+    let text = shell_text(&i.args);
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(json!({"Test": ["NONE"]}));
+    }
+    let rest = text.trim();
+    let (word, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !word.eq_ignore_ascii_case("CMD") {
+        return Err(ierr(
+            i,
+            "Unknown type \"".to_string() + word + "\" in HEALTHCHECK (try CMD)",
+        ));
+    }
+    let cmd = cmd.trim();
+    let test: Vec<String> = match serde_json::from_str::<Vec<String>>(cmd) {
+        Ok(v) if cmd.starts_with('[') => ["CMD".to_string()].into_iter().chain(v).collect(),
+        _ => vec!["CMD-SHELL".into(), cmd.to_string()],
+    };
+    let _ = shell;
+    let mut hc = json!({"Test": test});
+    for (flag, field) in [
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start-period", "StartPeriod"),
+        ("start-interval", "StartInterval"),
+    ] {
+        if let Some(v) = i.flags.get(flag) {
+            let ns =
+                go_duration(v).ok_or_else(|| ierr(i, format!("time: invalid duration {v:?}")))?;
+            hc[field] = json!(ns);
+        }
+    }
+    if let Some(r) = i.flags.get("retries") {
+        let n: i64 = r
+            .parse()
+            .map_err(|_| ierr(i, format!("invalid --retries {r:?}")))?;
+        hc["Retries"] = json!(n);
+    }
+    Ok(hc)
+}
+
+/// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds.
+fn go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest == "0" {
+        return Some(0);
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[u..];
+    }
+    Some(total as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(super::go_duration("500ms"), Some(500_000_000));
+        assert_eq!(super::go_duration("5x"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! `ongictl build`: flags to [`ongi_engine::build::Options`], the engine's step lines to
+//! stdout, docker's closing lines (`Successfully built`, `Successfully tagged`), `-q`'s
+//! image id, `--iidfile`. Parsing and output only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use ongi_engine::build::{self, BuildError, Options};
+use ongi_engine::image;
+use ongi_engine::reference::Reference;
+
+use crate::{open, Cli, Fail};
+
+/// `build` flags.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); may be repeated.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Build-time variables, K=V (or K, taken from the environment).
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// The build stage to build.
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// Print only the image id.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Networking for RUN: none (default) or host.
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// The context directory.
+    context: PathBuf,
+}
+
+/// Is this command line a `build` (which runs containers from this process, so the binary
+/// must protect itself first, as for exec)?
+pub fn is_build(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { return false };
+        match a {
+            "--root" | "--run-root" | "--insecure-registry" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            _ => return a == "build",
+        }
+    }
+    false
+}
+
+/// Runs `build`.
+pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
+    if a.context.to_str() == Some("-") {
+        return Err(Fail(
+            1,
+            "a build context from stdin is not supported yet".into(),
+        ));
+    }
+    if !matches!(a.network.as_str(), "none" | "host" | "default") {
+        return Err(Fail(
+            1,
+            format!(
+                "network mode {:?} not supported by ongictl build (none, host)",
+                a.network
+            ),
+        ));
+    }
+    let md = std::fs::metadata(&a.context).map_err(|e| {
+        Fail(
+            1,
+            format!(
+                "unable to prepare context: path {:?} not found: {e}",
+                a.context.display().to_string()
+            ),
+        )
+    })?;
+    if !md.is_dir() {
+        return Err(Fail(
+            1,
+            format!(
+                "unable to prepare context: context must be a directory: {}",
+                a.context.display()
+            ),
+        ));
+    }
+    for t in &a.tags {
+        Reference::parse(t).map_err(|e| {
+            Fail(
+                1,
+                format!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"),
+            )
+        })?;
+    }
+    let dockerfile = match &a.file {
+        Some(f) if f.is_absolute() || f.exists() => f.clone(),
+        Some(f) => a.context.join(f),
+        None => a.context.join("Dockerfile"),
+    };
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    let opts = Options {
+        context: a.context.clone(),
+        dockerfile,
+        tags: a.tags.clone(),
+        build_args: a
+            .build_args
+            .iter()
+            .map(|b| match b.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (b.clone(), None),
+            })
+            .collect(),
+        target: a.target.clone(),
+        no_cache: a.no_cache,
+        quiet: a.quiet,
+        network: if a.network == "default" {
+            "none".into()
+        } else {
+            a.network.clone()
+        },
+        epoch,
+    };
+    let store = open(cli)?;
+    let quiet = a.quiet;
+    let mut out = |s: &str| {
+        if !quiet {
+            println!("{s}");
+        }
+    };
+    let mut pull = |name: &str| -> Result<image::Image, String> {
+        let r = if quiet {
+            crate::pull_to_stderr(&store, cli, name)
+        } else {
+            crate::pull(&store, cli, name, false)
+        };
+        r.map_err(|Fail(_, m)| m)
+    };
+    let img = match build::build(&store, &opts, &mut out, &mut pull) {
+        Ok(i) => i,
+        // docker's classic builder exits with the failing RUN's code.
+        Err(e @ BuildError::RunFailed { code, .. }) => {
+            if let BuildError::RunFailed { output, .. } = &e {
+                eprint!("{output}");
+            }
+            return Err(Fail(
+                u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
+                e.to_string(),
+            ));
+        }
+        Err(e) => return Err(Fail(1, e.to_string())),
+    };
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &img.id)
+            .map_err(|e| Fail(1, format!("write iidfile {}: {e}", f.display())))?;
+    }
+    if quiet {
+        println!("{}", img.id);
+        return Ok(0);
+    }
+    println!("Successfully built {}", image::short_id(&img.id));
+    for t in &a.tags {
+        if let Ok(r) = Reference::parse(t) {
+            println!("Successfully tagged {}", r.familiar());
+        }
+    }
+    Ok(0)
+}
+
+/// `builder` subcommands.
+#[derive(Subcommand)]
+pub enum BuilderCmd {
+    /// Remove the build cache.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+        /// Remove all of it (the only kind of prune there is: the cache has no dangling part).
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+/// Runs `builder prune`.
+pub fn builder(cli: &Cli, c: &BuilderCmd) -> Result<u8, Fail> {
+    let BuilderCmd::Prune { force, all: _ } = c;
+    if !force {
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            return Err(Fail(
+                1,
+                "builder prune needs -f without a terminal to confirm on".into(),
+            ));
+        }
+        print!("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut l = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut l);
+        if !l.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let store = open(cli)?;
+    let (_n, bytes) =
+        ongi_engine::build::cache::prune(&store).map_err(|e| Fail(1, e.to_string()))?;
+    println!("Total reclaimed space: {}", crate::fmt::size(bytes));
+    Ok(0)
+}
