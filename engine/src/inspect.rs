@@ -96,7 +96,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
             "Labels": s.labels,
             "StopSignal": s.stop_signal,
         },
-        "NetworkSettings": {"IPAddress": "", "Ports": {}, "Networks": {}},
+        "NetworkSettings": crate::network::settings_json(store, c),
     })
 }
 

@@ -16,7 +16,7 @@
 //! [`config`] (engine.json), [`volume`] (volumes), [`mountflag`] (`--mount`), [`system`]
 //! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
 //! [`files`] (cp and diff), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
-//! monitor's attach socket).
+//! monitor's attach socket), [`network`] (bridge networks, IPAM, published ports).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -36,6 +36,7 @@ pub mod logs;
 pub mod manage;
 pub mod monitor;
 pub mod mountflag;
+pub mod network;
 pub mod prune;
 pub mod push;
 pub mod reference;

@@ -19,6 +19,8 @@ mod containers;
 mod fmt;
 #[path = "ongictl/images.rs"]
 mod images;
+#[path = "ongictl/network.rs"]
+mod network;
 #[path = "ongictl/system.rs"]
 mod system;
 
@@ -146,6 +148,17 @@ enum Cmd {
     Volume {
         #[command(subcommand)]
         cmd: system::VolumeCmd,
+    },
+    /// Manage networks.
+    Network {
+        #[command(subcommand)]
+        cmd: network::NetworkCmd,
+    },
+    /// List a container's published ports, or the host address of one.
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        private: Option<String>,
     },
     /// Manage the store: check, df, prune, boot.
     System {
@@ -545,6 +558,10 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Volume { cmd } => system::volume(&open(&cli)?, cmd),
         Cmd::System { cmd } => system::system(&open(&cli)?, cmd),
+        Cmd::Network { cmd } => network::dispatch(&open(&cli)?, cmd),
+        Cmd::Port { container, private } => {
+            network::port(&open(&cli)?, container, private.as_deref())
+        }
         Cmd::Ctr(c) => {
             let store = open(&cli)?;
             containers::dispatch(&store, c)
