@@ -94,6 +94,13 @@ pub fn parse(v: &str) -> Result<Vec<PortSpec>, NetworkError> {
         .collect())
 }
 
+/// The errno's own words, lower case, as docker prints a bind failure.
+fn why(e: &std::io::Error) -> String {
+    e.raw_os_error()
+        .map(|n| nix::errno::Errno::from_raw(n).desc().to_ascii_lowercase())
+        .unwrap_or_else(|| e.to_string())
+}
+
 fn probe(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<u16> {
     let a = SocketAddrV4::new(ip, port);
     Ok(match proto {
@@ -128,7 +135,7 @@ pub fn reserve(
         let port = if s.host_port == 0 {
             probe(&s.proto, ip, 0).map_err(|e| NetworkError::Port {
                 addr: format!("{ip}:0/{}", s.proto),
-                why: e.to_string(),
+                why: why(&e),
             })?
         } else {
             s.host_port
@@ -174,7 +181,7 @@ pub fn reserve(
         if s.host_port != 0 {
             probe(&s.proto, ip, port).map_err(|e| NetworkError::Port {
                 addr: format!("{ip}:{port}/{}", s.proto),
-                why: e.to_string(),
+                why: why(&e),
             })?;
         }
         tx.execute(
