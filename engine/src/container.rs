@@ -878,7 +878,12 @@ pub fn settings_for(
     let bad = |e: FlagError| ContainerError::Flag(e);
     // Networking happens only when asked for: -p alone means the default bridge.
     let network = f.network.clone().unwrap_or_else(|| {
-        if f.publish.is_empty() { "none" } else { "bridge" }.into()
+        if f.publish.is_empty() {
+            "none"
+        } else {
+            "bridge"
+        }
+        .into()
     });
     if network.starts_with("container:") {
         return Err(bad(flag_err(

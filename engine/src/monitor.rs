@@ -541,8 +541,7 @@ impl BorrowFd for OwnedFd {
 /// let go.
 pub fn stop(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerError> {
     stop_wait(store, c, timeout)?;
-    crate::network::detach(store, &c.settings.id)
-        .map_err(|e| ContainerError::Network(Box::new(e)))
+    crate::network::detach(store, &c.settings.id).map_err(|e| ContainerError::Network(Box::new(e)))
 }
 
 fn stop_wait(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerError> {

@@ -29,7 +29,10 @@ struct NetNs {
 impl NetNs {
     fn new(tag: &str) -> NetNs {
         let name = format!("ongi-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        // One a crashed earlier run of this pid left (none, as a rule).
+        if std::path::Path::new("/run/netns").join(&name).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
         let st = Command::new("ip").args(["netns", "add", &name]).status();
         assert!(st.is_ok_and(|s| s.success()), "ip netns add {name}");
         let st = Command::new("ip")
@@ -71,7 +74,8 @@ impl T {
     /// A host command inside the namespace.
     fn host(&self, args: &[&str]) -> Out {
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.ns.path.display())).args(args);
+        c.arg(format!("--net={}", self.ns.path.display()))
+            .args(args);
         run_limited(&mut c, &self.e.dir, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -156,7 +160,12 @@ fn bridge_addresses_published_ports_and_cleanup() {
     let ip = t.ip_of("web");
     assert!(ip.starts_with("10.222."), "address {ip:?}");
     assert_eq!(
-        t.e.ok(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web"]),
+        t.e.ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "web"
+        ]),
         ip
     );
     assert_eq!(
@@ -167,12 +176,23 @@ fn bridge_addresses_published_ports_and_cleanup() {
         t.e.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]),
         r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}"#
     );
+    assert_eq!(
+        t.e.ok(&["inspect", "-f", "{{json .HostConfig.PortBindings}}", "web"]),
+        r#"{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}"#
+    );
     assert_eq!(t.e.ok(&["port", "web"]), "80/tcp -> 0.0.0.0:8080");
     assert_eq!(t.e.ok(&["port", "web", "80"]), "0.0.0.0:8080");
-    fails_with(&t.e.ctl(&["port", "web", "81"]), 1, "No public port '81/tcp'");
+    fails_with(
+        &t.e.ctl(&["port", "web", "81"]),
+        1,
+        "No public port '81/tcp'",
+    );
     // Its own name and address in /etc/hosts, a default route via the gateway.
     let hosts = t.e.ok(&["exec", "web", "cat", "/etc/hosts"]);
-    assert!(hosts.contains(&format!("{ip}\t{}", &id[..12])) && hosts.contains("web"), "{hosts}");
+    assert!(
+        hosts.contains(&format!("{ip}\t{}", &id[..12])) && hosts.contains("web"),
+        "{hosts}"
+    );
     let route = t.e.ok(&["exec", "web", "ip", "route"]);
     assert!(route.contains("default via 10.222.0.1"), "{route}");
     // The published port answers on the namespace's loopback, in the kernel's data path.
@@ -201,7 +221,11 @@ fn bridge_addresses_published_ports_and_cleanup() {
     t.e.ok(&["rm", "-f", "web"]);
     wait_until("the veth to go", || t.links("ov").is_empty());
     assert!(!t.port_rules().contains("8080"), "{}", t.port_rules());
-    assert!(t.host(&["curl", "-s", "-m", "2", "http://127.0.0.1:8080/"]).code() != Some(0));
+    assert!(
+        t.host(&["curl", "-s", "-m", "2", "http://127.0.0.1:8080/"])
+            .code()
+            != Some(0)
+    );
     // Every address is free: the next container gets the first one.
     t.web(&["--name", "again", "--network", "bridge"], "x");
     assert_eq!(t.ip_of("again"), "10.222.0.2");
@@ -214,7 +238,15 @@ fn bridge_addresses_published_ports_and_cleanup() {
 #[test]
 fn user_networks_isolation_and_internal() {
     let t = T::new("isol");
-    t.e.ok(&["network", "create", "--subnet", "10.231.7.0/24", "--label", "app=a", "neta"]);
+    t.e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.231.7.0/24",
+        "--label",
+        "app=a",
+        "neta",
+    ]);
     let b = t.e.ok(&["network", "create", "netb"]);
     assert_eq!(b.len(), 64, "network create prints the id: {b}");
     t.e.ok(&["network", "create", "--internal", "neti"]);
@@ -224,14 +256,24 @@ fn user_networks_isolation_and_internal() {
         assert!(head.contains(col), "{ls}");
     }
     for n in ["bridge", "host", "none", "neta", "netb", "neti"] {
-        assert!(ls.lines().any(|l| l.split_whitespace().nth(1) == Some(n)), "{n} in {ls}");
+        assert!(
+            ls.lines().any(|l| l.split_whitespace().nth(1) == Some(n)),
+            "{n} in {ls}"
+        );
     }
     assert_eq!(
-        t.e.ok(&["network", "ls", "-q", "--filter", "label=app=a"]).len(),
+        t.e.ok(&["network", "ls", "-q", "--filter", "label=app=a"])
+            .len(),
         12
     );
     assert_eq!(
-        t.e.ok(&["network", "inspect", "-f", "{{.Internal}} {{(index .IPAM.Config 0).Gateway}}", "neti"]),
+        t.e.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Internal}} {{(index .IPAM.Config 0).Gateway}}",
+            "neti"
+        ]),
         "true 10.223.1.1"
     );
 
@@ -239,10 +281,7 @@ fn user_networks_isolation_and_internal() {
     let a1 = t.ip_of("a1");
     assert!(a1.starts_with("10.231.7."), "{a1}");
     // Same network: reachable.
-    assert_eq!(
-        t.fetch_from("neta", &a1, 80).as_deref(),
-        Some("hello-a")
-    );
+    assert_eq!(t.fetch_from("neta", &a1, 80).as_deref(), Some("hello-a"));
     // Another network: not.
     assert_eq!(t.fetch_from("netb", &a1, 80), None);
     // The default bridge: not either.
@@ -252,12 +291,15 @@ fn user_networks_isolation_and_internal() {
     // namespace's address that a normal network reaches).
     t.web(&["--name", "i1", "--network", "neti"], "hello-i");
     let i1 = t.ip_of("i1");
-    assert_eq!(
-        t.fetch_from("neti", &i1, 80).as_deref(),
-        Some("hello-i")
-    );
+    assert_eq!(t.fetch_from("neti", &i1, 80).as_deref(), Some("hello-i"));
     t.web(&["--name", "pub", "-p", "8181:80"], "hello-pub");
-    let gw_b = t.e.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "netb"]);
+    let gw_b = t.e.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "netb",
+    ]);
     assert_eq!(t.curl("http://127.0.0.1:8181/"), "hello-pub");
     assert_eq!(
         t.fetch_from("netb", &gw_b, 8181).as_deref(),
@@ -265,11 +307,22 @@ fn user_networks_isolation_and_internal() {
     );
     assert_eq!(t.fetch_from("neti", &gw_b, 8181), None);
     let route = t.e.ok(&["exec", "i1", "ip", "route"]);
-    assert!(!route.contains("default"), "internal network has a default route: {route}");
+    assert!(
+        !route.contains("default"),
+        "internal network has a default route: {route}"
+    );
 
     // A network in use cannot go; docker's predefined ones never.
-    fails_with(&t.e.ctl(&["network", "rm", "neta"]), 1, "has active endpoints");
-    fails_with(&t.e.ctl(&["network", "rm", "bridge"]), 1, "pre-defined network");
+    fails_with(
+        &t.e.ctl(&["network", "rm", "neta"]),
+        1,
+        "has active endpoints",
+    );
+    fails_with(
+        &t.e.ctl(&["network", "rm", "bridge"]),
+        1,
+        "pre-defined network",
+    );
     t.e.ok(&["rm", "-f", "a1", "i1", "pub"]);
     // prune takes the unused user networks and leaves docker's.
     let pruned = t.e.ok(&["network", "prune", "-f"]);
@@ -287,11 +340,10 @@ fn kill9_of_the_monitor_then_system_check_leaves_nothing() {
     let t = T::new("kill9");
     let id = t.web(&["--name", "k", "-p", "8282:80"], "k");
     assert_eq!(t.curl("http://127.0.0.1:8282/"), "k");
-    let pid: i32 = t
-        .e
-        .ok(&["inspect", "-f", "{{.State.Pid}}", "k"])
-        .parse()
-        .unwrap_or(0);
+    let pid: i32 =
+        t.e.ok(&["inspect", "-f", "{{.State.Pid}}", "k"])
+            .parse()
+            .unwrap_or(0);
     let mon = monitor_pid(&id).expect("monitor pid");
     for p in [mon, pid] {
         let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
@@ -301,7 +353,10 @@ fn kill9_of_the_monitor_then_system_check_leaves_nothing() {
     });
     // Exit 1 says it repaired something.
     let fixed = t.e.ctl(&["system", "check"]).stdout;
-    assert!(fixed.contains("published port") || fixed.contains("network"), "{fixed}");
+    assert!(
+        fixed.contains("published port") || fixed.contains("network"),
+        "{fixed}"
+    );
     wait_until("the veth to go", || t.links("ov").is_empty());
     assert!(!t.port_rules().contains("8282"), "{}", t.port_rules());
     let nsdir = t.e.run_root.join("netns");
@@ -323,7 +378,11 @@ fn bad_input_is_refused_and_changes_nothing() {
         125,
         "network nope not found",
     );
-    fails_with(&t.e.ctl(&["run", "-d", "-p", "80/sctp", IMG, "true"]), 125, "invalid proto: sctp");
+    fails_with(
+        &t.e.ctl(&["run", "-d", "-p", "80/sctp", IMG, "true"]),
+        125,
+        "invalid proto: sctp",
+    );
     fails_with(
         &t.e.ctl(&["run", "-d", "--network", "none", "-p", "80:80", IMG, "true"]),
         125,
@@ -342,19 +401,41 @@ fn bad_input_is_refused_and_changes_nothing() {
         1,
         "Pool overlaps",
     );
-    fails_with(&t.e.ctl(&["network", "create", "big"]), 1, "network with name big already exists");
     fails_with(
-        &t.e.ctl(&["network", "create", "--subnet", "10.241.0.0/24", "--gateway", "10.9.9.9", "gw"]),
+        &t.e.ctl(&["network", "create", "big"]),
+        1,
+        "network with name big already exists",
+    );
+    fails_with(
+        &t.e.ctl(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.241.0.0/24",
+            "--gateway",
+            "10.9.9.9",
+            "gw",
+        ]),
         1,
         "no matching subnet for gateway 10.9.9.9",
     );
-    fails_with(&t.e.ctl(&["network", "inspect", "small"]), 1, "network small not found");
+    fails_with(
+        &t.e.ctl(&["network", "inspect", "small"]),
+        1,
+        "network small not found",
+    );
     assert_eq!(t.e.ok(&["network", "ls", "-q"]).lines().count(), 4);
 
     // A port another container publishes.
     t.web(&["--name", "w1", "-p", "8383:80"], "w1");
-    let o = t.e.ctl(&["run", "-d", "--name", "w2", "-p", "8383:80", IMG, "sleep", "60"]);
-    fails_with(&o, 125, "Bind for 0.0.0.0:8383 failed: port is already allocated");
+    let o = t.e.ctl(&[
+        "run", "-d", "--name", "w2", "-p", "8383:80", IMG, "sleep", "60",
+    ]);
+    fails_with(
+        &o,
+        125,
+        "Bind for 0.0.0.0:8383 failed: port is already allocated",
+    );
     assert_eq!(t.links("ov").len(), 1, "{:?}", t.links("ov"));
     assert_eq!(t.curl("http://127.0.0.1:8383/"), "w1");
     // A port a process of the namespace listens on.
@@ -365,7 +446,9 @@ fn bad_input_is_refused_and_changes_nothing() {
     wait_until("nc to listen", || {
         t.host(&["ss", "-ltn"]).stdout.contains(":8484")
     });
-    let o = t.e.ctl(&["run", "-d", "--name", "w3", "-p", "8484:80", IMG, "sleep", "60"]);
+    let o = t.e.ctl(&[
+        "run", "-d", "--name", "w3", "-p", "8484:80", IMG, "sleep", "60",
+    ]);
     let _ = listener.kill();
     let _ = listener.wait();
     fails_with(&o, 125, "address already in use");
@@ -381,7 +464,19 @@ fn concurrent_runs_get_distinct_addresses() {
     std::thread::scope(|s| {
         for n in &names {
             let e = &t.e;
-            s.spawn(move || e.ok(&["run", "-d", "--name", n, "--network", "par", IMG, "sleep", "60"]));
+            s.spawn(move || {
+                e.ok(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    n,
+                    "--network",
+                    "par",
+                    IMG,
+                    "sleep",
+                    "60",
+                ])
+            });
         }
     });
     let mut ips: Vec<String> = names.iter().map(|n| t.ip_of(n)).collect();
@@ -389,4 +484,35 @@ fn concurrent_runs_get_distinct_addresses() {
     ips.dedup();
     assert_eq!(ips.len(), 4, "{ips:?}");
     assert!(ips.iter().all(|i| i.starts_with("10.232.0.")), "{ips:?}");
+}
+
+#[test]
+fn udp_published_port() {
+    let t = T::new("udp");
+    t.e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "-p",
+        "127.0.0.1:5353:53/udp",
+        IMG,
+        "sh",
+        "-c",
+        "nc -u -l -p 53 > /tmp/got",
+    ]);
+    assert_eq!(t.e.ok(&["port", "u"]), "53/udp -> 127.0.0.1:5353");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        t.host(&[
+            "sh",
+            "-c",
+            "echo datagram | busybox nc -u -w 1 127.0.0.1 5353",
+        ]);
+        let got = t.e.ctl(&["exec", "u", "cat", "/tmp/got"]);
+        if got.stdout.contains("datagram") {
+            break;
+        }
+        assert!(Instant::now() < until, "no datagram arrived: {got}");
+    }
 }

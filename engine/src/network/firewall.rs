@@ -88,7 +88,9 @@ fn apply(script: &str) -> Result<(), NetworkError> {
         .map_err(|e| fail(format!("wait for nft: {e}")))?;
     if !out.status.success() {
         return Err(fail(
-            String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; "),
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', "; "),
         ));
     }
     Ok(())

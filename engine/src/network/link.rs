@@ -124,7 +124,10 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Ne
         })
     })?;
     sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
-    sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"), "1")
+    sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+        "1",
+    )
 }
 
 /// Deletes a link if it exists.
@@ -225,10 +228,11 @@ pub fn plumb(p: &Plumbing) -> Result<(), NetworkError> {
         })?;
         bind_ns(&p.netns)?;
         let inner = connect(&rt)?;
-        let nsfile = fs::File::open("/proc/thread-self/ns/net").map_err(|e| NetworkError::Link {
-            what: "open the new namespace".into(),
-            why: e.to_string(),
-        })?;
+        let nsfile =
+            fs::File::open("/proc/thread-self/ns/net").map_err(|e| NetworkError::Link {
+                what: "open the new namespace".into(),
+                why: e.to_string(),
+            })?;
         rt.block_on(async {
             let br = index(&host, &p.bridge)
                 .await?

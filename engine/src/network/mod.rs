@@ -56,7 +56,9 @@ pub enum NetworkError {
     #[error("{0}")]
     Invalid(String),
     /// docker's wording for `network rm` of a network containers use.
-    #[error("error while removing network: network {name} id {id} has active endpoints ({containers})")]
+    #[error(
+        "error while removing network: network {name} id {id} has active endpoints ({containers})"
+    )]
     InUse {
         /// The network.
         name: String,
@@ -299,7 +301,8 @@ fn write_resolv(dir: &Path) -> Result<(), NetworkError> {
         .filter(|l| {
             let mut w = l.split_whitespace();
             !(w.next() == Some("nameserver")
-                && w.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
+                && w.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
         })
         .collect();
     let has_ns = out.iter().any(|l| l.trim_start().starts_with("nameserver"));
@@ -491,6 +494,23 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
     })
 }
 
+/// docker's `HostConfig.PortBindings`: the -p values as asked for.
+pub fn port_bindings_json(s: &Settings) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in &s.ports {
+        let e = m
+            .entry(format!("{}/{}", p.container_port, p.proto))
+            .or_insert_with(|| json!([]));
+        if let Value::Array(a) = e {
+            a.push(json!({
+                "HostIp": p.host_ip,
+                "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
 /// `port NAME`: the container's published ports as (container port/proto, host ip:port).
 pub fn ports(store: &Store, c: &Container) -> Vec<(String, String)> {
     let Some(ep) = c
@@ -579,7 +599,10 @@ pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
     for cid in portmap::holders(store)? {
         if !running.contains(cid.as_str()) {
             portmap::release(store, &cid)?;
-            out.push(format!("port reservations of {}", &cid[..cid.len().min(12)]));
+            out.push(format!(
+                "port reservations of {}",
+                &cid[..cid.len().min(12)]
+            ));
         }
     }
     Ok(out)

@@ -291,11 +291,9 @@ pub fn create(store: &Store, o: &CreateOptions) -> Result<Network, NetworkError>
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let tx = rusqlite::Transaction::new_unchecked(
-        store.db(),
-        rusqlite::TransactionBehavior::Immediate,
-    )
-    .map_err(store.dberr())?;
+    let tx =
+        rusqlite::Transaction::new_unchecked(store.db(), rusqlite::TransactionBehavior::Immediate)
+            .map_err(store.dberr())?;
     let existing = list_in(store)?;
     if existing.iter().any(|n| n.name == o.name) {
         return Err(NetworkError::Exists(o.name.clone()));

@@ -245,7 +245,14 @@ mod tests {
         assert_eq!(p[0].host_ip, "127.0.0.1");
         assert_eq!(parse("80").unwrap()[0].host_port, 0);
         assert_eq!(parse("127.0.0.1::80").unwrap()[0].host_port, 0);
-        for bad in ["80/sctp", "x:80", "8080:0", "8000-8001:80", "1:2:3:4", "abc"] {
+        for bad in [
+            "80/sctp",
+            "x:80",
+            "8080:0",
+            "8000-8001:80",
+            "1:2:3:4",
+            "abc",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

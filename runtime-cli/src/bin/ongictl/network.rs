@@ -71,9 +71,12 @@ pub enum NetworkCmd {
 
 fn matches(n: &model::Network, filters: &[String]) -> Result<bool, Fail> {
     for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| Fail(1, format!("bad format of filter (expected name=value): {f}")))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            Fail(
+                1,
+                format!("bad format of filter (expected name=value): {f}"),
+            )
+        })?;
         let ok = match k {
             "name" => n.name.contains(v),
             "id" => n.id.starts_with(v),
@@ -214,7 +217,11 @@ pub fn port(store: &Store, container: &str, private: Option<&str>) -> Result<u8,
             } else {
                 format!("{p}/tcp")
             };
-            let hits: Vec<&String> = ports.iter().filter(|(k, _)| *k == want).map(|(_, v)| v).collect();
+            let hits: Vec<&String> = ports
+                .iter()
+                .filter(|(k, _)| *k == want)
+                .map(|(_, v)| v)
+                .collect();
             if hits.is_empty() {
                 return Err(Fail(
                     1,
