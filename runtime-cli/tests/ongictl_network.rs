@@ -486,33 +486,3 @@ fn concurrent_runs_get_distinct_addresses() {
     assert!(ips.iter().all(|i| i.starts_with("10.232.0.")), "{ips:?}");
 }
 
-#[test]
-fn udp_published_port() {
-    let t = T::new("udp");
-    t.e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "u",
-        "-p",
-        "127.0.0.1:5353:53/udp",
-        IMG,
-        "sh",
-        "-c",
-        "nc -u -l -p 53 > /tmp/got",
-    ]);
-    assert_eq!(t.e.ok(&["port", "u"]), "53/udp -> 127.0.0.1:5353");
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        t.host(&[
-            "sh",
-            "-c",
-            "echo datagram | busybox nc -u -w 1 127.0.0.1 5353",
-        ]);
-        let got = t.e.ctl(&["exec", "u", "cat", "/tmp/got"]);
-        if got.stdout.contains("datagram") {
-            break;
-        }
-        assert!(Instant::now() < until, "no datagram arrived: {got}");
-    }
-}

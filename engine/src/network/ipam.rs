@@ -4,7 +4,9 @@
 //! commit and then sees its row; the (network, address) primary key backs that up.
 //!
 //! An allocation lives from the container's start until it is stopped or removed (or
-//! `system check` finds its container gone or not running); a restart keeps its address.
+//! `system check` finds its container gone or not running); a restart by policy keeps its
+//! address. A container that exited on its own keeps it until then, or until a full
+//! network needs it.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -56,10 +58,36 @@ pub fn allocate(store: &Store, n: &Network, container: &str) -> Result<Ipv4Addr,
     };
     let first = u32::from(subnet.addr) + 1;
     let last = u32::from(subnet.broadcast()) - 1;
-    let ip = (first..=last)
+    let free = (first..=last)
         .map(Ipv4Addr::from)
-        .find(|ip| *ip != gw && !used.contains(ip))
-        .ok_or_else(|| NetworkError::Exhausted(n.name.clone()))?;
+        .find(|ip| *ip != gw && !used.contains(ip));
+    let ip = match free {
+        Some(ip) => ip,
+        // Full: an address held by a container that exited on its own (its monitor
+        // cannot free it: it never touches the database) is taken over.
+        None => {
+            let holders: Vec<(String, String)> = {
+                let mut st = tx
+                    .prepare("SELECT address, container_id FROM ip_allocations WHERE network_id = ?1")
+                    .map_err(store.dberr())?;
+                let it = st
+                    .query_map(params![n.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(store.dberr())?;
+                it.collect::<Result<_, _>>().map_err(store.dberr())?
+            };
+            let idle = holders.into_iter().find(|(_, c)| {
+                !crate::container::load(store, c).is_ok_and(|c| c.running())
+            });
+            let (addr, holder) = idle.ok_or_else(|| NetworkError::Exhausted(n.name.clone()))?;
+            tx.execute(
+                "DELETE FROM ip_allocations WHERE network_id = ?1 AND container_id = ?2",
+                params![n.id, holder],
+            )
+            .map_err(store.dberr())?;
+            addr.parse()
+                .map_err(|_| NetworkError::Exhausted(n.name.clone()))?
+        }
+    };
     tx.execute(
         "INSERT INTO ip_allocations (network_id, address, container_id) VALUES (?1, ?2, ?3)",
         params![n.id, ip.to_string(), container],
