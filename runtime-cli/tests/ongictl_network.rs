@@ -144,6 +144,17 @@ impl T {
     }
 }
 
+/// The namespace bind mounts under the engine's run root.
+fn namespaces(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);
     while !f() {
@@ -230,9 +241,9 @@ fn bridge_addresses_published_ports_and_cleanup() {
     t.web(&["--name", "again", "--network", "bridge"], "x");
     assert_eq!(t.ip_of("again"), "10.222.0.2");
     let nsdir = t.e.run_root.join("netns");
-    assert_eq!(std::fs::read_dir(&nsdir).map(|d| d.count()).unwrap_or(0), 1);
+    assert_eq!(namespaces(&nsdir), 1);
     t.e.ok(&["rm", "-f", "again"]);
-    assert_eq!(std::fs::read_dir(&nsdir).map(|d| d.count()).unwrap_or(0), 0);
+    assert_eq!(namespaces(&nsdir), 0);
 }
 
 #[test]
@@ -360,7 +371,7 @@ fn kill9_of_the_monitor_then_system_check_leaves_nothing() {
     wait_until("the veth to go", || t.links("ov").is_empty());
     assert!(!t.port_rules().contains("8282"), "{}", t.port_rules());
     let nsdir = t.e.run_root.join("netns");
-    assert_eq!(std::fs::read_dir(&nsdir).map(|d| d.count()).unwrap_or(0), 0);
+    assert_eq!(namespaces(&nsdir), 0);
     // The address went back to the pool.
     t.web(&["--name", "next", "--network", "bridge"], "n");
     assert_eq!(t.ip_of("next"), "10.222.0.2");
@@ -485,4 +496,3 @@ fn concurrent_runs_get_distinct_addresses() {
     assert_eq!(ips.len(), 4, "{ips:?}");
     assert!(ips.iter().all(|i| i.starts_with("10.232.0.")), "{ips:?}");
 }
-

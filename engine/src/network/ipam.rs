@@ -68,16 +68,18 @@ pub fn allocate(store: &Store, n: &Network, container: &str) -> Result<Ipv4Addr,
         None => {
             let holders: Vec<(String, String)> = {
                 let mut st = tx
-                    .prepare("SELECT address, container_id FROM ip_allocations WHERE network_id = ?1")
+                    .prepare(
+                        "SELECT address, container_id FROM ip_allocations WHERE network_id = ?1",
+                    )
                     .map_err(store.dberr())?;
                 let it = st
                     .query_map(params![n.id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(store.dberr())?;
                 it.collect::<Result<_, _>>().map_err(store.dberr())?
             };
-            let idle = holders.into_iter().find(|(_, c)| {
-                !crate::container::load(store, c).is_ok_and(|c| c.running())
-            });
+            let idle = holders
+                .into_iter()
+                .find(|(_, c)| !crate::container::load(store, c).is_ok_and(|c| c.running()));
             let (addr, holder) = idle.ok_or_else(|| NetworkError::Exhausted(n.name.clone()))?;
             tx.execute(
                 "DELETE FROM ip_allocations WHERE network_id = ?1 AND container_id = ?2",

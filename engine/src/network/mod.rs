@@ -235,8 +235,19 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
     let r = (|| {
         ep.ports = portmap::reserve(store, &s.id, &s.ports)?;
         link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
-        firewall::ensure_table()?;
-        firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
+        // The table and the network's elements are written once per boot (the marker
+        // lives on the run root's tmpfs, as the ruleset lives in the kernel): each `nft`
+        // run costs milliseconds that every `run` would pay.
+        let ready = store
+            .run_root
+            .join("netns")
+            .join(format!(".ready-{}", n.bridge));
+        if !ready.exists() {
+            firewall::ensure_table()?;
+            firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
+            let _ = fs::create_dir_all(store.run_root.join("netns"));
+            let _ = fs::write(&ready, b"");
+        }
         // Recorded before the devices exist: a crash from here on leaves a record that
         // teardown and `system check` act on.
         write_endpoint(&dir, &ep)?;
@@ -359,6 +370,12 @@ pub fn remove(store: &Store, key: &str) -> Result<Network, NetworkError> {
         firewall::remove_network(&n.bridge, &s.to_string(), n.internal);
     }
     link::delete_link(&n.bridge)?;
+    let _ = fs::remove_file(
+        store
+            .run_root
+            .join("netns")
+            .join(format!(".ready-{}", n.bridge)),
+    );
     model::delete(store, &n)?;
     Ok(n)
 }
@@ -564,7 +581,7 @@ pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
     if let Ok(rd) = fs::read_dir(&nsdir) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !running.contains(name.as_str()) {
+            if !name.starts_with('.') && !running.contains(name.as_str()) {
                 link::remove_netns(&e.path());
                 out.push(format!("network namespace {}", e.path().display()));
             }
