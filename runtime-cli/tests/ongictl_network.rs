@@ -192,6 +192,10 @@ fn bridge_addresses_published_ports_and_cleanup() {
         r#"{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}"#
     );
     assert_eq!(t.e.ok(&["port", "web"]), "80/tcp -> 0.0.0.0:8080");
+    assert_eq!(
+        t.e.ok(&["ps", "--format", "{{.Ports}}"]),
+        "0.0.0.0:8080->80/tcp"
+    );
     assert_eq!(t.e.ok(&["port", "web", "80"]), "0.0.0.0:8080");
     fails_with(
         &t.e.ctl(&["port", "web", "81"]),

@@ -528,6 +528,15 @@ pub fn port_bindings_json(s: &Settings) -> Value {
     Value::Object(m)
 }
 
+/// `ps`'s PORTS cell: `0.0.0.0:8080->80/tcp, ...` while running.
+pub fn ps_ports(store: &Store, c: &Container) -> String {
+    ports(store, c)
+        .into_iter()
+        .map(|(ctr, host)| format!("{host}->{ctr}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `port NAME`: the container's published ports as (container port/proto, host ip:port).
 pub fn ports(store: &Store, c: &Container) -> Vec<(String, String)> {
     let Some(ep) = c

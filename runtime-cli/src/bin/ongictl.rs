@@ -961,7 +961,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
             format!("\"{command}\""),
             fmt::ago(&s.created),
             fmt::status(&c.state),
-            String::new(),
+            ongi_engine::network::ps_ports(store, c),
             s.name.clone(),
         ];
         if a.size {

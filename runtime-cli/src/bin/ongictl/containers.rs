@@ -813,7 +813,7 @@ pub fn ps_row(
         "Command": command,
         "CreatedAt": go_time(&s.created),
         "RunningFor": fmt::ago(&s.created),
-        "Ports": "",
+        "Ports": ongi_engine::network::ps_ports(store, c),
         "State": c.state.status,
         "Status": fmt::status(&c.state),
         "Size": if size { ps_size(store, c) } else { String::new() },
