@@ -232,17 +232,19 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         netns: store.run_root.join("netns").join(&s.id),
         ports: Vec::new(),
     };
+    let ready = store
+        .run_root
+        .join("netns")
+        .join(format!(".ready-{}", n.bridge));
     let r = (|| {
         ep.ports = portmap::reserve(store, &s.id, &s.ports)?;
-        link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
-        // The table and the network's elements are written once per boot (the marker
-        // lives on the run root's tmpfs, as the ruleset lives in the kernel): each `nft`
-        // run costs milliseconds that every `run` would pay.
-        let ready = store
-            .run_root
-            .join("netns")
-            .join(format!(".ready-{}", n.bridge));
+        // The bridge, the table and the network's elements are made once per boot (the
+        // marker lives on the run root's tmpfs, as devices and ruleset live in the
+        // kernel): each `nft` run and netlink thread costs milliseconds that every `run`
+        // would pay. A failed attach removes the marker, so a bridge deleted behind our
+        // back is made again by the next one.
         if !ready.exists() {
+            link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
             firewall::ensure_table()?;
             firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
             let _ = fs::create_dir_all(store.run_root.join("netns"));
@@ -267,6 +269,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         write_resolv(&dir)
     })();
     if let Err(e) = r {
+        let _ = fs::remove_file(&ready);
         teardown_files(&dir);
         let _ = link::delete_link(&format!("op{}", &s.id[..13]));
         let _ = ipam::release(store, &s.id);
