@@ -13,7 +13,7 @@ set -eu
 need=""
 for p in busybox-static libseccomp-dev pkg-config runc \
   docker.io containerd podman conmon catatonit docker-registry skopeo curl bsdutils procps util-linux \
-  protobuf-compiler; do
+  protobuf-compiler nftables iproute2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 [ -n "$need" ] || exit 0

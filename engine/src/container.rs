@@ -79,6 +79,9 @@ pub enum ContainerError {
         /// What the monitor reported.
         message: String,
     },
+    /// Its network (unknown network, bad -p, a port taken, set-up failed).
+    #[error(transparent)]
+    Network(Box<crate::network::NetworkError>),
     /// Unmounting the rootfs failed.
     #[error("container {id}: unmount {path}: {source}")]
     Unmount {
@@ -231,8 +234,11 @@ pub struct Settings {
     pub tmpfs: Vec<String>,
     /// --read-only.
     pub read_only: bool,
-    /// --network: none (default until bridge networks exist) or host.
+    /// --network: none (the default), host, bridge or a network's name.
     pub network: String,
+    /// -p, one entry per port (ranges expanded).
+    #[serde(default)]
+    pub ports: Vec<crate::network::portmap::PortSpec>,
     /// -m, bytes.
     pub memory: Option<i64>,
     /// --cpus × 1e9.
@@ -389,6 +395,7 @@ pub fn create(store: &Store, mut s: Settings, image: &Image) -> Result<Settings,
     } else if !valid_name(&s.name) {
         return Err(ContainerError::BadName(s.name));
     }
+    crate::network::check_settings(store, &s).map_err(|e| ContainerError::Network(Box::new(e)))?;
     if s.hostname.is_empty() {
         s.hostname = s.id[..12].to_string();
     }
@@ -584,6 +591,7 @@ fn recover(store: &Store, s: &Settings, mut st: ProcState) -> Result<ProcState, 
     }
     let _ = rt.delete(true);
     unmount_rootfs(store, &s.id)?;
+    crate::network::teardown_files(&store.container_dir(&s.id));
     st.status = "exited".into();
     st.pid = 0;
     if st.exit_code == 0 {
@@ -743,6 +751,7 @@ pub fn remove(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         }
     }
     unmount_rootfs(store, id)?;
+    crate::network::detach(store, id).map_err(|e| ContainerError::Network(Box::new(e)))?;
     let dir = store.container_dir(id);
     // Renamed away first: a directory that exists under its id is a whole container.
     let gone = crate::store::tempfile_path(&store.root.join("containers"), "gone");
@@ -797,7 +806,7 @@ pub struct RunFlags {
     pub read_only: bool,
     /// --network.
     pub network: Option<String>,
-    /// -p (refused until bridge networks exist).
+    /// -p.
     pub publish: Vec<String>,
     /// -m.
     pub memory: Option<String>,
@@ -875,16 +884,28 @@ pub fn settings_for(
     volume_dir: &dyn Fn(&str) -> Result<PathBuf, ContainerError>,
 ) -> Result<Settings, ContainerError> {
     let bad = |e: FlagError| ContainerError::Flag(e);
-    if let Some(p) = f.publish.first() {
-        return Err(bad(flag_err("--publish", p, "published ports need bridge networks, which ongictl does not have yet (use --network host)")));
-    }
-    let network = f.network.clone().unwrap_or_else(|| "none".into());
-    if !matches!(network.as_str(), "none" | "host") {
+    // Networking happens only when asked for: -p alone means the default bridge.
+    let network = f.network.clone().unwrap_or_else(|| {
+        if f.publish.is_empty() {
+            "none"
+        } else {
+            "bridge"
+        }
+        .into()
+    });
+    if network.starts_with("container:") {
         return Err(bad(flag_err(
             "--network",
             &network,
-            "only \"none\" and \"host\" are supported until bridge networks exist",
+            "container:NAME is not supported yet",
         )));
+    }
+    let ports = crate::network::parse_publish(&f.publish)
+        .map_err(|e| ContainerError::Network(Box::new(e)))?;
+    if !ports.is_empty() && !crate::network::is_bridged(&network) {
+        return Err(ContainerError::Conflict(
+            "conflicting options: port publishing and the container type network mode".into(),
+        ));
     }
     let c = &img.config;
     let (entrypoint, cmd) = match &f.entrypoint {
@@ -1142,6 +1163,7 @@ pub fn settings_for(
         tmpfs,
         read_only: f.read_only,
         network,
+        ports,
         memory,
         nano_cpus,
         pids_limit: f.pids_limit,

@@ -66,6 +66,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
         "Platform": "linux",
         "HostConfig": {
             "NetworkMode": s.network,
+            "PortBindings": crate::network::port_bindings_json(s),
             "RestartPolicy": s.restart,
             "AutoRemove": s.auto_remove,
             "Binds": s.mounts.iter().filter(|m| m.volume.is_none()).map(|m| format!("{}:{}{}", m.source.display(), m.destination, if m.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
@@ -96,7 +97,7 @@ pub fn container(store: &Store, c: &Container) -> Value {
             "Labels": s.labels,
             "StopSignal": s.stop_signal,
         },
-        "NetworkSettings": {"IPAddress": "", "Ports": {}, "Networks": {}},
+        "NetworkSettings": crate::network::settings_json(store, c),
     });
     // docker: Config.Healthcheck when one is set (NONE included), State.Health once a
     // check has run under a start.

@@ -18,7 +18,7 @@
 //! (check, df, prune, boot), [`manage`] (pause, rename, update, top, stats, prune),
 //! [`files`] (cp and diff), [`build`] (`build` from a Dockerfile), [`tty`] (the monitor's pty relay for -t), [`attach`] (the
 //! monitor's attach socket), [`health`] (healthchecks: settings, the monitor's probes,
-//! State.Health).
+//! State.Health), [`network`] (bridge networks, IPAM, published ports).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -41,6 +41,7 @@ pub mod logs;
 pub mod manage;
 pub mod monitor;
 pub mod mountflag;
+pub mod network;
 pub mod prune;
 pub mod push;
 pub mod reference;

@@ -190,6 +190,9 @@ fn supervise(
         st.restart_count += 1;
     }
     let _ = log.flush_partial();
+    // Gone for good: its namespace, veth and published ports go now (its address and
+    // ports in the database are freed by stop, rm or `system check`).
+    crate::network::teardown_files(&p.dir);
     unmount(&p.dir)?;
     drop(lock);
     if s.auto_remove {
@@ -566,6 +569,11 @@ impl BorrowFd for OwnedFd {
 /// sends its stop signal, after `timeout` seconds SIGKILL, and waits for its monitor to
 /// let go.
 pub fn stop(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerError> {
+    stop_wait(store, c, timeout)?;
+    crate::network::detach(store, &c.settings.id).map_err(|e| ContainerError::Network(Box::new(e)))
+}
+
+fn stop_wait(store: &Store, c: &Container, timeout: i64) -> Result<(), ContainerError> {
     let id = &c.settings.id;
     let dir = store.container_dir(id);
     let _ = fs::write(dir.join("stopped-by-user"), b"");
@@ -675,6 +683,17 @@ pub fn monitor_binary() -> PathBuf {
 /// waits until the container runs or fails to start. `attach`: the monitor shares our
 /// stdio and relays the container's (foreground `run`, `start -a`).
 pub fn spawn(store: &Store, s: &Settings, attach: bool) -> Result<Handle, ContainerError> {
+    // The network namespace is made and plumbed here, before the monitor, which only
+    // joins it (see crate::network).
+    crate::network::attach(store, s).map_err(|e| ContainerError::Network(Box::new(e)))?;
+    let r = spawn_monitor(store, s, attach);
+    if r.is_err() {
+        let _ = crate::network::detach(store, &s.id);
+    }
+    r
+}
+
+fn spawn_monitor(store: &Store, s: &Settings, attach: bool) -> Result<Handle, ContainerError> {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let id = &s.id;

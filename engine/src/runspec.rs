@@ -292,8 +292,11 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if s.network != "host" {
-        namespaces.push(json!({"type": "network"}));
+    match crate::network::netns_of(dir) {
+        // The namespace the engine made and plumbed before the monitor started.
+        Some(p) => namespaces.push(json!({"type": "network", "path": p})),
+        None if s.network != "host" => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
     if let Some(m) = s.memory {

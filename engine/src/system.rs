@@ -249,6 +249,15 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
         fixed.push(format!("removed volume directory {n}: no volume record"));
     }
 
+    // Network namespaces, veths, nftables elements, addresses and ports of containers
+    // that are not running.
+    fixed.extend(
+        crate::network::check(store)
+            .map_err(|e| ContainerError::Network(Box::new(e)))?
+            .into_iter()
+            .map(|w| format!("removed {w}")),
+    );
+
     fixed.extend(collect_garbage(store)?);
     Ok(fixed)
 }

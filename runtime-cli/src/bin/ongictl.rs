@@ -22,6 +22,8 @@ mod fmt;
 mod health;
 #[path = "ongictl/images.rs"]
 mod images;
+#[path = "ongictl/network.rs"]
+mod network;
 #[path = "ongictl/parallel.rs"]
 mod parallel;
 #[path = "ongictl/progress.rs"]
@@ -162,6 +164,17 @@ enum Cmd {
     Volume {
         #[command(subcommand)]
         cmd: system::VolumeCmd,
+    },
+    /// Manage networks.
+    Network {
+        #[command(subcommand)]
+        cmd: network::NetworkCmd,
+    },
+    /// List a container's published ports, or the host address of one.
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        private: Option<String>,
     },
     /// Manage the store: check, df, prune, boot.
     System {
@@ -578,6 +591,10 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         }
         Cmd::Volume { cmd } => system::volume(&open(&cli)?, cmd),
         Cmd::System { cmd } => system::system(&open(&cli)?, cmd),
+        Cmd::Network { cmd } => network::dispatch(&open(&cli)?, cmd),
+        Cmd::Port { container, private } => {
+            network::port(&open(&cli)?, container, private.as_deref())
+        }
         Cmd::Ctr(c) => {
             let store = open(&cli)?;
             containers::dispatch(&store, c)
@@ -954,7 +971,7 @@ fn ps(store: &Store, a: &PsArgs) -> Result<u8, Fail> {
             command,
             fmt::ago(&s.created),
             health::status(store, c),
-            String::new(),
+            ongi_engine::network::ps_ports(store, c),
             s.name.clone(),
         ];
         if a.size {

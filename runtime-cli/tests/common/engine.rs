@@ -27,6 +27,8 @@ pub struct Engine {
     pub dir: PathBuf,
     pub root: PathBuf,
     pub run_root: PathBuf,
+    /// A network namespace (its bind mount) every command runs in, for the network tests.
+    pub netns: Option<PathBuf>,
 }
 
 impl Engine {
@@ -42,12 +44,21 @@ impl Engine {
             root: dir.join("root"),
             run_root: dir.join("run"),
             dir,
+            netns: None,
         }
     }
 
     /// `ongictl ARGS` with this engine's roots, at most `limit`.
     pub fn ctl_limit(&self, args: &[&str], limit: Duration) -> Out {
-        let mut c = Command::new(ongictl());
+        let mut c = match &self.netns {
+            // nsenter joins the network namespace only: mounts stay the host's.
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display())).arg(ongictl());
+                c
+            }
+            None => Command::new(ongictl()),
+        };
         c.arg("--root")
             .arg(&self.root)
             .arg("--run-root")

@@ -889,7 +889,7 @@ pub fn ps_row(
         "Command": command,
         "CreatedAt": go_time(&s.created),
         "RunningFor": fmt::ago(&s.created),
-        "Ports": "",
+        "Ports": ongi_engine::network::ps_ports(store, c),
         "State": c.state.status,
         "Status": crate::health::status(store, c),
         "Size": if size { ps_size(store, c) } else { String::new() },

@@ -1,0 +1,328 @@
+//! Devices and namespaces over rtnetlink: the network's bridge (its gateway address, up,
+//! `route_localnet` for published ports reached over loopback), the container's persistent
+//! network namespace (a bind mount of a namespace made by an unshared thread, as `ip netns
+//! add` does) and its veth pair: the host end on the bridge, the other moved into the
+//! namespace as `eth0` with the container's address, MAC and default route, `lo` up.
+//!
+//! Each operation runs on a thread of its own with a current-thread tokio runtime: a
+//! netlink socket acts in the namespace of the thread that opened it, so the thread opens
+//! one in the caller's namespace, unshares, and opens another inside the new one.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use futures_util::TryStreamExt;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use super::NetworkError;
+
+fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetworkError {
+    let what = what.into();
+    move |e| NetworkError::Link {
+        what,
+        why: match &e {
+            rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+            _ => e.to_string(),
+        },
+    }
+}
+
+fn errno(e: &rtnetlink::Error) -> i32 {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.raw_code().abs(),
+        _ => 0,
+    }
+}
+
+/// Runs `f` on a new thread with a netlink connection of that thread's namespace.
+fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NetworkError> + Send + 'static,
+) -> Result<T, NetworkError> {
+    std::thread::spawn(f).join().unwrap_or_else(|_| {
+        Err(NetworkError::Link {
+            what: "netlink thread".into(),
+            why: "panicked".into(),
+        })
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, NetworkError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| NetworkError::Link {
+            what: "start netlink runtime".into(),
+            why: e.to_string(),
+        })
+}
+
+fn connect(rt: &tokio::runtime::Runtime) -> Result<Handle, NetworkError> {
+    let _g = rt.enter();
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetworkError::Link {
+        what: "open netlink socket".into(),
+        why: e.to_string(),
+    })?;
+    rt.spawn(conn);
+    Ok(handle)
+}
+
+async fn index(h: &Handle, name: &str) -> Result<Option<u32>, NetworkError> {
+    let mut s = h.link().get().match_name(name.to_string()).execute();
+    match s.try_next().await {
+        Ok(m) => Ok(m.map(|m| m.header.index)),
+        Err(e) if errno(&e) == libc::ENODEV => Ok(None),
+        Err(e) => Err(nl(format!("look up link {name}"))(e)),
+    }
+}
+
+fn sysctl(path: &str, v: &str) -> Result<(), NetworkError> {
+    fs::write(path, v).map_err(|e| NetworkError::Link {
+        what: format!("set {path}"),
+        why: e.to_string(),
+    })
+}
+
+/// Makes the bridge with the gateway address and brings it up, unless it is there; turns
+/// on forwarding and `route_localnet` on it.
+pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), NetworkError> {
+    let n = name.to_string();
+    on_thread(move || {
+        let rt = runtime()?;
+        let h = connect(&rt)?;
+        rt.block_on(async {
+            let idx = match index(&h, &n).await? {
+                Some(i) => i,
+                None => {
+                    match h.link().add(LinkBridge::new(&n).build()).execute().await {
+                        Ok(()) => {}
+                        Err(e) if errno(&e) == libc::EEXIST => {}
+                        Err(e) => return Err(nl(format!("create bridge {n}"))(e)),
+                    }
+                    index(&h, &n).await?.ok_or_else(|| NetworkError::Link {
+                        what: format!("create bridge {n}"),
+                        why: "gone after creation".into(),
+                    })?
+                }
+            };
+            match h
+                .address()
+                .add(idx, IpAddr::V4(gateway), prefix)
+                .execute()
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if errno(&e) == libc::EEXIST => {}
+                Err(e) => return Err(nl(format!("address {gateway}/{prefix} on {n}"))(e)),
+            }
+            h.link()
+                .set(LinkUnspec::new_with_index(idx).up().build())
+                .execute()
+                .await
+                .map_err(nl(format!("bring up {n}")))
+        })
+    })?;
+    sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+        "1",
+    )
+}
+
+/// Deletes a link if it exists.
+pub fn delete_link(name: &str) -> Result<(), NetworkError> {
+    let n = name.to_string();
+    on_thread(move || {
+        let rt = runtime()?;
+        let h = connect(&rt)?;
+        rt.block_on(async {
+            if let Some(i) = index(&h, &n).await? {
+                match h.link().del(i).execute().await {
+                    Ok(()) => {}
+                    Err(e) if errno(&e) == libc::ENODEV => {}
+                    Err(e) => return Err(nl(format!("delete link {n}"))(e)),
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Names of the links whose name starts with `prefix`.
+pub fn links_named(prefix: &str) -> Result<Vec<String>, NetworkError> {
+    let p = prefix.to_string();
+    on_thread(move || {
+        let rt = runtime()?;
+        let h = connect(&rt)?;
+        rt.block_on(async {
+            let mut out = Vec::new();
+            let mut s = h.link().get().execute();
+            while let Some(m) = s.try_next().await.map_err(nl("list links"))? {
+                for a in &m.attributes {
+                    if let rtnetlink::packet_route::link::LinkAttribute::IfName(n) = a {
+                        if n.starts_with(&p) {
+                            out.push(n.clone());
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    })
+}
+
+/// What the container's side of a veth pair gets.
+#[derive(Debug, Clone)]
+pub struct Plumbing {
+    /// The bind mount that keeps the namespace.
+    pub netns: PathBuf,
+    /// The bridge.
+    pub bridge: String,
+    /// The host end's name.
+    pub host_veth: String,
+    /// The container end's name until it is renamed eth0 inside.
+    pub peer_tmp: String,
+    /// The container's address.
+    pub addr: Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The gateway.
+    pub gateway: Ipv4Addr,
+    /// Route everything via the gateway (not on internal networks: no way out, as docker).
+    pub default_route: bool,
+    /// eth0's MAC.
+    pub mac: [u8; 6],
+}
+
+fn bind_ns(target: &Path) -> Result<(), NetworkError> {
+    let err = |what: &str, e: std::io::Error| NetworkError::Link {
+        what: format!("{what} {}", target.display()),
+        why: e.to_string(),
+    };
+    if let Some(d) = target.parent() {
+        fs::create_dir_all(d).map_err(|e| err("create the directory of", e))?;
+    }
+    fs::File::create(target).map_err(|e| err("create", e))?;
+    nix::mount::mount(
+        Some("/proc/thread-self/ns/net"),
+        target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| err("bind-mount the namespace on", e.into()))
+}
+
+/// Makes the namespace and the veth pair and configures both ends.
+pub fn plumb(p: &Plumbing) -> Result<(), NetworkError> {
+    let p = p.clone();
+    on_thread(move || {
+        let rt = runtime()?;
+        let host = connect(&rt)?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+            NetworkError::Link {
+                what: "unshare a network namespace".into(),
+                why: e.to_string(),
+            }
+        })?;
+        bind_ns(&p.netns)?;
+        let inner = connect(&rt)?;
+        let nsfile =
+            fs::File::open("/proc/thread-self/ns/net").map_err(|e| NetworkError::Link {
+                what: "open the new namespace".into(),
+                why: e.to_string(),
+            })?;
+        rt.block_on(async {
+            let br = index(&host, &p.bridge)
+                .await?
+                .ok_or_else(|| NetworkError::Link {
+                    what: format!("find bridge {}", p.bridge),
+                    why: "no such device".into(),
+                })?;
+            host.link()
+                .add(LinkVeth::new(&p.host_veth, &p.peer_tmp).build())
+                .execute()
+                .await
+                .map_err(nl(format!("create veth {}", p.host_veth)))?;
+            let hv = index(&host, &p.host_veth)
+                .await?
+                .ok_or_else(|| NetworkError::Link {
+                    what: format!("find {}", p.host_veth),
+                    why: "no such device".into(),
+                })?;
+            let peer = index(&host, &p.peer_tmp)
+                .await?
+                .ok_or_else(|| NetworkError::Link {
+                    what: format!("find {}", p.peer_tmp),
+                    why: "no such device".into(),
+                })?;
+            host.link()
+                .set(
+                    LinkUnspec::new_with_index(peer)
+                        .setns_by_fd(nsfile.as_raw_fd())
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl(format!("move {} into the namespace", p.peer_tmp)))?;
+            host.link()
+                .set(LinkUnspec::new_with_index(hv).controller(br).up().build())
+                .execute()
+                .await
+                .map_err(nl(format!("attach {} to {}", p.host_veth, p.bridge)))?;
+            let lo = index(&inner, "lo").await?.unwrap_or(1);
+            inner
+                .link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(nl("bring up lo"))?;
+            let eth = index(&inner, &p.peer_tmp)
+                .await?
+                .ok_or_else(|| NetworkError::Link {
+                    what: format!("find {} in the namespace", p.peer_tmp),
+                    why: "no such device".into(),
+                })?;
+            inner
+                .link()
+                .set(
+                    LinkUnspec::new_with_index(eth)
+                        .name("eth0".to_string())
+                        .address(p.mac.to_vec())
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl("configure eth0"))?;
+            inner
+                .address()
+                .add(eth, IpAddr::V4(p.addr), p.prefix)
+                .execute()
+                .await
+                .map_err(nl(format!("address {}/{} on eth0", p.addr, p.prefix)))?;
+            if !p.default_route {
+                return Ok(());
+            }
+            inner
+                .route()
+                .add(
+                    RouteMessageBuilder::<Ipv4Addr>::new()
+                        .gateway(p.gateway)
+                        .output_interface(eth)
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl(format!("default route via {}", p.gateway)))
+        })
+    })
+}
+
+/// Unmounts and removes a namespace bind mount (the namespace, and the veth in it, go
+/// when nothing else holds it).
+pub fn remove_netns(path: &Path) {
+    let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
+    let _ = fs::remove_file(path);
+}

@@ -1,0 +1,647 @@
+//! Container networks, the podman way and docker's model: a network is a record (see
+//! [`model`]) and, once a container joins it, a Linux bridge; each container on it gets a
+//! persistent network namespace (bind-mounted at `<run root>/netns/<id>`) made by the
+//! engine before the monitor starts, a veth pair into it, an address from [`ipam`], a
+//! default route, /etc/hosts and /etc/resolv.conf ([`link`]); published ports and
+//! masquerading are nftables elements in a table of our own ([`firewall`], [`portmap`]).
+//!
+//! What a running container has on its network is recorded in `network.json` in its
+//! directory: the monitor, which reads files only, tears the namespace and rules down from
+//! it when the container is gone for good; `stop`, `rm` and `system check` free the
+//! address and the ports in the database. Only `--network bridge|NAME` or `-p` do any of
+//! this: the default stays `none`.
+
+pub mod firewall;
+pub mod ipam;
+pub mod link;
+pub mod model;
+pub mod portmap;
+
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::container::{Container, ContainerError, Settings};
+use crate::store::{Store, StoreError};
+pub use model::{Network, Subnet};
+use portmap::Binding;
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Listing containers failed.
+    #[error(transparent)]
+    Container(Box<ContainerError>),
+    /// docker's wording.
+    #[error("network {0} not found")]
+    NotFound(String),
+    /// An id prefix matched several networks.
+    #[error("network {0} is ambiguous (multiple networks have this id prefix)")]
+    Ambiguous(String),
+    /// docker's wording.
+    #[error("network with name {0} already exists")]
+    Exists(String),
+    /// docker's wording, with the subnet asked for.
+    #[error("invalid pool request: Pool overlaps with other one on this address space ({0})")]
+    Overlap(String),
+    /// A value refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// docker's wording for `network rm` of a network containers use.
+    #[error(
+        "error while removing network: network {name} id {id} has active endpoints ({containers})"
+    )]
+    InUse {
+        /// The network.
+        name: String,
+        /// Its id.
+        id: String,
+        /// The containers on it.
+        containers: String,
+    },
+    /// docker's wording.
+    #[error("{0} is a pre-defined network and cannot be removed")]
+    Predefined(String),
+    /// Every address taken.
+    #[error("no available IPv4 addresses on network {0}")]
+    Exhausted(String),
+    /// docker's wording for a host port that cannot be had.
+    #[error("Bind for {addr} failed: {why}")]
+    Port {
+        /// ip:port.
+        addr: String,
+        /// The cause.
+        why: String,
+    },
+    /// nft refused a change (its message).
+    #[error("nftables: {0}")]
+    Firewall(String),
+    /// A netlink or namespace operation failed.
+    #[error("{what}: {why}")]
+    Link {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        why: String,
+    },
+    /// A file of the network's.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+impl From<ContainerError> for NetworkError {
+    fn from(e: ContainerError) -> Self {
+        NetworkError::Container(Box::new(e))
+    }
+}
+
+/// A running container's place on its network (`network.json` in its directory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The network's name.
+    pub network: String,
+    /// Its id.
+    pub network_id: String,
+    /// Its bridge.
+    pub bridge: String,
+    /// The container's address.
+    pub address: Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The gateway.
+    pub gateway: Ipv4Addr,
+    /// eth0's MAC.
+    pub mac: String,
+    /// The host end of the veth pair.
+    pub host_veth: String,
+    /// The namespace's bind mount.
+    pub netns: PathBuf,
+    /// Published ports.
+    pub ports: Vec<Binding>,
+}
+
+const ENDPOINT: &str = "network.json";
+
+/// The endpoint recorded in a container directory, if any.
+pub fn endpoint_at(dir: &Path) -> Option<Endpoint> {
+    fs::read(dir.join(ENDPOINT))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// The namespace the container's config must join, if it has one of ours.
+pub fn netns_of(dir: &Path) -> Option<PathBuf> {
+    endpoint_at(dir).map(|e| e.netns)
+}
+
+/// Does this `--network` value ask for one of our networks?
+pub fn is_bridged(mode: &str) -> bool {
+    !matches!(mode, "none" | "host" | "") && !mode.starts_with("container:")
+}
+
+/// At create: the network must exist (docker refuses an unknown one then).
+pub fn check_settings(store: &Store, s: &Settings) -> Result<(), NetworkError> {
+    if is_bridged(&s.network) {
+        let n = model::get(store, &s.network)?;
+        if n.driver != "bridge" {
+            return Err(NetworkError::Invalid(format!(
+                "container cannot be connected to network {} with --network={}",
+                n.name, s.network
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Serialises namespace, device and nftables set-up among concurrent commands.
+struct Lock {
+    _file: fs::File,
+}
+
+fn lock(store: &Store) -> Result<Lock, NetworkError> {
+    let p = store.run_root.join("network.lock");
+    let f = fs::File::create(&p).map_err(|source| NetworkError::Io {
+        op: "create",
+        path: p.clone(),
+        source,
+    })?;
+    // SAFETY: f is an open file; flock keeps no pointer and the lock goes with the fd.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(NetworkError::Io {
+            op: "lock",
+            path: p,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(Lock { _file: f })
+}
+
+fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    // docker's scheme: locally administered 02:42 then the address, so a reused address
+    // comes back with the MAC that neighbours' ARP caches may still hold.
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// Joins the container to its network before its monitor starts: address, ports,
+/// bridge, namespace, veth, rules, hosts and resolv.conf. A failure undoes all of it.
+pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkError> {
+    if !is_bridged(&s.network) {
+        return Ok(None);
+    }
+    let n = model::get(store, &s.network)?;
+    let (Some(subnet), Some(gateway)) = (n.subnet, n.gateway) else {
+        return Err(NetworkError::Invalid(format!(
+            "network {} has no subnet",
+            n.name
+        )));
+    };
+    let dir = store.container_dir(&s.id);
+    let _l = lock(store)?;
+    // What a crash left of an earlier run goes first.
+    teardown_files(&dir);
+    let ip = ipam::allocate(store, &n, &s.id)?;
+    let mut ep = Endpoint {
+        network: n.name.clone(),
+        network_id: n.id.clone(),
+        bridge: n.bridge.clone(),
+        address: ip,
+        prefix: subnet.prefix,
+        gateway,
+        mac: mac_for(ip)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        host_veth: format!("ov{}", &s.id[..13]),
+        netns: store.run_root.join("netns").join(&s.id),
+        ports: Vec::new(),
+    };
+    let ready = store
+        .run_root
+        .join("netns")
+        .join(format!(".ready-{}", n.bridge));
+    let r = (|| {
+        ep.ports = portmap::reserve(store, &s.id, &s.ports)?;
+        // The bridge, the table and the network's elements are made once per boot (the
+        // marker lives on the run root's tmpfs, as devices and ruleset live in the
+        // kernel): each `nft` run and netlink thread costs milliseconds that every `run`
+        // would pay. A failed attach removes the marker, so a bridge deleted behind our
+        // back is made again by the next one.
+        if !ready.exists() {
+            link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
+            firewall::ensure_table()?;
+            firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
+            let _ = fs::create_dir_all(store.run_root.join("netns"));
+            let _ = fs::write(&ready, b"");
+        }
+        // Recorded before the devices exist: a crash from here on leaves a record that
+        // teardown and `system check` act on.
+        write_endpoint(&dir, &ep)?;
+        link::plumb(&link::Plumbing {
+            netns: ep.netns.clone(),
+            bridge: n.bridge.clone(),
+            host_veth: ep.host_veth.clone(),
+            peer_tmp: format!("op{}", &s.id[..13]),
+            addr: ip,
+            prefix: subnet.prefix,
+            gateway,
+            default_route: !n.internal,
+            mac: mac_for(ip),
+        })?;
+        firewall::add_ports(&ep.ports, ip)?;
+        write_hosts(&dir, s, ip)?;
+        write_resolv(&dir)
+    })();
+    if let Err(e) = r {
+        let _ = fs::remove_file(&ready);
+        teardown_files(&dir);
+        let _ = link::delete_link(&format!("op{}", &s.id[..13]));
+        let _ = ipam::release(store, &s.id);
+        let _ = portmap::release(store, &s.id);
+        return Err(e);
+    }
+    Ok(Some(ep))
+}
+
+fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
+    let tmp = dir.join(".network.json.tmp");
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NetworkError::Io { op, path, source }
+    };
+    fs::write(&tmp, serde_json::to_vec(ep).unwrap_or_default()).map_err(io("write", &tmp))?;
+    fs::rename(&tmp, dir.join(ENDPOINT)).map_err(io("rename", &tmp))
+}
+
+fn write_hosts(dir: &Path, s: &Settings, ip: Ipv4Addr) -> Result<(), NetworkError> {
+    let mut names = vec![s.hostname.clone()];
+    if s.name != s.hostname {
+        names.push(s.name.clone());
+    }
+    let text = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{}\n",
+        names.join(" ")
+    );
+    let p = dir.join("hosts");
+    fs::write(&p, text).map_err(|source| NetworkError::Io {
+        op: "write",
+        path: p,
+        source,
+    })
+}
+
+/// docker's rule: the host's resolv.conf without loopback name servers (unreachable from
+/// the container's namespace); Google's public servers when none is left.
+fn write_resolv(dir: &Path) -> Result<(), NetworkError> {
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver")
+                && w.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .collect();
+    let has_ns = out.iter().any(|l| l.trim_start().starts_with("nameserver"));
+    if !has_ns {
+        out.push("nameserver 8.8.8.8");
+        out.push("nameserver 8.8.4.4");
+    }
+    let p = dir.join("resolv.conf");
+    fs::write(&p, out.join("\n") + "\n").map_err(|source| NetworkError::Io {
+        op: "write",
+        path: p,
+        source,
+    })
+}
+
+/// Tears down what `network.json` in `dir` records (published ports, the namespace, the
+/// host veth) and removes the record. Files and kernel objects only, no database: the
+/// monitor calls it. Returns the endpoint that was there.
+pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
+    let ep = endpoint_at(dir)?;
+    firewall::remove_ports(&ep.ports);
+    link::remove_netns(&ep.netns);
+    let _ = link::delete_link(&ep.host_veth);
+    let _ = fs::remove_file(dir.join(ENDPOINT));
+    Some(ep)
+}
+
+/// Takes the container off its network entirely: devices, rules, and its address and
+/// ports in the database (stop, rm, a failed start).
+pub fn detach(store: &Store, id: &str) -> Result<(), NetworkError> {
+    teardown_files(&store.container_dir(id));
+    model::ensure(store)?;
+    ipam::release(store, id)?;
+    portmap::release(store, id)
+}
+
+/// `network rm`: refused for docker's predefined networks and for networks containers
+/// use; the bridge and its set elements go with the record.
+pub fn remove(store: &Store, key: &str) -> Result<Network, NetworkError> {
+    let n = model::get(store, key)?;
+    if n.predefined() {
+        return Err(NetworkError::Predefined(n.name));
+    }
+    let users = model::users(store, &n)?;
+    if !users.is_empty() {
+        return Err(NetworkError::InUse {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            containers: users.join(", "),
+        });
+    }
+    let _l = lock(store)?;
+    if let Some(s) = n.subnet {
+        firewall::remove_network(&n.bridge, &s.to_string(), n.internal);
+    }
+    link::delete_link(&n.bridge)?;
+    let _ = fs::remove_file(
+        store
+            .run_root
+            .join("netns")
+            .join(format!(".ready-{}", n.bridge)),
+    );
+    model::delete(store, &n)?;
+    Ok(n)
+}
+
+/// `network prune`: every user-defined network no container uses; their names.
+pub fn prune(store: &Store) -> Result<Vec<String>, NetworkError> {
+    let mut out = Vec::new();
+    for n in model::list(store)? {
+        if n.predefined() || !model::users(store, &n)?.is_empty() {
+            continue;
+        }
+        remove(store, &n.id)?;
+        out.push(n.name);
+    }
+    Ok(out)
+}
+
+/// docker's `network inspect` JSON.
+pub fn inspect(store: &Store, n: &Network) -> Result<Value, NetworkError> {
+    let mut ctrs = serde_json::Map::new();
+    for c in crate::container::list(store)? {
+        if !c.running() {
+            continue;
+        }
+        if let Some(ep) = endpoint_at(&store.container_dir(&c.settings.id)) {
+            if ep.network_id == n.id {
+                ctrs.insert(
+                    c.settings.id.clone(),
+                    json!({
+                        "Name": c.settings.name,
+                        "EndpointID": endpoint_id(&c.settings.id, &n.id),
+                        "MacAddress": ep.mac,
+                        "IPv4Address": format!("{}/{}", ep.address, ep.prefix),
+                        "IPv6Address": "",
+                    }),
+                );
+            }
+        }
+    }
+    let config: Vec<Value> = match (n.subnet, n.gateway) {
+        (Some(s), Some(g)) => vec![json!({"Subnet": s.to_string(), "Gateway": g.to_string()})],
+        _ => vec![],
+    };
+    let mut options = serde_json::Map::new();
+    if !n.bridge.is_empty() {
+        options.insert("com.docker.network.bridge.name".into(), json!(n.bridge));
+    }
+    Ok(json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": n.internal,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": ctrs,
+        "Options": options,
+        "Labels": n.labels,
+    }))
+}
+
+fn endpoint_id(container: &str, network: &str) -> String {
+    crate::store::sha256_digest(format!("{container}/{network}").as_bytes())
+        .trim_start_matches("sha256:")
+        .to_string()
+}
+
+/// docker's `NetworkSettings` for a container's inspect JSON.
+pub fn settings_json(store: &Store, c: &Container) -> Value {
+    let s = &c.settings;
+    let ep = if c.running() {
+        endpoint_at(&store.container_dir(&s.id))
+    } else {
+        None
+    };
+    let mut ports = serde_json::Map::new();
+    for p in &s.ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let bound: Vec<Value> = ep
+            .iter()
+            .flat_map(|e| e.ports.iter())
+            .filter(|b| b.container_port == p.container_port && b.proto == p.proto)
+            .map(|b| json!({"HostIp": b.host_ip.to_string(), "HostPort": b.host_port.to_string()}))
+            .collect();
+        ports.insert(
+            key,
+            if bound.is_empty() {
+                Value::Null
+            } else {
+                json!(bound)
+            },
+        );
+    }
+    let mut networks = serde_json::Map::new();
+    if let Some(e) = &ep {
+        networks.insert(
+            e.network.clone(),
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": null,
+                "MacAddress": e.mac,
+                "NetworkID": e.network_id,
+                "EndpointID": endpoint_id(&s.id, &e.network_id),
+                "Gateway": e.gateway.to_string(),
+                "IPAddress": e.address.to_string(),
+                "IPPrefixLen": e.prefix,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DriverOpts": null,
+            }),
+        );
+    } else if matches!(s.network.as_str(), "host" | "none") {
+        networks.insert(
+            s.network.clone(),
+            json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+                   "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                   "IPPrefixLen": 0, "DriverOpts": null}),
+        );
+    }
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": ep.as_ref().map(|e| e.netns.display().to_string()).unwrap_or_default(),
+        "Ports": ports,
+        "Gateway": ep.as_ref().map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "IPAddress": ep.as_ref().map(|e| e.address.to_string()).unwrap_or_default(),
+        "IPPrefixLen": ep.as_ref().map_or(0, |e| e.prefix),
+        "MacAddress": ep.as_ref().map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+/// docker's `HostConfig.PortBindings`: the -p values as asked for.
+pub fn port_bindings_json(s: &Settings) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in &s.ports {
+        let e = m
+            .entry(format!("{}/{}", p.container_port, p.proto))
+            .or_insert_with(|| json!([]));
+        if let Value::Array(a) = e {
+            a.push(json!({
+                "HostIp": p.host_ip,
+                "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
+/// `ps`'s PORTS cell: `0.0.0.0:8080->80/tcp, ...` while running.
+pub fn ps_ports(store: &Store, c: &Container) -> String {
+    ports(store, c)
+        .into_iter()
+        .map(|(ctr, host)| format!("{host}->{ctr}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `port NAME`: the container's published ports as (container port/proto, host ip:port).
+pub fn ports(store: &Store, c: &Container) -> Vec<(String, String)> {
+    let Some(ep) = c
+        .running()
+        .then(|| endpoint_at(&store.container_dir(&c.settings.id)))
+        .flatten()
+    else {
+        return Vec::new();
+    };
+    ep.ports
+        .iter()
+        .map(|b| {
+            (
+                format!("{}/{}", b.container_port, b.proto),
+                format!("{}:{}", b.host_ip, b.host_port),
+            )
+        })
+        .collect()
+}
+
+/// `system check`'s part: namespaces, host veths, published-port elements, addresses
+/// and port reservations left by containers that are not running (a kill -9 of the
+/// monitor, a crash mid-start). Returns what it removed.
+pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
+    model::ensure(store)?;
+    let mut out = Vec::new();
+    let all = crate::container::list(store)?;
+    let running: std::collections::HashSet<&str> = all
+        .iter()
+        .filter(|c| c.running())
+        .map(|c| c.settings.id.as_str())
+        .collect();
+    let _l = lock(store)?;
+    let mut live_ports = std::collections::HashSet::new();
+    let mut live_veths = std::collections::HashSet::new();
+    for c in &all {
+        let dir = store.container_dir(&c.settings.id);
+        if running.contains(c.settings.id.as_str()) {
+            if let Some(ep) = endpoint_at(&dir) {
+                live_ports.extend(ep.ports.iter().map(firewall::key_of));
+                live_veths.insert(ep.host_veth);
+            }
+        } else if let Some(ep) = teardown_files(&dir) {
+            out.push(format!(
+                "network endpoint of stopped container {} ({})",
+                c.settings.name, ep.address
+            ));
+        }
+    }
+    let nsdir = store.run_root.join("netns");
+    if let Ok(rd) = fs::read_dir(&nsdir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && !running.contains(name.as_str()) {
+                link::remove_netns(&e.path());
+                out.push(format!("network namespace {}", e.path().display()));
+            }
+        }
+    }
+    // Devices and rules are shared by every store in this network namespace: only those
+    // of this store's own containers (by id) and subnets are touched.
+    let mine = |v: &str| all.iter().any(|c| c.settings.id.starts_with(&v[2..]));
+    for v in link::links_named("ov")? {
+        if v.len() == 15 && !live_veths.contains(&v) && mine(&v) {
+            let _ = link::delete_link(&v);
+            out.push(format!("veth {v}"));
+        }
+    }
+    let subnets: Vec<Subnet> = model::list(store)?
+        .iter()
+        .filter_map(|n| n.subnet)
+        .collect();
+    for (k, target) in firewall::port_keys() {
+        let ours = target.is_some_and(|ip| subnets.iter().any(|s| s.contains(ip)));
+        if ours && !live_ports.contains(&k) {
+            firewall::remove_port_key(&k);
+            out.push(format!("published port {k}"));
+        }
+    }
+    for (net, addr, cid) in ipam::all(store)? {
+        if !running.contains(cid.as_str()) {
+            ipam::release(store, &cid)?;
+            out.push(format!("address {addr} on network {net}"));
+        }
+    }
+    for cid in portmap::holders(store)? {
+        if !running.contains(cid.as_str()) {
+            portmap::release(store, &cid)?;
+            out.push(format!(
+                "port reservations of {}",
+                &cid[..cid.len().min(12)]
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `-p` values for [`Settings::ports`].
+pub fn parse_publish(values: &[String]) -> Result<Vec<portmap::PortSpec>, NetworkError> {
+    let mut out = Vec::new();
+    for v in values {
+        out.extend(portmap::parse(v)?);
+    }
+    Ok(out)
+}
