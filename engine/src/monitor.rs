@@ -315,6 +315,13 @@ fn run_once(
             return Err(e.into());
         }
     };
+    // The user's terminal size goes to the pty before the process runs, not from the relay
+    // loop after start: the process may ask for it first thing (`stty size`) and would
+    // see 0x0, racing the bookkeeping between start and the relay.
+    if let (true, Some(m)) = (attach, &master) {
+        use std::os::fd::AsFd;
+        crate::tty::copy_terminal_size(saved[0].as_fd(), m.as_fd());
+    }
     match rt.start() {
         // A failed poststart hook is a warning: the container runs; it goes to the log.
         Ok(warnings) => {

@@ -150,6 +150,17 @@ impl Drop for Raw<'_> {
     }
 }
 
+/// Gives the pty (`master`) the size of the user's terminal `term` (nothing when `term` is
+/// not a terminal).
+///
+/// The monitor calls it once the master is received and before the container starts:
+/// its process reads the size at once (`stty size`, a shell's line editor), and a pty
+/// the runtime made without a `consoleSize` is 0x0 until someone sets it. [`relay`]
+/// copies it again (and on SIGWINCH) for a resize in between.
+pub fn copy_terminal_size(term: BorrowedFd<'_>, master: BorrowedFd<'_>) {
+    copy_size(term.as_raw_fd(), master.as_raw_fd());
+}
+
 fn copy_size(from: RawFd, to: RawFd) {
     // SAFETY: winsize is plain data; all-zero is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
