@@ -10,6 +10,51 @@ use ongi_engine::store::Store;
 
 use crate::{fmt, Fail};
 
+/// `run`/`create`'s network flags beyond --network and -p.
+#[derive(clap::Args, Clone, Default)]
+pub struct NetArgs {
+    /// Add a custom host-to-IP mapping (host:ip; ip may be host-gateway).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS]).
+    #[arg(long)]
+    link: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+}
+
+impl NetArgs {
+    /// The engine's form.
+    pub fn flags(&self) -> network::options::NetFlags {
+        network::options::NetFlags {
+            add_host: self.add_host.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_option: self.dns_option.clone(),
+            ip: self.ip.clone(),
+            alias: self.network_alias.clone(),
+            link: self.link.clone(),
+            publish_all: self.publish_all,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum NetworkCmd {
     /// Create a network.
