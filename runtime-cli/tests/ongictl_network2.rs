@@ -441,3 +441,135 @@ fn publish_all_maps_every_exposed_port() {
         t.port_rules()
     );
 }
+
+/// (network name, address) of every network in a container's inspect JSON.
+fn networks_of(t: &T, c: &str) -> Vec<(String, String)> {
+    let j =
+        t.e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", c]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap_or_else(|e| panic!("{e}: {j}"));
+    let mut out: Vec<(String, String)> = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v["IPAddress"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn get_via_exec(t: &T, c: &str, host: &str) -> Option<String> {
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80");
+    let o = t.e.ctl(&["exec", c, "sh", "-c", &script]);
+    let body = o.stdout.split("\r\n\r\n").nth(1)?.trim().to_string();
+    (!body.is_empty()).then_some(body)
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let t = T::new("conn");
+    t.e.ok(&["network", "create", "--subnet", "10.232.1.0/24", "front"]);
+    t.e.ok(&["network", "create", "--subnet", "10.232.2.0/24", "back"]);
+    t.web(&["--name", "srv", "--network", "back"], "backend");
+    let srv_ip = t.ip_of("srv");
+    let cl = t.e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cl",
+        "--network",
+        "front",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let front_ip = t.ip_of("cl");
+    // Different networks: no way through.
+    assert_eq!(get_via_exec(&t, "cl", &srv_ip), None);
+
+    t.e.ok(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.232.2.77",
+        "--alias",
+        "client",
+        "back",
+        "cl",
+    ]);
+    assert_eq!(
+        networks_of(&t, "cl"),
+        [
+            ("back".to_string(), "10.232.2.77".to_string()),
+            ("front".to_string(), front_ip.clone())
+        ]
+    );
+    let aliases = t.e.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks.back.Aliases}}",
+        "cl",
+    ]);
+    assert_eq!(aliases, r#"["client"]"#);
+    let addr =
+        t.e.ok(&["exec", "cl", "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addr.contains("10.232.2.77/24"), "{addr}");
+    // Now it reaches the server by address and by the name its /etc/hosts gained.
+    assert_eq!(get_via_exec(&t, "cl", &srv_ip).as_deref(), Some("backend"));
+    assert_eq!(get_via_exec(&t, "cl", "srv").as_deref(), Some("backend"));
+    let members =
+        t.e.ok(&["network", "inspect", "-f", "{{json .Containers}}", "back"]);
+    assert!(
+        members.contains(&cl) && members.contains("10.232.2.77/24"),
+        "{members}"
+    );
+    fails_with(
+        &t.e.ctl(&["network", "connect", "back", "cl"]),
+        1,
+        "endpoint with name cl already exists in network back",
+    );
+    assert_eq!(t.links("ox").len(), 1, "{:?}", t.links("ox"));
+
+    t.e.ok(&["network", "disconnect", "back", "cl"]);
+    assert_eq!(
+        networks_of(&t, "cl"),
+        [("front".to_string(), front_ip.clone())]
+    );
+    assert!(!t.e.ctl(&["exec", "cl", "ip", "link", "show", "eth1"]).ok());
+    assert_eq!(get_via_exec(&t, "cl", &srv_ip), None);
+    assert!(t.links("ox").is_empty(), "{:?}", t.links("ox"));
+    fails_with(
+        &t.e.ctl(&["network", "disconnect", "back", "cl"]),
+        1,
+        "is not connected to network back",
+    );
+    t.e.ok(&["network", "disconnect", "-f", "back", "cl"]);
+    fails_with(
+        &t.e.ctl(&["network", "disconnect", "front", "cl"]),
+        1,
+        "not supported yet",
+    );
+    fails_with(
+        &t.e.ctl(&["network", "connect", "nope", "cl"]),
+        1,
+        "network nope not found",
+    );
+    t.e.ok(&["create", "--name", "idle", IMG, "true"]);
+    fails_with(
+        &t.e.ctl(&["network", "connect", "back", "idle"]),
+        1,
+        "is not running",
+    );
+    // The address given back is free again; a connected container's veth goes with it.
+    t.e.ok(&["network", "connect", "--ip", "10.232.2.77", "back", "cl"]);
+    fails_with(
+        &t.e.ctl(&["network", "rm", "front"]),
+        1,
+        "has active endpoints",
+    );
+    t.e.ok(&["rm", "-f", "cl"]);
+    assert!(t.links("ox").is_empty(), "{:?}", t.links("ox"));
+    t.e.ok(&["rm", "-f", "srv"]);
+    t.e.ok(&["network", "rm", "back"]);
+}

@@ -11,6 +11,7 @@
 //! address and the ports in the database. Only `--network bridge|NAME` or `-p` do any of
 //! this: the default stays `none`.
 
+pub mod connect;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
@@ -137,6 +138,13 @@ pub struct Endpoint {
     /// --network-alias names (user networks only).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The interface inside (`eth0`, or `ethN` for `network connect`).
+    #[serde(default = "eth0")]
+    pub ifname: String,
+}
+
+fn eth0() -> String {
+    "eth0".into()
 }
 
 const ENDPOINT: &str = "network.json";
@@ -161,7 +169,7 @@ pub fn endpoints_at(dir: &Path) -> Vec<Endpoint> {
 }
 
 /// Endpoints `network connect` added to a running container.
-const EXTRA: &str = "network-extra.json";
+pub(crate) const EXTRA: &str = "network-extra.json";
 
 /// The namespace the container's config must join, if it has one of ours.
 pub fn netns_of(dir: &Path) -> Option<PathBuf> {
@@ -188,11 +196,11 @@ pub fn check_settings(store: &Store, s: &Settings) -> Result<(), NetworkError> {
 }
 
 /// Serialises namespace, device and nftables set-up among concurrent commands.
-struct Lock {
+pub(crate) struct Lock {
     _file: fs::File,
 }
 
-fn lock(store: &Store) -> Result<Lock, NetworkError> {
+pub(crate) fn lock(store: &Store) -> Result<Lock, NetworkError> {
     let p = store.run_root.join("network.lock");
     let f = fs::File::create(&p).map_err(|source| NetworkError::Io {
         op: "create",
@@ -210,7 +218,7 @@ fn lock(store: &Store) -> Result<Lock, NetworkError> {
     Ok(Lock { _file: f })
 }
 
-fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+pub(crate) fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     // docker's scheme: locally administered 02:42 then the address, so a reused address
     // comes back with the MAC that neighbours' ARP caches may still hold.
@@ -251,6 +259,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         netns: store.run_root.join("netns").join(&s.id),
         ports: Vec::new(),
         aliases: s.net.aliases.clone(),
+        ifname: eth0(),
     };
     let ready = store
         .run_root
@@ -263,13 +272,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         // kernel): each `nft` run and netlink thread costs milliseconds that every `run`
         // would pay. A failed attach removes the marker, so a bridge deleted behind our
         // back is made again by the next one.
-        if !ready.exists() {
-            link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
-            firewall::ensure_table()?;
-            firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
-            let _ = fs::create_dir_all(store.run_root.join("netns"));
-            let _ = fs::write(&ready, b"");
-        }
+        ensure_ready(&ready, &n, subnet, gateway)?;
         // Recorded before the devices exist: a crash from here on leaves a record that
         // teardown and `system check` act on.
         write_endpoint(&dir, &ep)?;
@@ -283,6 +286,8 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
             gateway,
             default_route: !n.internal,
             mac: mac_for(ip),
+            ifname: eth0(),
+            existing: false,
         })?;
         firewall::add_ports(&ep.ports, ip)?;
         write_hosts(store, &dir, s, &n, ip, gateway)?;
@@ -299,6 +304,25 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
     Ok(Some(ep))
 }
 
+/// The network's bridge, table and elements, once per boot (see [`attach`]).
+pub(crate) fn ensure_ready(
+    ready: &Path,
+    n: &Network,
+    subnet: Subnet,
+    gateway: Ipv4Addr,
+) -> Result<(), NetworkError> {
+    if !ready.exists() {
+        link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
+        firewall::ensure_table()?;
+        firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
+        if let Some(d) = ready.parent() {
+            let _ = fs::create_dir_all(d);
+        }
+        let _ = fs::write(ready, b"");
+    }
+    Ok(())
+}
+
 fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
     let tmp = dir.join(".network.json.tmp");
     let io = |op, path: &Path| {
@@ -310,7 +334,7 @@ fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
 }
 
 /// Names of a container on a network: its name, then its aliases there.
-fn names_of(c: &Container, ep: &Endpoint) -> Vec<String> {
+pub(crate) fn names_of(c: &Container, ep: &Endpoint) -> Vec<String> {
     let mut v = vec![c.settings.name.clone()];
     for a in &ep.aliases {
         if !v.contains(a) {
@@ -480,6 +504,10 @@ pub fn settings_flags(
 /// host veth) and removes the record. Files and kernel objects only, no database: the
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
+    for x in endpoints_at(dir).iter().skip(1) {
+        let _ = link::delete_link(&x.host_veth);
+    }
+    let _ = fs::remove_file(dir.join(EXTRA));
     let ep = endpoint_at(dir)?;
     firewall::remove_ports(&ep.ports);
     link::remove_netns(&ep.netns);
@@ -547,7 +575,7 @@ pub fn inspect(store: &Store, n: &Network) -> Result<Value, NetworkError> {
         if !c.running() {
             continue;
         }
-        if let Some(ep) = endpoint_at(&store.container_dir(&c.settings.id)) {
+        for ep in endpoints_at(&store.container_dir(&c.settings.id)) {
             if ep.network_id == n.id {
                 ctrs.insert(
                     c.settings.id.clone(),
@@ -589,7 +617,7 @@ pub fn inspect(store: &Store, n: &Network) -> Result<Value, NetworkError> {
     }))
 }
 
-fn endpoint_id(container: &str, network: &str) -> String {
+pub(crate) fn endpoint_id(container: &str, network: &str) -> String {
     crate::store::sha256_digest(format!("{container}/{network}").as_bytes())
         .trim_start_matches("sha256:")
         .to_string()
@@ -622,11 +650,17 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
         );
     }
     let mut networks = serde_json::Map::new();
-    if let Some(e) = &ep {
+    let all = if ep.is_some() {
+        endpoints_at(&store.container_dir(&s.id))
+    } else {
+        Vec::new()
+    };
+    for e in &all {
         networks.insert(
             e.network.clone(),
             json!({
-                "IPAMConfig": null, "Links": null, "Aliases": null,
+                "IPAMConfig": null, "Links": null,
+                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
                 "MacAddress": e.mac,
                 "NetworkID": e.network_id,
                 "EndpointID": endpoint_id(&s.id, &e.network_id),
@@ -637,7 +671,8 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
                 "DriverOpts": null,
             }),
         );
-    } else if matches!(s.network.as_str(), "host" | "none") {
+    }
+    if all.is_empty() && matches!(s.network.as_str(), "host" | "none") {
         networks.insert(
             s.network.clone(),
             json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",

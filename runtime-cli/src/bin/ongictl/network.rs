@@ -97,6 +97,25 @@ pub enum NetworkCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Connect a running container to a network.
+    Connect {
+        /// IPv4 address (e.g., 172.30.100.104).
+        #[arg(long)]
+        ip: Option<String>,
+        /// Add network-scoped alias for the container.
+        #[arg(long)]
+        alias: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
     /// Remove one or more networks.
     #[command(alias = "remove")]
     Rm {
@@ -146,6 +165,30 @@ fn matches(n: &model::Network, filters: &[String]) -> Result<bool, Fail> {
 
 pub fn dispatch(store: &Store, cmd: &NetworkCmd) -> Result<u8, Fail> {
     match cmd {
+        NetworkCmd::Connect {
+            ip,
+            alias,
+            network: net,
+            container,
+        } => {
+            let ip = ip
+                .as_deref()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| Fail(1, format!("invalid IPv4 address: {v}")))
+                })
+                .transpose()?;
+            network::connect::connect(store, net, container, ip, alias)?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect {
+            force,
+            network: net,
+            container,
+        } => {
+            network::connect::disconnect(store, net, container, *force)?;
+            Ok(0)
+        }
         NetworkCmd::Create {
             driver,
             subnet,
