@@ -239,6 +239,9 @@ pub struct Settings {
     /// -p, one entry per port (ranges expanded).
     #[serde(default)]
     pub ports: Vec<crate::network::portmap::PortSpec>,
+    /// --add-host, --dns*, --ip, --network-alias, --link, -P.
+    #[serde(default)]
+    pub net: crate::network::options::NetOptions,
     /// -m, bytes.
     pub memory: Option<i64>,
     /// --cpus × 1e9.
@@ -445,15 +448,10 @@ fn make_dir(store: &Store, s: &Settings) -> Result<(), ContainerError> {
             &serde_json::to_vec_pretty(s).unwrap_or_default(),
         )?;
         w("hostname", format!("{}\n", s.hostname).as_bytes())?;
-        w("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n", s.hostname).as_bytes())?;
+        w("hosts", crate::network::static_hosts(s).as_bytes())?;
         // Without a bridge network the container has loopback only (or the host's
         // network): host resolvers reachable from it are the host's own for --network host.
-        let resolv = if s.network == "host" {
-            fs::read("/etc/resolv.conf").unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        w("resolv.conf", &resolv)?;
+        w("resolv.conf", crate::network::static_resolv(s).as_bytes())?;
         let st = ProcState {
             status: "created".into(),
             started_at: ZERO_TIME.into(),
@@ -808,6 +806,8 @@ pub struct RunFlags {
     pub network: Option<String>,
     /// -p.
     pub publish: Vec<String>,
+    /// The other network flags.
+    pub net: crate::network::options::NetFlags,
     /// -m.
     pub memory: Option<String>,
     /// --cpus.
@@ -886,7 +886,7 @@ pub fn settings_for(
     let bad = |e: FlagError| ContainerError::Flag(e);
     // Networking happens only when asked for: -p alone means the default bridge.
     let network = f.network.clone().unwrap_or_else(|| {
-        if f.publish.is_empty() {
+        if f.publish.is_empty() && !f.net.publish_all {
             "none"
         } else {
             "bridge"
@@ -900,7 +900,7 @@ pub fn settings_for(
             "container:NAME is not supported yet",
         )));
     }
-    let ports = crate::network::parse_publish(&f.publish)
+    let (net, ports) = crate::network::settings_flags(f, img, &network)
         .map_err(|e| ContainerError::Network(Box::new(e)))?;
     if !ports.is_empty() && !crate::network::is_bridged(&network) {
         return Err(ContainerError::Conflict(
@@ -1164,6 +1164,7 @@ pub fn settings_for(
         read_only: f.read_only,
         network,
         ports,
+        net,
         memory,
         nano_cpus,
         pids_limit: f.pids_limit,

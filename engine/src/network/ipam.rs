@@ -18,8 +18,14 @@ use super::NetworkError;
 use crate::store::Store;
 
 /// The container's address on the network: its existing allocation or the lowest free one
-/// (neither the network address, the gateway nor the broadcast address).
-pub fn allocate(store: &Store, n: &Network, container: &str) -> Result<Ipv4Addr, NetworkError> {
+/// (neither the network address, the gateway nor the broadcast address), or the one
+/// `want`ed (--ip: docker's errors when outside the subnet or taken).
+pub fn allocate(
+    store: &Store,
+    n: &Network,
+    container: &str,
+    want: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, NetworkError> {
     let (Some(subnet), Some(gw)) = (n.subnet, n.gateway) else {
         return Err(NetworkError::Invalid(format!(
             "network {} has no subnet to allocate from",
@@ -37,8 +43,15 @@ pub fn allocate(store: &Store, n: &Network, container: &str) -> Result<Ipv4Addr,
         )
         .optional()
         .map_err(store.dberr())?;
-    if let Some(ip) = mine.and_then(|a| a.parse().ok()) {
-        return Ok(ip);
+    if let Some(ip) = mine.and_then(|a| a.parse::<Ipv4Addr>().ok()) {
+        if want.is_none_or(|w| w == ip) {
+            return Ok(ip);
+        }
+        tx.execute(
+            "DELETE FROM ip_allocations WHERE network_id = ?1 AND container_id = ?2",
+            params![n.id, container],
+        )
+        .map_err(store.dberr())?;
     }
     // Addresses of containers that no longer exist are free again.
     tx.execute(
@@ -56,6 +69,42 @@ pub fn allocate(store: &Store, n: &Network, container: &str) -> Result<Ipv4Addr,
         it.filter_map(|a| a.ok().and_then(|a| a.parse().ok()))
             .collect()
     };
+    if let Some(w) = want {
+        let first = u32::from(subnet.addr);
+        if !subnet.contains(w) || u32::from(w) == first || w == subnet.broadcast() {
+            return Err(NetworkError::Invalid(format!(
+                "Invalid address {w}: It does not belong to any of this network's subnets"
+            )));
+        }
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT container_id FROM ip_allocations WHERE network_id = ?1 AND address = ?2",
+                params![n.id, w.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store.dberr())?;
+        // A holder that is not running (exited on its own) gives the address up, as a
+        // full network takes such addresses over.
+        let busy = holder
+            .as_ref()
+            .is_some_and(|c| crate::container::load(store, c).is_ok_and(|c| c.running()));
+        if w == gw || busy {
+            return Err(NetworkError::Invalid("Address already in use".into()));
+        }
+        tx.execute(
+            "DELETE FROM ip_allocations WHERE network_id = ?1 AND address = ?2",
+            params![n.id, w.to_string()],
+        )
+        .map_err(store.dberr())?;
+        tx.execute(
+            "INSERT INTO ip_allocations (network_id, address, container_id) VALUES (?1, ?2, ?3)",
+            params![n.id, w.to_string(), container],
+        )
+        .map_err(store.dberr())?;
+        tx.commit().map_err(store.dberr())?;
+        return Ok(w);
+    }
     let first = u32::from(subnet.addr) + 1;
     let last = u32::from(subnet.broadcast()) - 1;
     let free = (first..=last)

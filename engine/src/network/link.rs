@@ -193,6 +193,10 @@ pub struct Plumbing {
     pub default_route: bool,
     /// eth0's MAC.
     pub mac: [u8; 6],
+    /// The name inside (`eth0`; `ethN` for `network connect`).
+    pub ifname: String,
+    /// Join the namespace at `netns` (`network connect`) instead of making it.
+    pub existing: bool,
 }
 
 fn bind_ns(target: &Path) -> Result<(), NetworkError> {
@@ -220,13 +224,26 @@ pub fn plumb(p: &Plumbing) -> Result<(), NetworkError> {
     on_thread(move || {
         let rt = runtime()?;
         let host = connect(&rt)?;
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-            NetworkError::Link {
-                what: "unshare a network namespace".into(),
+        if p.existing {
+            let f = fs::File::open(&p.netns).map_err(|e| NetworkError::Link {
+                what: format!("open {}", p.netns.display()),
                 why: e.to_string(),
-            }
-        })?;
-        bind_ns(&p.netns)?;
+            })?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                NetworkError::Link {
+                    what: format!("enter {}", p.netns.display()),
+                    why: e.to_string(),
+                }
+            })?;
+        } else {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                NetworkError::Link {
+                    what: "unshare a network namespace".into(),
+                    why: e.to_string(),
+                }
+            })?;
+            bind_ns(&p.netns)?;
+        }
         let inner = connect(&rt)?;
         let nsfile =
             fs::File::open("/proc/thread-self/ns/net").map_err(|e| NetworkError::Link {
@@ -288,20 +305,23 @@ pub fn plumb(p: &Plumbing) -> Result<(), NetworkError> {
                 .link()
                 .set(
                     LinkUnspec::new_with_index(eth)
-                        .name("eth0".to_string())
+                        .name(p.ifname.clone())
                         .address(p.mac.to_vec())
                         .up()
                         .build(),
                 )
                 .execute()
                 .await
-                .map_err(nl("configure eth0"))?;
+                .map_err(nl(format!("configure {}", p.ifname)))?;
             inner
                 .address()
                 .add(eth, IpAddr::V4(p.addr), p.prefix)
                 .execute()
                 .await
-                .map_err(nl(format!("address {}/{} on eth0", p.addr, p.prefix)))?;
+                .map_err(nl(format!(
+                    "address {}/{} on {}",
+                    p.addr, p.prefix, p.ifname
+                )))?;
             if !p.default_route {
                 return Ok(());
             }

@@ -11,10 +11,12 @@
 //! address and the ports in the database. Only `--network bridge|NAME` or `-p` do any of
 //! this: the default stays `none`.
 
+pub mod connect;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod model;
+pub mod options;
 pub mod portmap;
 
 use std::fs;
@@ -133,6 +135,16 @@ pub struct Endpoint {
     pub netns: PathBuf,
     /// Published ports.
     pub ports: Vec<Binding>,
+    /// --network-alias names (user networks only).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The interface inside (`eth0`, or `ethN` for `network connect`).
+    #[serde(default = "eth0")]
+    pub ifname: String,
+}
+
+fn eth0() -> String {
+    "eth0".into()
 }
 
 const ENDPOINT: &str = "network.json";
@@ -143,6 +155,21 @@ pub fn endpoint_at(dir: &Path) -> Option<Endpoint> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
+
+/// Every endpoint of a container: its first network's, then those `network connect` added.
+pub fn endpoints_at(dir: &Path) -> Vec<Endpoint> {
+    let mut v: Vec<Endpoint> = endpoint_at(dir).into_iter().collect();
+    v.extend(
+        fs::read(dir.join(EXTRA))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<Endpoint>>(&b).ok())
+            .unwrap_or_default(),
+    );
+    v
+}
+
+/// Endpoints `network connect` added to a running container.
+pub(crate) const EXTRA: &str = "network-extra.json";
 
 /// The namespace the container's config must join, if it has one of ours.
 pub fn netns_of(dir: &Path) -> Option<PathBuf> {
@@ -169,11 +196,11 @@ pub fn check_settings(store: &Store, s: &Settings) -> Result<(), NetworkError> {
 }
 
 /// Serialises namespace, device and nftables set-up among concurrent commands.
-struct Lock {
+pub(crate) struct Lock {
     _file: fs::File,
 }
 
-fn lock(store: &Store) -> Result<Lock, NetworkError> {
+pub(crate) fn lock(store: &Store) -> Result<Lock, NetworkError> {
     let p = store.run_root.join("network.lock");
     let f = fs::File::create(&p).map_err(|source| NetworkError::Io {
         op: "create",
@@ -191,7 +218,7 @@ fn lock(store: &Store) -> Result<Lock, NetworkError> {
     Ok(Lock { _file: f })
 }
 
-fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+pub(crate) fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     // docker's scheme: locally administered 02:42 then the address, so a reused address
     // comes back with the MAC that neighbours' ARP caches may still hold.
@@ -215,7 +242,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
     let _l = lock(store)?;
     // What a crash left of an earlier run goes first.
     teardown_files(&dir);
-    let ip = ipam::allocate(store, &n, &s.id)?;
+    let ip = ipam::allocate(store, &n, &s.id, s.net.ip)?;
     let mut ep = Endpoint {
         network: n.name.clone(),
         network_id: n.id.clone(),
@@ -231,6 +258,8 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         host_veth: format!("ov{}", &s.id[..13]),
         netns: store.run_root.join("netns").join(&s.id),
         ports: Vec::new(),
+        aliases: s.net.aliases.clone(),
+        ifname: eth0(),
     };
     let ready = store
         .run_root
@@ -243,13 +272,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         // kernel): each `nft` run and netlink thread costs milliseconds that every `run`
         // would pay. A failed attach removes the marker, so a bridge deleted behind our
         // back is made again by the next one.
-        if !ready.exists() {
-            link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
-            firewall::ensure_table()?;
-            firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
-            let _ = fs::create_dir_all(store.run_root.join("netns"));
-            let _ = fs::write(&ready, b"");
-        }
+        ensure_ready(&ready, &n, subnet, gateway)?;
         // Recorded before the devices exist: a crash from here on leaves a record that
         // teardown and `system check` act on.
         write_endpoint(&dir, &ep)?;
@@ -263,10 +286,12 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
             gateway,
             default_route: !n.internal,
             mac: mac_for(ip),
+            ifname: eth0(),
+            existing: false,
         })?;
         firewall::add_ports(&ep.ports, ip)?;
-        write_hosts(&dir, s, ip)?;
-        write_resolv(&dir)
+        write_hosts(store, &dir, s, &n, ip, gateway)?;
+        write_resolv(&dir, &s.net)
     })();
     if let Err(e) = r {
         let _ = fs::remove_file(&ready);
@@ -279,6 +304,25 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
     Ok(Some(ep))
 }
 
+/// The network's bridge, table and elements, once per boot (see [`attach`]).
+pub(crate) fn ensure_ready(
+    ready: &Path,
+    n: &Network,
+    subnet: Subnet,
+    gateway: Ipv4Addr,
+) -> Result<(), NetworkError> {
+    if !ready.exists() {
+        link::ensure_bridge(&n.bridge, gateway, subnet.prefix)?;
+        firewall::ensure_table()?;
+        firewall::add_network(&n.bridge, &subnet.to_string(), n.internal)?;
+        if let Some(d) = ready.parent() {
+            let _ = fs::create_dir_all(d);
+        }
+        let _ = fs::write(ready, b"");
+    }
+    Ok(())
+}
+
 fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
     let tmp = dir.join(".network.json.tmp");
     let io = |op, path: &Path| {
@@ -289,15 +333,72 @@ fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
     fs::rename(&tmp, dir.join(ENDPOINT)).map_err(io("rename", &tmp))
 }
 
-fn write_hosts(dir: &Path, s: &Settings, ip: Ipv4Addr) -> Result<(), NetworkError> {
-    let mut names = vec![s.hostname.clone()];
-    if s.name != s.hostname {
-        names.push(s.name.clone());
+/// Names of a container on a network: its name, then its aliases there.
+pub(crate) fn names_of(c: &Container, ep: &Endpoint) -> Vec<String> {
+    let mut v = vec![c.settings.name.clone()];
+    for a in &ep.aliases {
+        if !v.contains(a) {
+            v.push(a.clone());
+        }
     }
-    let text = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{}\n",
-        names.join(" ")
-    );
+    v
+}
+
+/// docker's /etc/hosts for a container on a bridge network: its own line, the peers on
+/// a user network that run now (docker resolves them by DNS; later ones are not seen
+/// yet), `--link` entries and `--add-host`.
+fn write_hosts(
+    store: &Store,
+    dir: &Path,
+    s: &Settings,
+    n: &Network,
+    ip: Ipv4Addr,
+    gateway: Ipv4Addr,
+) -> Result<(), NetworkError> {
+    let mut own = vec![s.hostname.clone()];
+    if s.name != s.hostname {
+        own.push(s.name.clone());
+    }
+    let mut extra = Vec::new();
+    let all = crate::container::list(store)?;
+    if !n.predefined() {
+        for c in all.iter().filter(|c| c.running() && c.settings.id != s.id) {
+            for ep in endpoints_at(&store.container_dir(&c.settings.id)) {
+                if ep.network_id == n.id {
+                    extra.push((ep.address.to_string(), names_of(c, &ep)));
+                }
+            }
+        }
+    }
+    for (name, alias) in &s.net.links {
+        let not_running = || {
+            NetworkError::Invalid(format!(
+                "Cannot link to a non running container: /{name} AS /{}/{alias}",
+                s.name
+            ))
+        };
+        let c = crate::container::resolve(store, name)
+            .and_then(|id| crate::container::load(store, &id))
+            .map_err(|_| NetworkError::Invalid(format!("could not get container for {name}")))?;
+        if !c.running() {
+            return Err(not_running());
+        }
+        let eps = endpoints_at(&store.container_dir(&c.settings.id));
+        let ep = eps
+            .iter()
+            .find(|e| e.network_id == n.id)
+            .or(eps.first())
+            .ok_or_else(not_running)?;
+        let mut names = vec![alias.clone()];
+        for x in [c.settings.id[..12].to_string(), c.settings.name.clone()] {
+            if !names.contains(&x) {
+                names.push(x);
+            }
+        }
+        extra.push((ep.address.to_string(), names));
+    }
+    extra.extend(options::add_host_entries(&s.net, Some(gateway)));
+    let text = options::hosts_file(Some((ip.to_string(), own)), &extra);
     let p = dir.join("hosts");
     fs::write(&p, text).map_err(|source| NetworkError::Io {
         op: "write",
@@ -306,36 +407,107 @@ fn write_hosts(dir: &Path, s: &Settings, ip: Ipv4Addr) -> Result<(), NetworkErro
     })
 }
 
-/// docker's rule: the host's resolv.conf without loopback name servers (unreachable from
-/// the container's namespace); Google's public servers when none is left.
-fn write_resolv(dir: &Path) -> Result<(), NetworkError> {
+/// The host's resolv.conf without loopback name servers (unreachable from a container's
+/// own namespace).
+fn host_resolv() -> String {
     let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut out: Vec<&str> = host
-        .lines()
+    host.lines()
         .filter(|l| {
             let mut w = l.split_whitespace();
             !(w.next() == Some("nameserver")
                 && w.next()
                     .is_some_and(|a| a.starts_with("127.") || a == "::1"))
         })
-        .collect();
-    let has_ns = out.iter().any(|l| l.trim_start().starts_with("nameserver"));
-    if !has_ns {
-        out.push("nameserver 8.8.8.8");
-        out.push("nameserver 8.8.4.4");
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// docker's rule: the host's resolv.conf without loopback name servers, Google's public
+/// servers when none is left; the --dns* flags replace their parts.
+fn write_resolv(dir: &Path, o: &options::NetOptions) -> Result<(), NetworkError> {
+    let mut base = host_resolv();
+    if o.dns.is_empty()
+        && !base
+            .lines()
+            .any(|l| l.trim_start().starts_with("nameserver"))
+    {
+        base.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
     let p = dir.join("resolv.conf");
-    fs::write(&p, out.join("\n") + "\n").map_err(|source| NetworkError::Io {
+    fs::write(&p, options::resolv_file(o, &base)).map_err(|source| NetworkError::Io {
         op: "write",
         path: p,
         source,
     })
 }
 
+/// /etc/hosts of a container made without a network of ours (none, host): written at
+/// create; `host-gateway` is the default bridge's gateway, as docker's.
+pub fn static_hosts(s: &Settings) -> String {
+    let gw = model::Subnet::parse(model::DEFAULT_SUBNET)
+        .ok()
+        .map(|n| n.first_host());
+    options::hosts_file(
+        Some(("127.0.1.1".into(), vec![s.hostname.clone()])),
+        &options::add_host_entries(&s.net, gw),
+    )
+}
+
+/// resolv.conf of a container made without a network of ours: the host's for `host`
+/// (its resolvers are reachable there), only what --dns* asks for otherwise.
+pub fn static_resolv(s: &Settings) -> String {
+    if s.network == "host" {
+        return fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    }
+    let t = options::resolv_file(&s.net, "");
+    if t.trim().is_empty() {
+        String::new()
+    } else {
+        t
+    }
+}
+
+/// The network flags of `run`/`create` checked against the mode, and the ports to
+/// publish: `-p`'s, then (with `-P`) every port the image EXPOSEs not already given, to
+/// a free host port.
+pub fn settings_flags(
+    f: &crate::container::RunFlags,
+    img: &crate::image::ImageConfig,
+    network: &str,
+) -> Result<(options::NetOptions, Vec<portmap::PortSpec>), NetworkError> {
+    let mut ports = parse_publish(&f.publish)?;
+    let net = options::parse(&f.net)?;
+    options::check_mode(&net, network)?;
+    if net.publish_all {
+        for k in img.config.exposed_ports.iter().flat_map(|m| m.keys()) {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            if !ports
+                .iter()
+                .any(|p| p.container_port == port && p.proto == proto)
+            {
+                ports.push(portmap::PortSpec {
+                    proto: proto.to_string(),
+                    host_ip: String::new(),
+                    host_port: 0,
+                    container_port: port,
+                });
+            }
+        }
+    }
+    Ok((net, ports))
+}
+
 /// Tears down what `network.json` in `dir` records (published ports, the namespace, the
 /// host veth) and removes the record. Files and kernel objects only, no database: the
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
+    for x in endpoints_at(dir).iter().skip(1) {
+        let _ = link::delete_link(&x.host_veth);
+    }
+    let _ = fs::remove_file(dir.join(EXTRA));
     let ep = endpoint_at(dir)?;
     firewall::remove_ports(&ep.ports);
     link::remove_netns(&ep.netns);
@@ -403,7 +575,7 @@ pub fn inspect(store: &Store, n: &Network) -> Result<Value, NetworkError> {
         if !c.running() {
             continue;
         }
-        if let Some(ep) = endpoint_at(&store.container_dir(&c.settings.id)) {
+        for ep in endpoints_at(&store.container_dir(&c.settings.id)) {
             if ep.network_id == n.id {
                 ctrs.insert(
                     c.settings.id.clone(),
@@ -445,7 +617,7 @@ pub fn inspect(store: &Store, n: &Network) -> Result<Value, NetworkError> {
     }))
 }
 
-fn endpoint_id(container: &str, network: &str) -> String {
+pub(crate) fn endpoint_id(container: &str, network: &str) -> String {
     crate::store::sha256_digest(format!("{container}/{network}").as_bytes())
         .trim_start_matches("sha256:")
         .to_string()
@@ -478,11 +650,17 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
         );
     }
     let mut networks = serde_json::Map::new();
-    if let Some(e) = &ep {
+    let all = if ep.is_some() {
+        endpoints_at(&store.container_dir(&s.id))
+    } else {
+        Vec::new()
+    };
+    for e in &all {
         networks.insert(
             e.network.clone(),
             json!({
-                "IPAMConfig": null, "Links": null, "Aliases": null,
+                "IPAMConfig": null, "Links": null,
+                "Aliases": if e.aliases.is_empty() { Value::Null } else { json!(e.aliases) },
                 "MacAddress": e.mac,
                 "NetworkID": e.network_id,
                 "EndpointID": endpoint_id(&s.id, &e.network_id),
@@ -493,7 +671,8 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
                 "DriverOpts": null,
             }),
         );
-    } else if matches!(s.network.as_str(), "host" | "none") {
+    }
+    if all.is_empty() && matches!(s.network.as_str(), "host" | "none") {
         networks.insert(
             s.network.clone(),
             json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",

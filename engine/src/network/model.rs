@@ -387,12 +387,22 @@ fn auto_subnet(taken: &[Subnet]) -> Result<Subnet, NetworkError> {
     ))
 }
 
-/// Names of the containers (any state) whose `--network` is this network.
+/// Names of the containers (any state) whose `--network` is this network, or that
+/// `network connect` joined to it.
 pub fn users(store: &Store, n: &Network) -> Result<Vec<String>, NetworkError> {
     let mut out = Vec::new();
     for c in crate::container::list(store)? {
         let s = &c.settings;
-        if s.network == n.name || (s.network.len() >= 12 && n.id.starts_with(&s.network)) {
+        let connected = || {
+            c.running()
+                && super::endpoints_at(&store.container_dir(&s.id))
+                    .iter()
+                    .any(|e| e.network_id == n.id)
+        };
+        if s.network == n.name
+            || (s.network.len() >= 12 && n.id.starts_with(&s.network))
+            || connected()
+        {
             out.push(s.name.clone());
         }
     }

@@ -282,6 +282,8 @@ struct RunArgs {
     network: Option<String>,
     #[arg(short, long)]
     publish: Vec<String>,
+    #[command(flatten)]
+    net: network::NetArgs,
     #[arg(short, long)]
     memory: Option<String>,
     #[arg(long)]
@@ -807,6 +809,7 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         read_only: a.read_only,
         network: a.network.clone(),
         publish: a.publish.clone(),
+        net: a.net.flags(),
         memory: a.memory.clone(),
         cpus: a.cpus.clone(),
         pids_limit: a.pids_limit,

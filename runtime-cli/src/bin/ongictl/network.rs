@@ -10,6 +10,51 @@ use ongi_engine::store::Store;
 
 use crate::{fmt, Fail};
 
+/// `run`/`create`'s network flags beyond --network and -p.
+#[derive(clap::Args, Clone, Default)]
+pub struct NetArgs {
+    /// Add a custom host-to-IP mapping (host:ip; ip may be host-gateway).
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS]).
+    #[arg(long)]
+    link: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+}
+
+impl NetArgs {
+    /// The engine's form.
+    pub fn flags(&self) -> network::options::NetFlags {
+        network::options::NetFlags {
+            add_host: self.add_host.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_option: self.dns_option.clone(),
+            ip: self.ip.clone(),
+            alias: self.network_alias.clone(),
+            link: self.link.clone(),
+            publish_all: self.publish_all,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum NetworkCmd {
     /// Create a network.
@@ -51,6 +96,25 @@ pub enum NetworkCmd {
         format: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
+    },
+    /// Connect a running container to a network.
+    Connect {
+        /// IPv4 address (e.g., 172.30.100.104).
+        #[arg(long)]
+        ip: Option<String>,
+        /// Add network-scoped alias for the container.
+        #[arg(long)]
+        alias: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
     },
     /// Remove one or more networks.
     #[command(alias = "remove")]
@@ -101,6 +165,30 @@ fn matches(n: &model::Network, filters: &[String]) -> Result<bool, Fail> {
 
 pub fn dispatch(store: &Store, cmd: &NetworkCmd) -> Result<u8, Fail> {
     match cmd {
+        NetworkCmd::Connect {
+            ip,
+            alias,
+            network: net,
+            container,
+        } => {
+            let ip = ip
+                .as_deref()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| Fail(1, format!("invalid IPv4 address: {v}")))
+                })
+                .transpose()?;
+            network::connect::connect(store, net, container, ip, alias)?;
+            Ok(0)
+        }
+        NetworkCmd::Disconnect {
+            force,
+            network: net,
+            container,
+        } => {
+            network::connect::disconnect(store, net, container, *force)?;
+            Ok(0)
+        }
         NetworkCmd::Create {
             driver,
             subnet,
