@@ -233,6 +233,14 @@ pub fn build(
         .take()
         .ok_or_else(|| BuildError::UnknownTarget(format!("{target}")))?;
     let mut cfg = st.cfg;
+    if !opts.labels.is_empty() {
+        // `--label`s are the image's, on top of those the Dockerfile set (BuildKit's way:
+        // no step and no history entry of their own).
+        let labels = cfg.config.labels.get_or_insert_with(Default::default);
+        for (k, v) in &opts.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+    }
     // The image is as old as its last step (docker's rule), so a build from the cache
     // gives the same image id.
     let last = cfg
@@ -372,7 +380,12 @@ impl Builder<'_> {
                 cmd_set: false,
             }
         } else {
-            let img = self.image(&base, pull).map_err(|e| ierr(from, e))?;
+            let img = if self.opts.pull {
+                pull(&base)
+            } else {
+                self.image(&base, pull)
+            }
+            .map_err(|e| ierr(from, e))?;
             out.line(&format!(" ---> {}", &image::short_id(&img.id)));
             self.state_of_image(&img)?
         };
