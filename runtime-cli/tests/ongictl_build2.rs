@@ -179,3 +179,149 @@ fn killed_build_leftovers_go_with_system_check() {
     assert_eq!(e.ok(&["run", "--rm", "next:v1", "cat", "/done"]), "done");
     assert_clean(&e);
 }
+
+/// `ongictl build ARGS -` with `input` on stdin.
+fn build_stdin(e: &Engine, args: &[&str], input: &Path) -> common::clients::Out {
+    let mut c = Command::new(ongictl());
+    c.arg("--root")
+        .arg(&e.root)
+        .arg("--run-root")
+        .arg(&e.run_root)
+        .arg("build")
+        .args(args)
+        .arg("-");
+    let f = fs::File::open(input).unwrap_or_else(|err| panic!("{}: {err}", input.display()));
+    common::clients::run_limited_stdin(&mut c, &e.dir, Duration::from_secs(120), f.into())
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn context_tar_on_stdin_with_file_labels_and_plain_dockerfile() {
+    let e = Engine::new("build2-stdin");
+    let r = registry_with_busybox(&e.dir);
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[
+            ("app/hello.txt", "hello from the tar\n"),
+            (
+                "sub/Dockerfile.custom",
+                &format!(
+                    "FROM {}\nCOPY app/hello.txt /hello.txt\nLABEL org.test=file keep=yes\n\
+                     CMD [\"cat\", \"/hello.txt\"]\n",
+                    r.image
+                ),
+            ),
+        ],
+    );
+    let tar = e.dir.join("ctx.tar.gz");
+    let o = Command::new("tar")
+        .arg("-czf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .status()
+        .unwrap_or_else(|err| panic!("tar: {err}"));
+    assert!(o.success());
+
+    // -f names a file inside the tar; --label adds to (and overrides) the Dockerfile's.
+    let o = build_stdin(
+        &e,
+        &[
+            "-t",
+            "fromtar:v1",
+            "-f",
+            "sub/Dockerfile.custom",
+            "--label",
+            "org.test=flag",
+            "--label",
+            "extra=1",
+        ],
+        &tar,
+    );
+    assert!(o.ok(), "{o}");
+    assert!(o.stdout.contains("Successfully tagged fromtar:v1"), "{o}");
+    assert_eq!(e.ok(&["run", "--rm", "fromtar:v1"]), "hello from the tar");
+    let labels = &config(&e, "fromtar:v1")["Labels"];
+    assert_eq!(labels["org.test"], "flag", "{labels}");
+    assert_eq!(labels["keep"], "yes", "{labels}");
+    assert_eq!(labels["extra"], "1", "{labels}");
+    // The unpacked context is gone with the build.
+    assert!(
+        names(&e.root.join("tmp")).is_empty(),
+        "{:?}",
+        names(&e.root.join("tmp"))
+    );
+
+    // A -f that is not in the tar.
+    let o = build_stdin(&e, &["-f", "nope/Dockerfile"], &tar);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(
+        o.stderr
+            .contains("Cannot locate specified Dockerfile: nope/Dockerfile"),
+        "{o}"
+    );
+
+    // A Dockerfile alone on stdin: no context, so RUN works and COPY has nothing to copy.
+    let df = e.dir.join("plain.Dockerfile");
+    fs::write(&df, format!("FROM {}\nRUN echo plain > /plain\n", r.image))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let o = build_stdin(&e, &["-t", "plain:v1"], &df);
+    assert!(o.ok(), "{o}");
+    assert_eq!(e.ok(&["run", "--rm", "plain:v1", "cat", "/plain"]), "plain");
+    fs::write(&df, format!("FROM {}\nCOPY app/hello.txt /\n", r.image))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let o = build_stdin(&e, &[], &df);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(o.stderr.contains("app/hello.txt"), "{o}");
+    assert!(
+        names(&e.root.join("tmp")).is_empty(),
+        "{:?}",
+        names(&e.root.join("tmp"))
+    );
+    assert_clean(&e);
+}
+
+#[test]
+fn pull_flag_takes_the_registry_base_again() {
+    let e = Engine::new("build2-pull");
+    let r = registry_with_busybox(&e.dir);
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN cat /marker 2>/dev/null || echo none > /marker\n",
+                r.image
+            ),
+        )],
+    );
+    e.ok(&["build", "-t", "app:v1", s(&ctx)]);
+    assert_eq!(e.ok(&["run", "--rm", "app:v1", "cat", "/marker"]), "none");
+
+    // Someone else pushes a new base under the same name.
+    let other = Engine::new("build2-pull-other");
+    let octx = context(
+        &e.dir,
+        "octx",
+        &[(
+            "Dockerfile",
+            &format!("FROM {}\nRUN echo new-base > /marker\n", r.image),
+        )],
+    );
+    other.ok(&["build", "-t", &r.image, s(&octx)]);
+    other.ok(&["push", &r.image]);
+
+    // Without --pull the local base is used (and the cache); with it, the new one.
+    e.ok(&["build", "-t", "app:v2", s(&ctx)]);
+    assert_eq!(e.ok(&["run", "--rm", "app:v2", "cat", "/marker"]), "none");
+    e.ok(&["build", "--pull", "-t", "app:v3", s(&ctx)]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "app:v3", "cat", "/marker"]),
+        "new-base"
+    );
+    drop(other);
+    assert_clean(&e);
+}
