@@ -387,12 +387,20 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>, SystemError> {
             size: vsize,
             reclaimable: vreclaim,
         },
-        DfRow {
-            kind: "Build Cache",
-            total: 0,
-            active: 0,
-            size: 0,
-            reclaimable: 0,
+        {
+            let blobs: BTreeSet<String> = images
+                .iter()
+                .filter_map(|i| crate::archive::layer_blobs(store, i).ok())
+                .flatten()
+                .collect();
+            let u = crate::build::cache::usage(store, &blobs);
+            DfRow {
+                kind: "Build Cache",
+                total: u.entries,
+                active: 0,
+                size: u.size,
+                reclaimable: u.reclaimable,
+            }
         },
     ])
 }

@@ -325,3 +325,140 @@ fn pull_flag_takes_the_registry_base_again() {
     drop(other);
     assert_clean(&e);
 }
+
+#[test]
+fn onbuild_triggers_recorded_and_run_in_the_child_build() {
+    let e = Engine::new("build2-onbuild");
+    let r = registry_with_busybox(&e.dir);
+    let pctx = context(
+        &e.dir,
+        "parent",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nONBUILD COPY app.txt /app/\nONBUILD RUN echo triggered > /trig\n\
+                 CMD [\"cat\", \"/trig\"]\n",
+                r.image
+            ),
+        )],
+    );
+    e.ok(&["build", "-t", "parent:v1", s(&pctx)]);
+    let pc = config(&e, "parent:v1");
+    assert_eq!(
+        pc["OnBuild"],
+        serde_json::json!(["COPY app.txt /app/", "RUN echo triggered > /trig"]),
+        "{pc}"
+    );
+    // Triggers do not run in the image that declares them.
+    let o = e.ctl(&["run", "--rm", "parent:v1"]);
+    assert_ne!(o.code(), Some(0), "{o}");
+
+    // The child build runs them right after FROM, with its own context.
+    let cctx = context(
+        &e.dir,
+        "child",
+        &[
+            ("app.txt", "from the child context\n"),
+            ("Dockerfile", "FROM parent:v1\nRUN cat /trig /app/app.txt\n"),
+        ],
+    );
+    let out = e.ok(&["build", "-t", "child:v1", s(&cctx)]);
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert!(
+        out.find("# Executing").unwrap_or(usize::MAX) < out.find("Step 2/2").unwrap_or(0),
+        "triggers run before the child's own steps: {out}"
+    );
+    assert!(out.contains("triggered\nfrom the child context"), "{out}");
+    assert_eq!(e.ok(&["run", "--rm", "child:v1"]), "triggered");
+    assert_eq!(
+        e.ok(&["run", "--rm", "child:v1", "cat", "/app/app.txt"]),
+        "from the child context"
+    );
+    // The child does not pass them on (docker's rule): a grandchild runs none.
+    assert!(config(&e, "child:v1")["OnBuild"].is_null());
+    let gctx = context(
+        &e.dir,
+        "grand",
+        &[("Dockerfile", "FROM child:v1\nRUN true\n")],
+    );
+    let out = e.ok(&["build", "-t", "grand:v1", s(&gctx)]);
+    assert!(!out.contains("build trigger"), "{out}");
+
+    // A trigger that needs the child's context fails there, naming the file.
+    let empty = context(&e.dir, "empty", &[("Dockerfile", "FROM parent:v1\n")]);
+    let o = e.ctl(&["build", s(&empty)]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(o.stderr.contains("app.txt"), "{o}");
+
+    // docker's refusals.
+    for (bad, why) in [
+        (
+            "ONBUILD ONBUILD RUN true",
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+        ),
+        (
+            "ONBUILD FROM busybox",
+            "FROM isn't allowed as an ONBUILD trigger",
+        ),
+    ] {
+        let c = context(
+            &e.dir,
+            "bad",
+            &[("Dockerfile", &format!("FROM {}\n{bad}\n", r.image))],
+        );
+        let o = e.ctl(&["build", s(&c)]);
+        assert_eq!(o.code(), Some(1), "{o}");
+        assert!(o.stderr.contains(why), "{o}");
+    }
+    assert_clean(&e);
+}
+
+/// `system df`'s Build Cache row: TOTAL, ACTIVE, SIZE, RECLAIMABLE.
+fn df_build_cache(e: &Engine) -> Vec<String> {
+    let out = e.ok(&["system", "df"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap_or_else(|| panic!("no Build Cache row: {out}"));
+    line["Build Cache".len()..]
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn build_cache_in_system_df() {
+    let e = Engine::new("build2-df");
+    let r = registry_with_busybox(&e.dir);
+    assert_eq!(df_build_cache(&e), ["0", "0", "0B", "0B"]);
+    let ctx = context(
+        &e.dir,
+        "ctx",
+        &[
+            ("blob.bin", &"x".repeat(200_000)),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY blob.bin /\nRUN head -c 100000 /dev/urandom > /rand\nENV A=1\n",
+                    r.image
+                ),
+            ),
+        ],
+    );
+    e.ok(&["build", "-t", "cached:v1", s(&ctx)]);
+    let row = df_build_cache(&e);
+    // Three cached steps (COPY, RUN, ENV); their layers are the image's: nothing to reclaim.
+    assert_eq!(row[0], "3", "{row:?}");
+    assert_eq!(row[1], "0", "{row:?}");
+    assert_ne!(row[2], "0B", "{row:?}");
+    assert_eq!(row[3], "0B", "{row:?}");
+    // Without the image, the cache alone holds the layers: all of it is reclaimable.
+    e.ok(&["rmi", "cached:v1"]);
+    let row2 = df_build_cache(&e);
+    assert_eq!(row2[0], "3", "{row2:?}");
+    assert_eq!(row2[2], row[2], "{row2:?}");
+    assert_eq!(row2[3], row2[2], "{row2:?}");
+    e.ok(&["builder", "prune", "-f"]);
+    assert_eq!(df_build_cache(&e), ["0", "0", "0B", "0B"]);
+    assert_clean(&e);
+}
