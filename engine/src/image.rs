@@ -81,6 +81,9 @@ pub struct RunConfig {
     /// Docker's healthcheck.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<serde_json::Value>,
+    /// ONBUILD triggers: instructions a build `FROM` this image runs first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
 }
 
 /// An image config (the blob the image id is the digest of).

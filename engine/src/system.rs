@@ -112,7 +112,7 @@ fn column(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {
 }
 
 /// Unmounts every mount at or below `p` (deepest first), lazily.
-fn unmount_under(p: &Path) {
+pub(crate) fn unmount_under(p: &Path) {
     let want = p.to_string_lossy().into_owned();
     let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
         return;
@@ -135,6 +135,9 @@ pub fn check(store: &Store) -> Result<Vec<String>, SystemError> {
     let _gc = store.gc_lock(true)?;
     let mut fixed = Vec::new();
     let short = |id: &str| id.chars().take(12).collect::<String>();
+
+    // Killed builds first: their RUN containers still run on the mounts the sweep removes.
+    fixed.extend(crate::build::cleanup::cleanup(store)?);
 
     // Leftovers of killed writers: downloads, unpacks, container dirs, removals.
     for sub in ["tmp", "layers", "containers", "volumes", "blobs/sha256"] {
@@ -384,12 +387,20 @@ pub fn df(store: &Store) -> Result<Vec<DfRow>, SystemError> {
             size: vsize,
             reclaimable: vreclaim,
         },
-        DfRow {
-            kind: "Build Cache",
-            total: 0,
-            active: 0,
-            size: 0,
-            reclaimable: 0,
+        {
+            let blobs: BTreeSet<String> = images
+                .iter()
+                .filter_map(|i| crate::archive::layer_blobs(store, i).ok())
+                .flatten()
+                .collect();
+            let u = crate::build::cache::usage(store, &blobs);
+            DfRow {
+                kind: "Build Cache",
+                total: u.entries,
+                active: 0,
+                size: u.size,
+                reclaimable: u.reclaimable,
+            }
         },
     ])
 }

@@ -99,3 +99,39 @@ pub fn prune(store: &Store) -> Result<(usize, u64), crate::image::ImageError> {
     let p = crate::prune::collect_unreferenced(store)?;
     Ok((n, p.reclaimed))
 }
+
+/// What the cache takes, for `system df`'s "Build Cache" row.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Cached steps.
+    pub entries: usize,
+    /// Bytes of the (compressed) layer blobs the entries name, each blob once.
+    pub size: u64,
+    /// Of those, the bytes `builder prune` frees: blobs no image also uses.
+    pub reclaimable: u64,
+}
+
+/// The cache's [`Usage`]; `image_blobs` are the blobs images use (kept by a prune).
+pub fn usage(store: &Store, image_blobs: &std::collections::BTreeSet<String>) -> Usage {
+    let mut u = Usage::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let Ok(rd) = fs::read_dir(store.root.join("buildcache")) else {
+        return u;
+    };
+    for e in rd
+        .flatten()
+        .filter(|d| d.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|d| fs::read(d.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<Entry>(&b).ok())
+    {
+        u.entries += 1;
+        if e.blob.is_empty() || !seen.insert(e.blob.clone()) {
+            continue;
+        }
+        u.size += e.blob_size;
+        if !image_blobs.contains(&e.blob) {
+            u.reclaimable += e.blob_size;
+        }
+    }
+    u
+}

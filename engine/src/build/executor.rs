@@ -233,6 +233,14 @@ pub fn build(
         .take()
         .ok_or_else(|| BuildError::UnknownTarget(format!("{target}")))?;
     let mut cfg = st.cfg;
+    if !opts.labels.is_empty() {
+        // `--label`s are the image's, on top of those the Dockerfile set (BuildKit's way:
+        // no step and no history entry of their own).
+        let labels = cfg.config.labels.get_or_insert_with(Default::default);
+        for (k, v) in &opts.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+    }
     // The image is as old as its last step (docker's rule), so a build from the cache
     // gives the same image id.
     let last = cfg
@@ -372,7 +380,12 @@ impl Builder<'_> {
                 cmd_set: false,
             }
         } else {
-            let img = self.image(&base, pull).map_err(|e| ierr(from, e))?;
+            let img = if self.opts.pull {
+                pull(&base)
+            } else {
+                self.image(&base, pull)
+            }
+            .map_err(|e| ierr(from, e))?;
             out.line(&format!(" ---> {}", &image::short_id(&img.id)));
             self.state_of_image(&img)?
         };
@@ -380,6 +393,22 @@ impl Builder<'_> {
         if let Some(e) = self.opts.epoch {
             // The epoch is in every time and clamped mtime a step makes: part of its key.
             st.key = cache::key(&st.key, &[&format!("SOURCE_DATE_EPOCH={e}")]);
+        }
+        // The base's ONBUILD triggers run first, once: the child image does not keep them.
+        let triggers = st.cfg.config.on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            let n = triggers.len();
+            out.line(&format!(
+                "# Executing {n} build trigger{}",
+                if n == 1 { "" } else { "s" }
+            ));
+            for t in &triggers {
+                let df = dockerfile::parse(&format!("ONBUILD trigger of {base}"), t)?;
+                for ti in &df.instructions {
+                    check_trigger(from, &ti.original)?;
+                    self.instruction(&mut st, ti, stages, s, done, out, pull, stage_ref)?;
+                }
+            }
         }
         for i in &stages[s].body {
             self.print_step(out, i);
@@ -613,7 +642,14 @@ impl Builder<'_> {
                 c.healthcheck = Some(hc);
             }
             "MAINTAINER" => meta_key = Some(format!("MAINTAINER {text}")),
-            "ONBUILD" => return Err(ierr(i, "ONBUILD is not supported yet by ongictl build")),
+            "ONBUILD" => {
+                let trigger = text.trim().to_string();
+                check_trigger(i, &trigger)?;
+                c.on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(trigger.clone());
+                meta_key = Some(format!("ONBUILD {trigger}"));
+            }
             "RUN" => return self.run(st, i, exec_form("RUN")?, out),
             "COPY" | "ADD" => return self.copy(st, i, stages, s, done, out, pull, stage_ref),
             _ => return Err(ierr(i, "unknown instruction")),
@@ -1031,6 +1067,24 @@ impl Builder<'_> {
         drop(step);
         self.store_cache(&key, &e);
         self.apply(st, key, e, out)
+    }
+}
+
+/// docker's rules for an ONBUILD trigger (checked where it is declared and where it runs).
+fn check_trigger(i: &Instruction, trigger: &str) -> Result<(), BuildError> {
+    let kw = trigger
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match kw.as_str() {
+        "" => Err(ierr(i, "ONBUILD requires at least one argument")),
+        "ONBUILD" => Err(ierr(
+            i,
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+        )),
+        "FROM" | "MAINTAINER" => Err(ierr(i, format!("{kw} isn't allowed as an ONBUILD trigger"))),
+        _ => Ok(()),
     }
 }
 

@@ -4,9 +4,11 @@
 //! and hashing), [`executor`] (stages and instructions), [`run`] (a RUN step as a
 //! container on an overlay of the parent's layers), [`copy`] (COPY/ADD into a rootfs with
 //! docker's file/dir rules), [`layerdiff`] (a step's upper directory as a layer tar),
-//! [`cache`] (step keys to layers).
+//! [`cache`] (step keys to layers), [`cleanup`] (what a killed build left),
+//! [`stdin`] (`build -`: the context or Dockerfile on stdin).
 
 pub mod cache;
+pub mod cleanup;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
@@ -14,6 +16,7 @@ pub mod executor;
 pub mod expand;
 pub mod layerdiff;
 pub mod run;
+pub mod stdin;
 
 use std::path::PathBuf;
 
@@ -40,6 +43,10 @@ pub struct Options {
     pub network: String,
     /// SOURCE_DATE_EPOCH: image and history times, clamp for layer mtimes.
     pub epoch: Option<u64>,
+    /// `--label K=V`: added to the built image's labels.
+    pub labels: Vec<(String, String)>,
+    /// `--pull`: pull every FROM image again, even one the store has.
+    pub pull: bool,
 }
 
 /// Why a build failed.

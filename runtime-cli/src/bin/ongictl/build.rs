@@ -38,7 +38,13 @@ pub struct BuildArgs {
     /// Networking for RUN: none (default) or host.
     #[arg(long, default_value = "none")]
     network: String,
-    /// The context directory.
+    /// Set metadata for an image (K=V); may be repeated.
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Always attempt to pull a newer version of the image.
+    #[arg(long)]
+    pull: bool,
+    /// The context directory, or `-`: a tar (or a Dockerfile alone) on stdin.
     context: PathBuf,
 }
 
@@ -61,12 +67,6 @@ pub fn is_build(args: &[std::ffi::OsString]) -> bool {
 
 /// Runs `build`.
 pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
-    if a.context.to_str() == Some("-") {
-        return Err(Fail(
-            1,
-            "a build context from stdin is not supported yet".into(),
-        ));
-    }
     if !matches!(a.network.as_str(), "none" | "host" | "default") {
         return Err(Fail(
             1,
@@ -75,6 +75,38 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
                 a.network
             ),
         ));
+    }
+    for t in &a.tags {
+        Reference::parse(t).map_err(|e| {
+            Fail(
+                1,
+                format!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"),
+            )
+        })?;
+    }
+    let store = open(cli)?;
+    if a.context.to_str() == Some("-") {
+        let ctx = build::stdin::unpack(&store, std::io::stdin().lock())
+            .map_err(|e| Fail(1, format!("unable to prepare context: {e}")))?;
+        // docker: `-f` names a file inside the tar; a Dockerfile alone has no context.
+        let dockerfile = match (&a.file, ctx.was_tar) {
+            (Some(f), true) => ctx
+                .dir
+                .join(ongi_engine::build::context::clean(&f.to_string_lossy()).unwrap_or_default()),
+            _ => ctx.dir.join("Dockerfile"),
+        };
+        if !dockerfile.is_file() {
+            return Err(Fail(
+                1,
+                format!(
+                    "Cannot locate specified Dockerfile: {}",
+                    a.file
+                        .as_ref()
+                        .map_or("Dockerfile".into(), |f| f.display().to_string())
+                ),
+            ));
+        }
+        return build_in(cli, a, &store, ctx.dir.clone(), dockerfile);
     }
     let md = std::fs::metadata(&a.context).map_err(|e| {
         Fail(
@@ -94,24 +126,35 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
             ),
         ));
     }
-    for t in &a.tags {
-        Reference::parse(t).map_err(|e| {
-            Fail(
-                1,
-                format!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"),
-            )
-        })?;
-    }
     let dockerfile = match &a.file {
         Some(f) if f.is_absolute() || f.exists() => f.clone(),
         Some(f) => a.context.join(f),
         None => a.context.join("Dockerfile"),
     };
+    build_in(cli, a, &store, a.context.clone(), dockerfile)
+}
+
+/// Builds from the context directory `context` (given, or unpacked from stdin).
+fn build_in(
+    cli: &Cli,
+    a: &BuildArgs,
+    store: &ongi_engine::store::Store,
+    context: PathBuf,
+    dockerfile: PathBuf,
+) -> Result<u8, Fail> {
+    let labels = a
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
     let epoch = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse().ok());
     let opts = Options {
-        context: a.context.clone(),
+        context,
         dockerfile,
         tags: a.tags.clone(),
         build_args: a
@@ -131,8 +174,9 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
             a.network.clone()
         },
         epoch,
+        labels,
+        pull: a.pull,
     };
-    let store = open(cli)?;
     let quiet = a.quiet;
     let mut out = |s: &str| {
         if !quiet {
@@ -141,13 +185,13 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
     };
     let mut pull = |name: &str| -> Result<image::Image, String> {
         let r = if quiet {
-            crate::pull_to_stderr(&store, cli, name)
+            crate::pull_to_stderr(store, cli, name)
         } else {
-            crate::pull(&store, cli, name, false)
+            crate::pull(store, cli, name, false)
         };
         r.map_err(|Fail(_, m)| m)
     };
-    let img = match build::build(&store, &opts, &mut out, &mut pull) {
+    let img = match build::build(store, &opts, &mut out, &mut pull) {
         Ok(i) => i,
         // docker's classic builder exits with the failing RUN's code.
         Err(e @ BuildError::RunFailed { code, .. }) => {

@@ -259,6 +259,9 @@ pub fn system(store: &Store, cmd: &SystemCmd) -> Result<u8, Fail> {
                         },
                         if r.size == 0 {
                             "0B".into()
+                        } else if r.kind == "Build Cache" {
+                            // docker shows the build cache's without a percentage.
+                            fmt::size(r.reclaimable)
                         } else {
                             pct(r.reclaimable, r.size)
                         },
