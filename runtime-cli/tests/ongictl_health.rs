@@ -340,8 +340,15 @@ fn image_healthcheck_merged_with_flags_or_disabled() {
         serde_json::json!({"Test": ["CMD", "cat", "/etc/hostname"], "Interval": 500_000_000i64, "Timeout": 2_000_000_000i64, "Retries": 9})
     );
     // A command flag replaces the image's test (docker wraps it in CMD-SHELL).
-    sleeper(&e, "checked:v1", "failing", &["--health-cmd", "exit 1"]);
-    assert!(wait_until(Duration::from_secs(15), || status(
+    // (Probes 1 s apart, so the streak read right after the flip is the one that flipped
+    // it: a slow machine must not see a fifth failure first.)
+    sleeper(
+        &e,
+        "checked:v1",
+        "failing",
+        &["--health-cmd", "exit 1", "--health-interval", "1s"],
+    );
+    assert!(wait_until(Duration::from_secs(30), || status(
         &e, "failing"
     ) == "unhealthy"));
     assert_eq!(health(&e, "failing")["FailingStreak"], 4);
