@@ -113,7 +113,8 @@ fn killed_build_leftovers_go_with_system_check() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let out = loop {
         let out = fs::read_to_string(&out_path).unwrap_or_default();
-        if out.contains("started") {
+        // The echo's own line, not the "Step 2/3 : RUN echo started ..." line before it.
+        if out.lines().any(|l| l.trim() == "started") {
             break out;
         }
         assert!(Instant::now() < deadline, "RUN never started: {out}");
