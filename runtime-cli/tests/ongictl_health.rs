@@ -258,7 +258,8 @@ fn hung_probe_is_killed_at_its_timeout_and_rm_leaves_nothing() {
         "hang",
         &[
             "--health-cmd",
-            "echo started; exec sleep 100",
+            // A duration no other test uses: the leftover check below looks at every process.
+            "echo started; exec sleep 1007",
             "--health-interval",
             "300ms",
             "--health-timeout",
@@ -279,7 +280,7 @@ fn hung_probe_is_killed_at_its_timeout_and_rm_leaves_nothing() {
     }
     // Killed probes do not pile up: at most the one in flight sleeps.
     let ps = e.ok(&["exec", "hang", "ps", "-o", "args"]);
-    let sleeping = ps.lines().filter(|l| l.contains("sleep 100")).count();
+    let sleeping = ps.lines().filter(|l| l.contains("sleep 1007")).count();
     assert!(sleeping <= 1, "{ps}");
     // The monitor relays on while a probe hangs: exec and stop answer promptly.
     let t = std::time::Instant::now();
@@ -298,7 +299,7 @@ fn hung_probe_is_killed_at_its_timeout_and_rm_leaves_nothing() {
         .flatten()
         .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&id) || c.trim() == "sleep 100")
+        .filter(|c| c.contains(&id) || c.trim() == "sleep 1007")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(e.ok(&["ps", "-aq"]).is_empty());
