@@ -134,10 +134,20 @@ fn push_is_read_by_skopeo_and_run_by_podman() {
     for (img, want) in [(&mine, "hi from podman"), (&made, "from ongictl")] {
         let o = p.podman(&["pull", "--tls-verify=false", img]);
         assert!(o.ok(), "podman pull {img}: {o}");
+        // --network none: podman's default network would add its bridge and firewall
+        // chains to the host's namespace, which tests never change.
         let o = if img == &made {
-            p.podman(&["run", "--rm", img])
+            p.podman(&["run", "--rm", "--network", "none", img])
         } else {
-            p.podman(&["run", "--rm", img, "echo", "hi from podman"])
+            p.podman(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                img,
+                "echo",
+                "hi from podman",
+            ])
         };
         assert!(o.ok() && o.stdout.contains(want), "podman run {img}: {o}");
     }
