@@ -504,14 +504,15 @@ pub fn settings_flags(
 /// host veth) and removes the record. Files and kernel objects only, no database: the
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
+    // `ip`, not netlink: the monitor calls this (see link::delete_link_ip).
     for x in endpoints_at(dir).iter().skip(1) {
-        let _ = link::delete_link(&x.host_veth);
+        link::delete_link_ip(&x.host_veth);
     }
     let _ = fs::remove_file(dir.join(EXTRA));
     let ep = endpoint_at(dir)?;
     firewall::remove_ports(&ep.ports);
     link::remove_netns(&ep.netns);
-    let _ = link::delete_link(&ep.host_veth);
+    link::delete_link_ip(&ep.host_veth);
     let _ = fs::remove_file(dir.join(ENDPOINT));
     Some(ep)
 }
