@@ -7,7 +7,8 @@
 //!   limits, PASS/FAIL checks, images, private daemons and their teardown, and the check
 //!   sequences docker and podman share;
 //! - [`rootfs`] (busybox root filesystems), [`runtime_bin`] (which binary is under test),
-//!   [`wait`] (bounded polling), [`mountinfo`], [`files`].
+//!   [`wait`] (bounded polling), [`mountinfo`], [`files`], [`netns`] (the network tests'
+//!   private namespace).
 //!
 //! The CLI tests `use common::*`; the client tests `use common::clients::...`.
 //! benches/benches/clients.rs includes everything but `harness` with `#[path]`.
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod files;
 pub mod harness;
 pub mod mountinfo;
+pub mod netns;
 pub mod rootfs;
 pub mod runtime_bin;
 pub mod wait;
