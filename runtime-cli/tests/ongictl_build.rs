@@ -7,32 +7,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::engine::{assert_clean, fails_with, registry_with_busybox, Engine};
 
-/// Writes `files` (path, content) under `dir/name`; returns the context directory.
-fn context(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let c = dir.join(name);
-    for (p, body) in files {
-        let f = c.join(p);
-        fs::create_dir_all(f.parent().unwrap_or(&c)).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        fs::write(&f, body).unwrap_or_else(|e| panic!("write {}: {e}", f.display()));
-    }
-    c
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
-}
-
-/// The image's config object as `image inspect` shows it.
-fn config(e: &Engine, name: &str) -> serde_json::Value {
-    let out = e.ok(&["image", "inspect", name]);
-    let v: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("inspect JSON: {err}: {out}"));
-    v[0]["Config"].clone()
-}
+use common::build::{config, context, s};
 
 /// Nothing of a build is left: no build directory, mount, cgroup or runtime container.
 fn assert_no_build_leftovers(e: &Engine) {

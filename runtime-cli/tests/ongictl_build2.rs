@@ -12,28 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::engine::{assert_clean, ongictl, registry_with_busybox, Engine};
 
-/// Writes `files` (path, content) under `dir/name`; returns the context directory.
-fn context(dir: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let c = dir.join(name);
-    for (p, body) in files {
-        let f = c.join(p);
-        fs::create_dir_all(f.parent().unwrap_or(&c)).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        fs::write(&f, body).unwrap_or_else(|e| panic!("write {}: {e}", f.display()));
-    }
-    c
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
-}
-
-/// The image's config object as `image inspect` shows it.
-fn config(e: &Engine, name: &str) -> serde_json::Value {
-    let out = e.ok(&["image", "inspect", name]);
-    let v: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("inspect JSON: {err}: {out}"));
-    v[0]["Config"].clone()
-}
+use common::build::{config, context, s};
 
 fn names(d: &Path) -> Vec<String> {
     fs::read_dir(d)

@@ -8,13 +8,14 @@
 //!   sequences docker and podman share;
 //! - [`rootfs`] (busybox root filesystems), [`runtime_bin`] (which binary is under test),
 //!   [`wait`] (bounded polling), [`mountinfo`], [`files`], [`netns`] (the network tests'
-//!   private namespace).
+//!   private namespace), [`build`] (build contexts).
 //!
 //! The CLI tests `use common::*`; the client tests `use common::clients::...`.
 //! benches/benches/clients.rs includes everything but `harness` with `#[path]`.
 
 #![allow(dead_code)]
 
+pub mod build;
 pub mod clients;
 pub mod engine;
 pub mod files;
