@@ -67,6 +67,9 @@ fn ps_names(e: &Engine, filter: &str) -> Vec<String> {
 fn passing_check_becomes_healthy_and_ps_shows_it() {
     let e = Engine::new("hl-pass");
     let r = registry_with_busybox(&e.dir);
+    sleeper(&e, &r.image, "plain", &[]);
+    // A 4 s interval: the three reads of "starting" below must come before the first
+    // probe, also under the CI's emulated VM, where each command takes about a second.
     sleeper(
         &e,
         &r.image,
@@ -75,7 +78,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
             "--health-cmd",
             "echo ok from $(hostname) $X $(id -u) $(pwd)",
             "--health-interval",
-            "1s",
+            "4s",
             "-e",
             "X=1",
             "-u",
@@ -84,7 +87,6 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
             "/tmp",
         ],
     );
-    sleeper(&e, &r.image, "plain", &[]);
     // Before the first probe (one interval after start): starting.
     assert_eq!(status(&e, "good"), "starting");
     let st = ps_status(&e, "good");
@@ -93,7 +95,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
         "{st}"
     );
     assert_eq!(ps_names(&e, "health=starting"), ["good"]);
-    assert!(wait_until(Duration::from_secs(15), || status(&e, "good") == "healthy"));
+    assert!(wait_until(Duration::from_secs(40), || status(&e, "good") == "healthy"));
     let h = health(&e, "good");
     assert_eq!(h["FailingStreak"], 0, "{h}");
     let log = h["Log"].as_array().unwrap();
@@ -126,7 +128,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
     let cfg = &inspect(&e, "good")["Config"]["Healthcheck"];
     assert_eq!(
         cfg,
-        &serde_json::json!({"Test": ["CMD-SHELL", "echo ok from $(hostname) $X $(id -u) $(pwd)"], "Interval": 1_000_000_000i64})
+        &serde_json::json!({"Test": ["CMD-SHELL", "echo ok from $(hostname) $X $(id -u) $(pwd)"], "Interval": 4_000_000_000i64})
     );
     assert!(inspect(&e, "plain")["State"]["Health"].is_null());
     // A restart starts over at starting, its log kept; a stopped container runs no checks.
@@ -134,11 +136,11 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
     e.ok(&["restart", "-t", "1", "good"]);
     assert_eq!(status(&e, "good"), "starting");
     assert!(health(&e, "good")["Log"].as_array().unwrap().len() >= before);
-    assert!(wait_until(Duration::from_secs(15), || status(&e, "good") == "healthy"));
+    assert!(wait_until(Duration::from_secs(40), || status(&e, "good") == "healthy"));
     e.ok(&["stop", "good"]);
     let n = health(&e, "good")["Log"].as_array().unwrap().len();
     let last_end = health(&e, "good")["Log"][n - 1]["End"].clone();
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(5000));
     assert_eq!(health(&e, "good")["Log"][n - 1]["End"], last_end);
     assert!(ps_status(&e, "good").starts_with("Exited (0)"));
     e.ok(&["rm", "-f", "good", "plain"]);
