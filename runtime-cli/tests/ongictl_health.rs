@@ -95,7 +95,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
         "{st}"
     );
     assert_eq!(ps_names(&e, "health=starting"), ["good"]);
-    assert!(wait_until(Duration::from_secs(40), || status(&e, "good") == "healthy"));
+    assert!(wait_until(Duration::from_secs(60), || status(&e, "good") == "healthy"));
     let h = health(&e, "good");
     assert_eq!(h["FailingStreak"], 0, "{h}");
     let log = h["Log"].as_array().unwrap();
@@ -136,7 +136,7 @@ fn passing_check_becomes_healthy_and_ps_shows_it() {
     e.ok(&["restart", "-t", "1", "good"]);
     assert_eq!(status(&e, "good"), "starting");
     assert!(health(&e, "good")["Log"].as_array().unwrap().len() >= before);
-    assert!(wait_until(Duration::from_secs(40), || status(&e, "good") == "healthy"));
+    assert!(wait_until(Duration::from_secs(60), || status(&e, "good") == "healthy"));
     e.ok(&["stop", "good"]);
     let n = health(&e, "good")["Log"].as_array().unwrap().len();
     let last_end = health(&e, "good")["Log"][n - 1]["End"].clone();
@@ -158,15 +158,17 @@ fn failing_check_becomes_unhealthy_after_retries() {
         &[
             "--health-cmd",
             "echo broken >&2; exit 3",
+            // 1 s apart: the first look must come before the third failure, also on a
+            // slow machine.
             "--health-interval",
-            "300ms",
+            "1s",
             "--health-retries",
             "3",
         ],
     );
     // Every state seen on the way: starting until the third failure in a row.
     let mut seen = vec![];
-    assert!(wait_until(Duration::from_secs(20), || {
+    assert!(wait_until(Duration::from_secs(60), || {
         let h = health(&e, "bad");
         let s = (
             h["Status"].as_str().unwrap_or_default().to_string(),
@@ -191,7 +193,7 @@ fn failing_check_becomes_unhealthy_after_retries() {
         assert_eq!(l["Output"], "broken\n", "{h}");
     }
     // Five results kept at most, the streak goes on.
-    assert!(wait_until(Duration::from_secs(20), || health(&e, "bad")
+    assert!(wait_until(Duration::from_secs(60), || health(&e, "bad")
         ["FailingStreak"]
         .as_i64()
         .unwrap_or(0)
@@ -204,13 +206,32 @@ fn failing_check_becomes_unhealthy_after_retries() {
     assert_clean(&e);
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time as the engine writes it
+/// (`2026-12-07T19:51:57.123456789Z`).
+fn epoch_secs(t: &str) -> f64 {
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let frac: f64 = format!("0{}", t[19..].trim_end_matches('Z'))
+        .parse()
+        .unwrap_or(0.0);
+    (days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)) as f64 + frac
+}
+
 #[test]
 fn start_period_and_start_interval() {
     let e = Engine::new("hl-start");
     let r = registry_with_busybox(&e.dir);
-    // Failures in the first 6 s do not count and probes come every 300 ms while starting;
-    // once less of the period is left than the interval, the next probe waits for its end
-    // (docker's getInterval), and that first counted failure makes it unhealthy.
+    // Failures in the 10 s start period do not count, and while starting probes come every
+    // 300 ms instead of every 5 s; the first failure after the period makes it unhealthy
+    // (retries 1). Checked against the probes' own timestamps, not the test's clock, so a
+    // slow machine (CI's emulated VM under load) cannot fail it by being slow.
     sleeper(
         &e,
         &r.image,
@@ -219,33 +240,55 @@ fn start_period_and_start_interval() {
             "--health-cmd",
             "exit 1",
             "--health-interval",
-            "2s",
+            "5s",
             "--health-start-period",
-            "6s",
+            "10s",
             "--health-start-interval",
             "300ms",
             "--health-retries",
             "1",
         ],
     );
-    let t0 = std::time::Instant::now();
-    assert!(wait_until(Duration::from_secs(3), || health(&e, "slow")
-        ["Log"]
-        .as_array()
-        .is_some_and(|l| l.len() >= 3)));
-    let h = health(&e, "slow");
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    assert_eq!(h["Status"], "starting", "{h}");
-    assert_eq!(h["FailingStreak"], 0, "{h}");
-    assert_eq!(h["Log"][0]["ExitCode"], 1, "{h}");
-    assert!(wait_until(Duration::from_secs(15), || status(&e, "slow")
-        == "unhealthy"));
+    let started = epoch_secs(inspect(&e, "slow")["State"]["StartedAt"].as_str().unwrap());
+    let in_period = |h: &Value| {
+        h["Log"].as_array().map_or(0, |l| {
+            l.iter()
+                .filter(|p| epoch_secs(p["Start"].as_str().unwrap()) < started + 10.0)
+                .count()
+        })
+    };
+    let mut most_in_period = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(90);
+    let h = loop {
+        // One inspect per look, so status, streak and log are of one moment.
+        let h = health(&e, "slow");
+        if h["Status"] == "unhealthy" {
+            break h;
+        }
+        assert_eq!(h["Status"], "starting", "{h}");
+        assert_eq!(
+            h["FailingStreak"], 0,
+            "a failure in the start period counted: {h}"
+        );
+        most_in_period = most_in_period.max(in_period(&h));
+        assert!(std::time::Instant::now() < until, "never unhealthy: {h}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Every 5 s would give at most 2 probes in the period; every 300 ms many more (the log
+    // keeps the last 5).
     assert!(
-        t0.elapsed() >= Duration::from_millis(5500),
-        "{:?}",
-        t0.elapsed()
+        most_in_period >= 4,
+        "{most_in_period} probes in the start period"
     );
-    assert_eq!(health(&e, "slow")["FailingStreak"], 1);
+    assert_eq!(h["FailingStreak"], 1, "{h}");
+    let log = h["Log"].as_array().unwrap();
+    let flip = epoch_secs(log[log.len() - 1]["Start"].as_str().unwrap());
+    assert!(
+        flip >= started + 9.5,
+        "counted a probe {:.2} s after start",
+        flip - started
+    );
+    assert_eq!(log[0]["ExitCode"], 1, "{h}");
     e.ok(&["rm", "-f", "slow"]);
     assert_clean(&e);
 }
@@ -270,7 +313,7 @@ fn hung_probe_is_killed_at_its_timeout_and_rm_leaves_nothing() {
             "2",
         ],
     );
-    assert!(wait_until(Duration::from_secs(20), || status(&e, "hang")
+    assert!(wait_until(Duration::from_secs(60), || status(&e, "hang")
         == "unhealthy"));
     let h = health(&e, "hang");
     for l in h["Log"].as_array().unwrap() {
@@ -328,7 +371,7 @@ fn image_healthcheck_merged_with_flags_or_disabled() {
     );
     // The image's check runs as is.
     sleeper(&e, "checked:v1", "inherits", &[]);
-    assert!(wait_until(Duration::from_secs(15), || status(
+    assert!(wait_until(Duration::from_secs(60), || status(
         &e, "inherits"
     ) == "healthy"));
     // A flag overrides its field only.
@@ -343,18 +386,20 @@ fn image_healthcheck_merged_with_flags_or_disabled() {
         serde_json::json!({"Test": ["CMD", "cat", "/etc/hostname"], "Interval": 500_000_000i64, "Timeout": 2_000_000_000i64, "Retries": 9})
     );
     // A command flag replaces the image's test (docker wraps it in CMD-SHELL).
-    // (Probes 1 s apart, so the streak read right after the flip is the one that flipped
-    // it: a slow machine must not see a fifth failure first.)
     sleeper(
         &e,
         "checked:v1",
         "failing",
         &["--health-cmd", "exit 1", "--health-interval", "1s"],
     );
-    assert!(wait_until(Duration::from_secs(30), || status(
-        &e, "failing"
-    ) == "unhealthy"));
-    assert_eq!(health(&e, "failing")["FailingStreak"], 4);
+    // Each look is one inspect: unhealthy exactly when the streak has reached the 4
+    // retries, whenever the look happens.
+    assert!(wait_until(Duration::from_secs(60), || {
+        let h = health(&e, "failing");
+        let streak = h["FailingStreak"].as_i64().unwrap_or(0);
+        assert_eq!(h["Status"] == "unhealthy", streak >= 4, "{h}");
+        h["Status"] == "unhealthy"
+    }));
     // --no-healthcheck: Test NONE, no State.Health, no probe ever.
     sleeper(&e, "checked:v1", "off", &["--no-healthcheck"]);
     assert_eq!(
@@ -427,7 +472,7 @@ fn monitor_pss_with_checks_stays_close_to_without() {
         &["--health-cmd", "echo ok", "--health-interval", "100ms"],
     );
     // Many probes (each an exec through the runtime library) before measuring.
-    assert!(wait_until(Duration::from_secs(30), || health(
+    assert!(wait_until(Duration::from_secs(60), || health(
         &e, "checked"
     )["Log"]
         .as_array()
