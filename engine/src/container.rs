@@ -884,15 +884,9 @@ pub fn settings_for(
     volume_dir: &dyn Fn(&str) -> Result<PathBuf, ContainerError>,
 ) -> Result<Settings, ContainerError> {
     let bad = |e: FlagError| ContainerError::Flag(e);
-    // Networking happens only when asked for: -p alone means the default bridge.
-    let network = f.network.clone().unwrap_or_else(|| {
-        if f.publish.is_empty() && !f.net.publish_all {
-            "none"
-        } else {
-            "bridge"
-        }
-        .into()
-    });
+    // docker's default; callers that know the engine's settings pass
+    // crate::network::default_mode's answer.
+    let network = f.network.clone().unwrap_or_else(|| "bridge".into());
     if network.starts_with("container:") {
         return Err(bad(flag_err(
             "--network",

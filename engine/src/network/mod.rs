@@ -8,8 +8,8 @@
 //! What a running container has on its network is recorded in `network.json` in its
 //! directory: the monitor, which reads files only, tears the namespace and rules down from
 //! it when the container is gone for good; `stop`, `rm` and `system check` free the
-//! address and the ports in the database. Only `--network bridge|NAME` or `-p` do any of
-//! this: the default stays `none`.
+//! address and the ports in the database. The default network is docker's `bridge`
+//! ([`default_mode`]; `"bridge": "none"` in the engine's settings makes it `none`).
 
 pub mod connect;
 pub mod firewall;
@@ -179,6 +179,20 @@ pub fn netns_of(dir: &Path) -> Option<PathBuf> {
 /// Does this `--network` value ask for one of our networks?
 pub fn is_bridged(mode: &str) -> bool {
     !matches!(mode, "none" | "host" | "") && !mode.starts_with("container:")
+}
+
+/// The network of a container made without `--network`: docker's `bridge`, or `none`
+/// when the engine's settings say `"bridge": "none"` (dockerd's setting) and no `-p`/`-P`
+/// asks for a network anyway.
+pub fn default_mode(store: &Store, publish: bool) -> Result<String, NetworkError> {
+    let c =
+        crate::config::load_for(&store.root).map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    Ok(if c.bridge_disabled() && !publish {
+        "none"
+    } else {
+        "bridge"
+    }
+    .into())
 }
 
 /// At create: the network must exist (docker refuses an unknown one then).
