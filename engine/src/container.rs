@@ -398,7 +398,8 @@ pub fn create(store: &Store, mut s: Settings, image: &Image) -> Result<Settings,
     } else if !valid_name(&s.name) {
         return Err(ContainerError::BadName(s.name));
     }
-    crate::network::check_settings(store, &mut s).map_err(|e| ContainerError::Network(Box::new(e)))?;
+    crate::network::check_settings(store, &mut s)
+        .map_err(|e| ContainerError::Network(Box::new(e)))?;
     if s.hostname.is_empty() {
         s.hostname = s.id[..12].to_string();
     }

@@ -14,8 +14,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    endpoint_at, endpoints_at, ensure_ready, extras_at, firewall, ipam, link, lock, mac_for,
-    model, names_of, portmap, write_endpoint, Endpoint, NetworkError, EXTRA,
+    endpoint_at, endpoints_at, ensure_ready, extras_at, firewall, ipam, link, lock, mac_for, model,
+    names_of, portmap, write_endpoint, Endpoint, NetworkError, EXTRA,
 };
 use crate::container::{Container, Settings};
 use crate::store::Store;

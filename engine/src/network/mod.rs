@@ -164,7 +164,10 @@ pub fn endpoint_at(dir: &Path) -> Option<Endpoint> {
 /// Every endpoint of a container: its first network's (unless disconnected), then those
 /// `network connect` added.
 pub fn endpoints_at(dir: &Path) -> Vec<Endpoint> {
-    let mut v: Vec<Endpoint> = endpoint_at(dir).into_iter().filter(|e| !e.detached).collect();
+    let mut v: Vec<Endpoint> = endpoint_at(dir)
+        .into_iter()
+        .filter(|e| !e.detached)
+        .collect();
     v.extend(extras_at(dir));
     v
 }
@@ -273,7 +276,7 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
     let Some((first, rest)) = plan.split_first() else {
         return Ok(None);
     };
-    let ep = attach_first(store, s, first)?;
+    let ep = attach_first(store, s, first, &dir)?;
     for w in rest {
         if let Err(e) = connect::join_at_start(store, s, w) {
             let _ = detach(store, &s.id);
@@ -287,6 +290,7 @@ fn attach_first(
     store: &Store,
     s: &Settings,
     want: &connect::Wanted,
+    dir: &Path,
 ) -> Result<Endpoint, NetworkError> {
     let n = model::get(store, &want.network)?;
     let (Some(subnet), Some(gateway)) = (n.subnet, n.gateway) else {
@@ -295,7 +299,7 @@ fn attach_first(
             n.name
         )));
     };
-    let dir = store.container_dir(&s.id);
+    let dir = dir.to_path_buf();
     let _l = lock(store)?;
     // What a crash left of an earlier run goes first.
     teardown_files(&dir);
@@ -362,6 +366,29 @@ fn attach_first(
     Ok(ep)
 }
 
+/// `build --network NAME|bridge`: a RUN step's container (settings `s`, its files in the
+/// step's directory `dir`) joins the network as a container's first network does; its
+/// namespace, veth, hosts and resolv.conf are in `dir`. [`detach_step`] undoes it.
+pub fn attach_step(store: &Store, s: &Settings, dir: &Path) -> Result<Endpoint, NetworkError> {
+    attach_first(
+        store,
+        s,
+        &connect::Wanted {
+            network: s.network.clone(),
+            ip: None,
+            aliases: Vec::new(),
+        },
+        dir,
+    )
+}
+
+/// Takes a RUN step's container off its network (after the step, whether it worked).
+pub fn detach_step(store: &Store, id: &str, dir: &Path) -> Result<(), NetworkError> {
+    teardown_files(dir);
+    ipam::release(store, id)?;
+    portmap::release(store, id)
+}
+
 /// The network's bridge, table and elements, once per boot (see [`attach`]).
 pub(crate) fn ensure_ready(
     ready: &Path,
@@ -414,7 +441,7 @@ fn write_hosts(
     gateway: Ipv4Addr,
 ) -> Result<(), NetworkError> {
     let mut own = vec![s.hostname.clone()];
-    if s.name != s.hostname {
+    if !s.name.is_empty() && s.name != s.hostname {
         own.push(s.name.clone());
     }
     let mut extra = Vec::new();

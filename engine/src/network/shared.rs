@@ -33,7 +33,11 @@ pub fn check_flags(
     let Some(t) = target(mode) else {
         return Ok(());
     };
-    let conflict = |what: &str| Err(NetworkError::Invalid(format!("conflicting options: {what}")));
+    let conflict = |what: &str| {
+        Err(NetworkError::Invalid(format!(
+            "conflicting options: {what}"
+        )))
+    };
     if t.is_empty() {
         return Err(NetworkError::Invalid(
             "Invalid network mode: invalid container format container:<name|id>".into(),
