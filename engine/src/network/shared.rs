@@ -107,3 +107,41 @@ pub fn joined(dir: &Path, s: &Settings) -> Option<(PathBuf, PathBuf)> {
         .then(|| (PathBuf::from(format!("/proc/{}/ns/net", st.pid)), other))
         .filter(|(ns, _)| ns.exists())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::options::NetOptions;
+
+    #[test]
+    fn container_mode_refuses_what_docker_refuses() {
+        let none = NetOptions::default();
+        assert!(check_flags(&none, "container:web", false).is_ok());
+        assert!(check_flags(&none, "bridge", true).is_ok());
+        let err = |o: &NetOptions, mode: &str, h: bool| {
+            check_flags(o, mode, h)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&none, "container:", false).contains("container:<name|id>"));
+        assert!(err(&none, "container:web", true).contains("hostname and the network mode"));
+        let dns = NetOptions {
+            dns_search: vec!["lan".into()],
+            ..Default::default()
+        };
+        assert!(err(&dns, "container:web", false).contains("dns and the network mode"));
+        let hosts = NetOptions {
+            add_hosts: vec![("a".into(), "10.0.0.1".into())],
+            ..Default::default()
+        };
+        assert!(err(&hosts, "container:web", false).contains("custom host-to-IP mapping"));
+        let all = NetOptions {
+            publish_all: true,
+            ..Default::default()
+        };
+        assert!(err(&all, "container:web", false).contains("port publishing"));
+        assert_eq!(target("container:abc"), Some("abc"));
+        assert_eq!(target("bridge"), None);
+    }
+}
