@@ -369,6 +369,58 @@ fn build_run_steps_use_the_network_asked_for() {
         1,
         "network nope not found",
     );
-    t.e.ok(&["rm", "-f", "srv"]);
+
+    // A container started on the network while a step runs does not get the step's
+    // address (the step is no container, but its address is held).
+    let ctx3 = context(
+        &t.e.dir,
+        "ctx3",
+        &[(
+            "Dockerfile",
+            &format!("FROM {IMG}\nRUN ip -o -4 addr show eth0 > /addr; touch /ready; sleep 6\n"),
+        )],
+    );
+    let nsdir = t.e.run_root.join("netns");
+    let srv_id = t.e.ok(&["inspect", "-f", "{{.Id}}", "srv"]);
+    let during = std::thread::scope(|sc| {
+        let b = sc.spawn(|| {
+            t.e.ctl(&["build", "--network", "bn", "-t", "slow:1", s(&ctx3)])
+        });
+        // The step's namespace appears under the run root while it runs.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < until
+            && !std::fs::read_dir(&nsdir).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    !n.starts_with('.') && n != srv_id
+                })
+            })
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        t.e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "late",
+            "--network",
+            "bn",
+            IMG,
+            "sleep",
+            "60",
+        ]);
+        let late = t.ip_of("late");
+        let o = b.join().expect("build thread");
+        assert!(o.ok(), "{o}");
+        late
+    });
+    let step =
+        t.e.ok(&["run", "--rm", "--network", "none", "slow:1", "cat", "/addr"]);
+    assert!(step.contains("10.240.4."), "{step}");
+    assert!(
+        !step.contains(&format!("{during}/")),
+        "step {step}, late {during}"
+    );
+    t.e.ok(&["rm", "-f", "srv", "late"]);
     t.e.ok(&["network", "rm", "bn"]);
 }
