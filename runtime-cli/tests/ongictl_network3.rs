@@ -63,6 +63,14 @@ fn the_default_network_is_bridge_unless_the_settings_turn_it_off() {
     let links = t.e.ok(&["exec", "lone", "ip", "-o", "link", "show"]);
     assert_eq!(links.lines().count(), 1, "{links}");
     assert!(links.contains(": lo:"), "{links}");
+    // -p does not bring the bridge back: refused, nothing made.
+    let before = t.e.ok(&["ps", "-aq"]);
+    fails_with(
+        &t.e.ctl(&["run", "-d", "-p", "8080:80", IMG, "true"]),
+        125,
+        "conflicting options: port publishing",
+    );
+    assert_eq!(t.e.ok(&["ps", "-aq"]), before);
     // The one already running keeps its network; asking for one still works.
     assert_eq!(t.curl(&format!("http://{ip}/")), "on-the-default-bridge");
     t.e.ok(&[

@@ -194,12 +194,13 @@ pub fn is_bridged(mode: &str) -> bool {
 }
 
 /// The network of a container made without `--network`: docker's `bridge`, or `none`
-/// when the engine's settings say `"bridge": "none"` (dockerd's setting) and no `-p`/`-P`
-/// asks for a network anyway.
-pub fn default_mode(store: &Store, publish: bool) -> Result<String, NetworkError> {
+/// when the engine's settings say `"bridge": "none"` (dockerd's setting). `-p`/`-P` do not
+/// bring the bridge back: an engine told to make no bridge makes none unless
+/// `--network` names one (its ports are refused as with `--network none`).
+pub fn default_mode(store: &Store) -> Result<String, NetworkError> {
     let c =
         crate::config::load_for(&store.root).map_err(|e| NetworkError::Invalid(e.to_string()))?;
-    Ok(if c.bridge_disabled() && !publish {
+    Ok(if c.bridge_disabled() {
         "none"
     } else {
         "bridge"

@@ -810,11 +810,9 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         // docker's default network, or none where the engine's settings turn it off.
         network: Some(match &a.network {
             Some(n) => n.clone(),
-            None => ongi_engine::network::default_mode(
-                store,
-                !a.publish.is_empty() || a.net.flags().publish_all,
-            )
-            .map_err(|e| fail125(e.to_string()))?,
+            None => {
+                ongi_engine::network::default_mode(store).map_err(|e| fail125(e.to_string()))?
+            }
         }),
         publish: a.publish.clone(),
         net: a.net.flags(),
