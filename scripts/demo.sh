@@ -40,4 +40,6 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$d/oci:latest" "docker://$image
 ctl() { "$ongictl" --root "$d/root" --run-root "$d/run" "$@"; }
 ctl pull "$image"
 ctl images
-ctl run --rm --name demo "$image" sh -c 'echo "hello from $(hostname) in an ongictl container: $(id)"; cat /proc/self/status | grep -E "^(Seccomp|CapEff)"'
+# --network none: the demo runs on the machine itself, and docker's default bridge network
+# would add a bridge device and nftables rules to the host's own network.
+ctl run --rm --network none --name demo "$image" sh -c 'echo "hello from $(hostname) in an ongictl container: $(id)"; cat /proc/self/status | grep -E "^(Seccomp|CapEff)"'

@@ -1,7 +1,10 @@
 //! The engine's settings file: `/etc/ongi/engine.json` (or `$ONGI_CONFIG`), in the spirit
-//! of dockerd's daemon.json. Today: `{"insecure-registries": ["host:port", ...], "registry-timeout": SECONDS}`.
+//! of dockerd's daemon.json. Today: `{"insecure-registries": ["host:port", ...], "registry-timeout": SECONDS,
+//! "bridge": "none"}`. An `engine.json` in an engine's `--root` is read over it, key by key:
+//! ongictl has no daemon, so an engine's root is what a dockerd instance is, and a setting
+//! such as `bridge` belongs to it (the tests give every private engine `"bridge": "none"`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -39,6 +42,53 @@ pub struct EngineConfig {
     /// Seconds a registry may take to connect and to answer each read (pull, push).
     #[serde(default)]
     pub registry_timeout: Option<f64>,
+    /// dockerd's `bridge`: `"none"` disables the default bridge network, so containers made
+    /// without `--network` get `none` (loopback only).
+    #[serde(default)]
+    pub bridge: Option<String>,
+}
+
+impl EngineConfig {
+    /// Is the default bridge turned off (`"bridge": "none"`)?
+    pub fn bridge_disabled(&self) -> bool {
+        self.bridge.as_deref() == Some("none")
+    }
+}
+
+/// The settings file inside an engine's root.
+pub fn root_config_path(root: &Path) -> PathBuf {
+    root.join("engine.json")
+}
+
+/// The settings for the engine at `root`: [`config_path`]'s, with the keys of
+/// `<root>/engine.json` (if it exists) over them.
+pub fn load_for(root: &Path) -> Result<EngineConfig, ConfigError> {
+    let read = |path: PathBuf| -> Result<serde_json::Value, ConfigError> {
+        match std::fs::read(&path) {
+            Ok(raw) => {
+                serde_json::from_slice(&raw).map_err(|source| ConfigError::Parse { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    };
+    let global = config_path();
+    let mut v = read(global.clone())?;
+    let local_path = root_config_path(root);
+    let local = read(local_path.clone())?;
+    if let (Some(g), Some(l)) = (v.as_object_mut(), local.as_object()) {
+        for (k, x) in l {
+            g.insert(k.clone(), x.clone());
+        }
+    }
+    serde_json::from_value(v).map_err(|source| ConfigError::Parse {
+        path: if local.as_object().is_some_and(|o| !o.is_empty()) {
+            local_path
+        } else {
+            global
+        },
+        source,
+    })
 }
 
 /// Where the settings file is: `$ONGI_CONFIG`, else [`DEFAULT_CONFIG`].
@@ -82,6 +132,25 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("engine.json"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_roots_file_overrides_key_by_key() {
+        let d = std::env::temp_dir().join(format!("ongi-config-root-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&d);
+        assert!(load_for(&d).is_ok_and(|c| !c.bridge_disabled()));
+        let _ = std::fs::write(d.join("engine.json"), r#"{"bridge": "none"}"#);
+        assert!(load_for(&d).is_ok_and(|c| c.bridge_disabled()));
+        let _ = std::fs::write(d.join("engine.json"), r#"{"bridge": 3}"#);
+        let e = load_for(&d)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains(&d.join("engine.json").display().to_string()),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

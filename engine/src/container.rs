@@ -398,7 +398,8 @@ pub fn create(store: &Store, mut s: Settings, image: &Image) -> Result<Settings,
     } else if !valid_name(&s.name) {
         return Err(ContainerError::BadName(s.name));
     }
-    crate::network::check_settings(store, &s).map_err(|e| ContainerError::Network(Box::new(e)))?;
+    crate::network::check_settings(store, &mut s)
+        .map_err(|e| ContainerError::Network(Box::new(e)))?;
     if s.hostname.is_empty() {
         s.hostname = s.id[..12].to_string();
     }
@@ -884,22 +885,9 @@ pub fn settings_for(
     volume_dir: &dyn Fn(&str) -> Result<PathBuf, ContainerError>,
 ) -> Result<Settings, ContainerError> {
     let bad = |e: FlagError| ContainerError::Flag(e);
-    // Networking happens only when asked for: -p alone means the default bridge.
-    let network = f.network.clone().unwrap_or_else(|| {
-        if f.publish.is_empty() && !f.net.publish_all {
-            "none"
-        } else {
-            "bridge"
-        }
-        .into()
-    });
-    if network.starts_with("container:") {
-        return Err(bad(flag_err(
-            "--network",
-            &network,
-            "container:NAME is not supported yet",
-        )));
-    }
+    // docker's default; callers that know the engine's settings pass
+    // crate::network::default_mode's answer.
+    let network = f.network.clone().unwrap_or_else(|| "bridge".into());
     let (net, ports) = crate::network::settings_flags(f, img, &network)
         .map_err(|e| ContainerError::Network(Box::new(e)))?;
     if !ports.is_empty() && !crate::network::is_bridged(&network) {

@@ -257,12 +257,15 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
     ];
+    // --network container:X: X's namespace and X's files, as docker shares them.
+    let joined = crate::network::shared::joined(dir, s);
+    let files = joined.as_ref().map_or(dir, |(_, d)| d.as_path());
     for (f, dest) in [
         ("resolv.conf", "/etc/resolv.conf"),
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),
     ] {
-        mounts.push(json!({"destination": dest, "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
+        mounts.push(json!({"destination": dest, "type": "bind", "source": files.join(f), "options": ["rbind", "rprivate"]}));
     }
     for m in &s.mounts {
         let mut opts = vec!["rbind".to_string()];
@@ -292,8 +295,9 @@ pub fn generate(s: &Settings, rootfs: &Path, dir: &Path) -> Result<Value, RunSpe
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    match crate::network::netns_of(dir) {
-        // The namespace the engine made and plumbed before the monitor started.
+    match crate::network::netns_of(dir).or(joined.map(|(ns, _)| ns)) {
+        // The namespace the engine made and plumbed before the monitor started, or the
+        // one of the container this one joins.
         Some(p) => namespaces.push(json!({"type": "network", "path": p})),
         None if s.network != "host" => namespaces.push(json!({"type": "network"})),
         None => {}

@@ -416,21 +416,12 @@ fn connect_and_disconnect_a_running_container() {
         "is not connected to network back",
     );
     t.e.ok(&["network", "disconnect", "-f", "back", "cl"]);
-    fails_with(
-        &t.e.ctl(&["network", "disconnect", "front", "cl"]),
-        1,
-        "not supported yet",
-    );
+    // Disconnecting the network it was started on, and connecting a stopped container,
+    // are docker's behaviour now: ongictl_network3.rs.
     fails_with(
         &t.e.ctl(&["network", "connect", "nope", "cl"]),
         1,
         "network nope not found",
-    );
-    t.e.ok(&["create", "--name", "idle", IMG, "true"]);
-    fails_with(
-        &t.e.ctl(&["network", "connect", "back", "idle"]),
-        1,
-        "is not running",
     );
     // The address given back is free again; a connected container's veth goes with it.
     t.e.ok(&["network", "connect", "--ip", "10.232.2.77", "back", "cl"]);

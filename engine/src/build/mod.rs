@@ -39,7 +39,7 @@ pub struct Options {
     pub no_cache: bool,
     /// `-q`: RUN output only when a step fails.
     pub quiet: bool,
-    /// `--network`: `none` (default) or `host`.
+    /// `--network`: `none` (default), `host`, `bridge` or a network's name.
     pub network: String,
     /// SOURCE_DATE_EPOCH: image and history times, clamp for layer mtimes.
     pub epoch: Option<u64>,

@@ -76,6 +76,25 @@ impl Step {
         ] {
             fs::write(self.dir.join(f), data).map_err(ioe("write", &self.dir))?;
         }
+        // `--network NAME|bridge`: attached for this step only (its hosts and resolv.conf
+        // replace those above), detached when it ends, whatever the outcome.
+        if crate::network::is_bridged(&s.network) {
+            crate::network::attach_step(store, s, &self.dir)
+                .map_err(|e| BuildError::Runtime(e.to_string()))?;
+        }
+        let r = self.run_attached(store, s, capture);
+        if crate::network::is_bridged(&s.network) {
+            let _ = crate::network::detach_step(store, &s.id, &self.dir);
+        }
+        r
+    }
+
+    fn run_attached(
+        &mut self,
+        store: &Store,
+        s: &Settings,
+        capture: Option<&Path>,
+    ) -> Result<i32, BuildError> {
         let spec = crate::runspec::generate(s, &self.rootfs, &self.dir)?;
         let cfg = self.dir.join("config.json");
         fs::write(&cfg, serde_json::to_vec(&spec).unwrap_or_default())

@@ -1,18 +1,68 @@
-//! `network connect` and `network disconnect` of a running container: another veth pair
-//! into the namespace it already has (`ethN` inside, no default route: the first network
-//! keeps it), an address from the network's IPAM, recorded in `network-extra.json` next
-//! to `network.json` so teardown, inspect and `network rm` see it. The network a
-//! container was started on cannot be disconnected yet.
+//! `network connect` and `network disconnect`, as docker's: a running container gets
+//! another veth pair into the namespace it already has (`ethN` inside, no default route:
+//! the first network keeps it), an address from the network's IPAM, recorded in
+//! `network-extra.json` next to `network.json` so teardown, inspect and `network rm` see
+//! it. Every connection is also recorded for later starts (`network-connect.json`): a
+//! created or exited container is connected at its next start, and one that is running
+//! stays connected after a restart, as with docker. Disconnecting the network a
+//! container was started on takes eth0, its default route and its published ports away.
 
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::{
-    endpoints_at, ensure_ready, ipam, link, lock, mac_for, model, names_of, Endpoint, NetworkError,
-    EXTRA,
+    endpoint_at, endpoints_at, ensure_ready, extras_at, firewall, ipam, link, lock, mac_for, model,
+    names_of, portmap, write_endpoint, Endpoint, NetworkError, EXTRA,
 };
+use crate::container::{Container, Settings};
 use crate::store::Store;
+
+/// A network the container is to be on at its next start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Wanted {
+    /// The network (its id once recorded; a name or id for the first network).
+    pub network: String,
+    /// --ip.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    /// --alias.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// What `network connect` and `disconnect` recorded for a container's starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// Networks connected, in order.
+    #[serde(default)]
+    pub connected: Vec<Wanted>,
+    /// The network it was made on was disconnected.
+    #[serde(default)]
+    pub left_primary: bool,
+}
+
+const RECORD: &str = "network-connect.json";
+
+/// The record in a container directory (none: the defaults).
+pub fn record_at(dir: &Path) -> Record {
+    fs::read(dir.join(RECORD))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_record(dir: &Path, r: &Record) -> Result<(), NetworkError> {
+    let tmp = dir.join(".network-connect.json.tmp");
+    let io = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NetworkError::Io { op, path, source }
+    };
+    fs::write(&tmp, serde_json::to_vec(r).unwrap_or_default()).map_err(io("write", &tmp))?;
+    fs::rename(&tmp, dir.join(RECORD)).map_err(io("rename", &tmp))
+}
 
 fn write_extras(dir: &Path, eps: &[Endpoint]) -> Result<(), NetworkError> {
     let p = dir.join(EXTRA);
@@ -25,11 +75,15 @@ fn write_extras(dir: &Path, eps: &[Endpoint]) -> Result<(), NetworkError> {
     fs::rename(&tmp, &p).map_err(io("rename", &tmp))
 }
 
-fn not_running(c: &str) -> NetworkError {
-    NetworkError::Invalid(format!("Container {c} is not running"))
+/// Is the container's first network `n` and still connected (per the record)?
+fn on_primary(store: &Store, c: &Container, n: &model::Network, rec: &Record) -> bool {
+    !rec.left_primary
+        && super::is_bridged(&c.settings.network)
+        && model::get(store, &c.settings.network).is_ok_and(|p| p.id == n.id)
 }
 
-/// Joins running container `ctr` to network `net` (optionally at `ip`, with `aliases`).
+/// Connects container `ctr` to network `net` (optionally at `ip`, with `aliases`): now if
+/// it runs, and at every later start.
 pub fn connect(
     store: &Store,
     net: &str,
@@ -40,11 +94,22 @@ pub fn connect(
     let n = model::get(store, net)?;
     let id = crate::container::resolve(store, ctr)?;
     let c = crate::container::load(store, &id)?;
-    if n.driver != "bridge" {
-        // docker's wording.
+    let mode = c.settings.network.as_str();
+    // docker's wordings (runconfig's errors).
+    if n.driver != "bridge" || mode == "host" {
         return Err(NetworkError::Invalid(
             "container cannot be disconnected from host network or connected to host network"
                 .into(),
+        ));
+    }
+    if super::shared::target(mode).is_some() {
+        return Err(NetworkError::Invalid(
+            "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+        ));
+    }
+    if !super::is_bridged(mode) {
+        return Err(NetworkError::Invalid(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
         ));
     }
     let user = !n.predefined();
@@ -60,23 +125,82 @@ pub fn connect(
     }
     let dir = store.container_dir(&id);
     let _l = lock(store)?;
-    let eps = endpoints_at(&dir);
-    let Some(first) = eps.first().filter(|_| c.running()) else {
-        return Err(if c.running() {
-            NetworkError::Invalid(format!(
-                "container {} has no network namespace of ongi's (--network {}): it cannot be connected",
-                c.settings.name, c.settings.network
-            ))
-        } else {
-            not_running(ctr)
-        });
-    };
-    if eps.iter().any(|e| e.network_id == n.id) {
-        return Err(NetworkError::Invalid(format!(
+    let mut rec = record_at(&dir);
+    let exists = || {
+        NetworkError::Invalid(format!(
             "endpoint with name {} already exists in network {}",
             c.settings.name, n.name
-        )));
+        ))
+    };
+    if rec.connected.iter().any(|w| w.network == n.id) || on_primary(store, &c, &n, &rec) {
+        return Err(exists());
     }
+    let want = Wanted {
+        network: n.id.clone(),
+        ip,
+        aliases: aliases.to_vec(),
+    };
+    let ep = if c.running() {
+        if endpoints_at(&dir).iter().any(|e| e.network_id == n.id) {
+            return Err(exists());
+        }
+        join(store, &c, &n, &want)?
+    } else {
+        // Recorded only; the address is chosen at the next start (docker's checks of an
+        // --ip against the subnet come now).
+        if let (Some(w), Some(subnet)) = (ip, n.subnet) {
+            if !subnet.contains(w) {
+                return Err(NetworkError::Invalid(format!(
+                    "Invalid address {w}: It does not belong to any of this network's subnets"
+                )));
+            }
+        }
+        Endpoint {
+            network: n.name.clone(),
+            network_id: n.id.clone(),
+            bridge: n.bridge.clone(),
+            address: Ipv4Addr::UNSPECIFIED,
+            prefix: n.subnet.map_or(0, |s| s.prefix),
+            gateway: n.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            mac: String::new(),
+            host_veth: String::new(),
+            netns: Default::default(),
+            ports: Vec::new(),
+            aliases: aliases.to_vec(),
+            ifname: String::new(),
+            detached: false,
+        }
+    };
+    rec.connected.push(want);
+    write_record(&dir, &rec)?;
+    Ok(ep)
+}
+
+/// At start (the container's first network is plumbed, its monitor not yet running):
+/// joins a recorded network.
+pub(crate) fn join_at_start(store: &Store, s: &Settings, w: &Wanted) -> Result<(), NetworkError> {
+    let n = model::get(store, &w.network)?;
+    let c = crate::container::load(store, &s.id)?;
+    join(store, &c, &n, w).map(|_| ())
+}
+
+/// Plumbs container `c` (whose namespace exists) into network `n`.
+fn join(
+    store: &Store,
+    c: &Container,
+    n: &model::Network,
+    w: &Wanted,
+) -> Result<Endpoint, NetworkError> {
+    let id = c.settings.id.clone();
+    let dir = store.container_dir(&id);
+    let user = !n.predefined();
+    let Some(first) = endpoint_at(&dir) else {
+        return Err(NetworkError::Invalid(format!(
+            "container {} has no network namespace of ongi's (--network {}): it cannot be connected",
+            c.settings.name, c.settings.network
+        )));
+    };
+    let extras_now = extras_at(&dir);
     let (Some(subnet), Some(gateway)) = (n.subnet, n.gateway) else {
         return Err(NetworkError::Invalid(format!(
             "network {} has no subnet",
@@ -85,9 +209,9 @@ pub fn connect(
     };
     // The lowest free slot names both the interface inside and the host end.
     let slot = (1..16u8)
-        .find(|i| !eps.iter().any(|e| e.ifname == format!("eth{i}")))
+        .find(|i| !extras_now.iter().any(|e| e.ifname == format!("eth{i}")))
         .ok_or_else(|| NetworkError::Invalid("too many networks on one container".into()))?;
-    let addr = ipam::allocate(store, &n, &id, ip)?;
+    let addr = ipam::allocate(store, n, &id, w.ip)?;
     let ep = Endpoint {
         network: n.name.clone(),
         network_id: n.id.clone(),
@@ -103,17 +227,18 @@ pub fn connect(
         host_veth: format!("ox{}{slot:x}", &id[..12]),
         netns: first.netns.clone(),
         ports: Vec::new(),
-        aliases: aliases.to_vec(),
+        aliases: w.aliases.clone(),
         ifname: format!("eth{slot}"),
+        detached: false,
     };
     let ready = store
         .run_root
         .join("netns")
         .join(format!(".ready-{}", n.bridge));
-    let mut extras: Vec<Endpoint> = eps[1..].to_vec();
+    let mut extras: Vec<Endpoint> = extras_now;
     extras.push(ep.clone());
     let r = (|| {
-        ensure_ready(&ready, &n, subnet, gateway)?;
+        ensure_ready(&ready, n, subnet, gateway)?;
         // Recorded first: teardown and `system check` find the veth if we die midway.
         write_extras(&dir, &extras)?;
         link::plumb(&link::Plumbing {
@@ -129,7 +254,7 @@ pub fn connect(
             ifname: ep.ifname.clone(),
             existing: true,
         })?;
-        append_hosts(store, &dir, &c, &ep, user)
+        append_hosts(store, &dir, c, &ep, user)
     })();
     if let Err(e) = r {
         let _ = fs::remove_file(&ready);
@@ -186,7 +311,7 @@ fn release_on(store: &Store, network: &str, container: &str) -> Result<(), Netwo
     Ok(())
 }
 
-/// Takes running container `ctr` off network `net`, which `network connect` joined it to;
+/// Takes container `ctr` off network `net` (now if it runs, and for its later starts);
 /// with `force`, a container not on it is no error.
 pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<(), NetworkError> {
     let n = model::get(store, net)?;
@@ -194,18 +319,10 @@ pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<()
     let c = crate::container::load(store, &id)?;
     let dir = store.container_dir(&id);
     let _l = lock(store)?;
-    let eps = if c.running() {
-        endpoints_at(&dir)
-    } else {
-        Vec::new()
-    };
-    if eps.first().is_some_and(|e| e.network_id == n.id) {
-        return Err(NetworkError::Invalid(format!(
-            "container {} was started on network {}: disconnecting it from that network is not supported yet",
-            c.settings.name, n.name
-        )));
-    }
-    let Some(pos) = eps.iter().skip(1).position(|e| e.network_id == n.id) else {
+    let mut rec = record_at(&dir);
+    let primary = on_primary(store, &c, &n, &rec);
+    let recorded = rec.connected.iter().position(|w| w.network == n.id);
+    if !primary && recorded.is_none() {
         if force {
             return Ok(());
         }
@@ -213,15 +330,45 @@ pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<()
             "container {id} is not connected to network {}",
             n.name
         )));
-    };
-    let mut extras: Vec<Endpoint> = eps[1..].to_vec();
-    let ep = extras.remove(pos);
-    // The host end goes and takes the peer inside with it.
-    link::delete_link(&ep.host_veth)?;
-    write_extras(&dir, &extras)?;
+    }
+    if c.running() {
+        let own = endpoint_at(&dir).filter(|e| !e.detached && e.network_id == n.id);
+        if let Some(mut ep) = own {
+            // eth0 goes, and with it the default route; its ports and address too.
+            firewall::remove_ports(&ep.ports);
+            link::delete_link(&ep.host_veth)?;
+            ep.ports.clear();
+            ep.detached = true;
+            write_endpoint(&dir, &ep)?;
+            drop_own_line(&dir, ep.address);
+            portmap::release(store, &id)?;
+        } else {
+            let mut extras = extras_at(&dir);
+            if let Some(pos) = extras.iter().position(|e| e.network_id == n.id) {
+                let ep = extras.remove(pos);
+                // The host end goes and takes the peer inside with it.
+                link::delete_link(&ep.host_veth)?;
+                write_extras(&dir, &extras)?;
+                drop_own_line(&dir, ep.address);
+            }
+        }
+        release_on(store, &n.id, &id)?;
+    }
+    match recorded {
+        Some(i) => {
+            rec.connected.remove(i);
+        }
+        None => rec.left_primary = true,
+    }
+    write_record(&dir, &rec)
+}
+
+/// Removes the container's line for `addr` from its /etc/hosts (edited in place: the
+/// container sees the file bind-mounted).
+fn drop_own_line(dir: &Path, addr: Ipv4Addr) {
     let p = dir.join("hosts");
     if let Ok(t) = fs::read_to_string(&p) {
-        let own = format!("{}\t", ep.address);
+        let own = format!("{addr}\t");
         let kept: String = t
             .lines()
             .filter(|l| !l.starts_with(&own))
@@ -229,5 +376,4 @@ pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<()
             .collect();
         let _ = fs::write(&p, kept);
     }
-    release_on(store, &n.id, &id)
 }

@@ -53,12 +53,26 @@ pub fn allocate(
         )
         .map_err(store.dberr())?;
     }
-    // Addresses of containers that no longer exist are free again.
-    tx.execute(
-        "DELETE FROM ip_allocations WHERE network_id = ?1 AND container_id NOT IN (SELECT id FROM containers)",
-        params![n.id],
-    )
-    .map_err(store.dberr())?;
+    // Addresses of containers that no longer exist are free again; a `build --network`
+    // RUN step is no container but has its namespace under the run root while it runs.
+    let orphans: Vec<String> = {
+        let mut st = tx
+            .prepare("SELECT container_id FROM ip_allocations WHERE network_id = ?1 AND container_id NOT IN (SELECT id FROM containers)")
+            .map_err(store.dberr())?;
+        let it = st
+            .query_map(params![n.id], |r| r.get::<_, String>(0))
+            .map_err(store.dberr())?;
+        it.filter_map(Result::ok).collect()
+    };
+    for id in orphans {
+        if !store.run_root.join("netns").join(&id).exists() {
+            tx.execute(
+                "DELETE FROM ip_allocations WHERE network_id = ?1 AND container_id = ?2",
+                params![n.id, id],
+            )
+            .map_err(store.dberr())?;
+        }
+    }
     let used: HashSet<Ipv4Addr> = {
         let mut st = tx
             .prepare("SELECT address FROM ip_allocations WHERE network_id = ?1")

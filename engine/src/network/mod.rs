@@ -8,8 +8,8 @@
 //! What a running container has on its network is recorded in `network.json` in its
 //! directory: the monitor, which reads files only, tears the namespace and rules down from
 //! it when the container is gone for good; `stop`, `rm` and `system check` free the
-//! address and the ports in the database. Only `--network bridge|NAME` or `-p` do any of
-//! this: the default stays `none`.
+//! address and the ports in the database. The default network is docker's `bridge`
+//! ([`default_mode`]; `"bridge": "none"` in the engine's settings makes it `none`).
 
 pub mod connect;
 pub mod firewall;
@@ -18,6 +18,7 @@ pub mod link;
 pub mod model;
 pub mod options;
 pub mod portmap;
+pub mod shared;
 
 use std::fs;
 use std::io;
@@ -141,6 +142,10 @@ pub struct Endpoint {
     /// The interface inside (`eth0`, or `ethN` for `network connect`).
     #[serde(default = "eth0")]
     pub ifname: String,
+    /// `network disconnect` took the container off this, its first, network while it ran:
+    /// the record stays for the namespace it names (teardown, `network connect`).
+    #[serde(default)]
+    pub detached: bool,
 }
 
 fn eth0() -> String {
@@ -156,16 +161,23 @@ pub fn endpoint_at(dir: &Path) -> Option<Endpoint> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-/// Every endpoint of a container: its first network's, then those `network connect` added.
+/// Every endpoint of a container: its first network's (unless disconnected), then those
+/// `network connect` added.
 pub fn endpoints_at(dir: &Path) -> Vec<Endpoint> {
-    let mut v: Vec<Endpoint> = endpoint_at(dir).into_iter().collect();
-    v.extend(
-        fs::read(dir.join(EXTRA))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<Endpoint>>(&b).ok())
-            .unwrap_or_default(),
-    );
+    let mut v: Vec<Endpoint> = endpoint_at(dir)
+        .into_iter()
+        .filter(|e| !e.detached)
+        .collect();
+    v.extend(extras_at(dir));
     v
+}
+
+/// The endpoints `network connect` added to a running container.
+pub(crate) fn extras_at(dir: &Path) -> Vec<Endpoint> {
+    fs::read(dir.join(EXTRA))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<Endpoint>>(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Endpoints `network connect` added to a running container.
@@ -181,8 +193,25 @@ pub fn is_bridged(mode: &str) -> bool {
     !matches!(mode, "none" | "host" | "") && !mode.starts_with("container:")
 }
 
-/// At create: the network must exist (docker refuses an unknown one then).
-pub fn check_settings(store: &Store, s: &Settings) -> Result<(), NetworkError> {
+/// The network of a container made without `--network`: docker's `bridge`, or `none`
+/// when the engine's settings say `"bridge": "none"` (dockerd's setting). `-p`/`-P` do not
+/// bring the bridge back: an engine told to make no bridge makes none unless
+/// `--network` names one (its ports are refused as with `--network none`).
+pub fn default_mode(store: &Store) -> Result<String, NetworkError> {
+    let c =
+        crate::config::load_for(&store.root).map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    Ok(if c.bridge_disabled() {
+        "none"
+    } else {
+        "bridge"
+    }
+    .into())
+}
+
+/// At create: the network must exist (docker refuses an unknown one then); a
+/// `container:` mode is resolved ([`shared`]).
+pub fn check_settings(store: &Store, s: &mut Settings) -> Result<(), NetworkError> {
+    shared::resolve_at_create(store, s)?;
     if is_bridged(&s.network) {
         let n = model::get(store, &s.network)?;
         if n.driver != "bridge" {
@@ -228,21 +257,54 @@ pub(crate) fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
 /// Joins the container to its network before its monitor starts: address, ports,
 /// bridge, namespace, veth, rules, hosts and resolv.conf. A failure undoes all of it.
 pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkError> {
+    shared::check_start(store, s)?;
     if !is_bridged(&s.network) {
         return Ok(None);
     }
-    let n = model::get(store, &s.network)?;
+    // The network it was made on (unless `network disconnect` took it off), then those
+    // `network connect` recorded: the first gets eth0, the default route and the ports.
+    let dir = store.container_dir(&s.id);
+    let rec = connect::record_at(&dir);
+    let mut plan: Vec<connect::Wanted> = Vec::new();
+    if !rec.left_primary {
+        plan.push(connect::Wanted {
+            network: s.network.clone(),
+            ip: s.net.ip,
+            aliases: s.net.aliases.clone(),
+        });
+    }
+    plan.extend(rec.connected);
+    let Some((first, rest)) = plan.split_first() else {
+        return Ok(None);
+    };
+    let ep = attach_first(store, s, first, &dir)?;
+    for w in rest {
+        if let Err(e) = connect::join_at_start(store, s, w) {
+            let _ = detach(store, &s.id);
+            return Err(e);
+        }
+    }
+    Ok(Some(ep))
+}
+
+fn attach_first(
+    store: &Store,
+    s: &Settings,
+    want: &connect::Wanted,
+    dir: &Path,
+) -> Result<Endpoint, NetworkError> {
+    let n = model::get(store, &want.network)?;
     let (Some(subnet), Some(gateway)) = (n.subnet, n.gateway) else {
         return Err(NetworkError::Invalid(format!(
             "network {} has no subnet",
             n.name
         )));
     };
-    let dir = store.container_dir(&s.id);
+    let dir = dir.to_path_buf();
     let _l = lock(store)?;
     // What a crash left of an earlier run goes first.
     teardown_files(&dir);
-    let ip = ipam::allocate(store, &n, &s.id, s.net.ip)?;
+    let ip = ipam::allocate(store, &n, &s.id, want.ip)?;
     let mut ep = Endpoint {
         network: n.name.clone(),
         network_id: n.id.clone(),
@@ -258,8 +320,9 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         host_veth: format!("ov{}", &s.id[..13]),
         netns: store.run_root.join("netns").join(&s.id),
         ports: Vec::new(),
-        aliases: s.net.aliases.clone(),
+        aliases: want.aliases.clone(),
         ifname: eth0(),
+        detached: false,
     };
     let ready = store
         .run_root
@@ -301,7 +364,30 @@ pub fn attach(store: &Store, s: &Settings) -> Result<Option<Endpoint>, NetworkEr
         let _ = portmap::release(store, &s.id);
         return Err(e);
     }
-    Ok(Some(ep))
+    Ok(ep)
+}
+
+/// `build --network NAME|bridge`: a RUN step's container (settings `s`, its files in the
+/// step's directory `dir`) joins the network as a container's first network does; its
+/// namespace, veth, hosts and resolv.conf are in `dir`. [`detach_step`] undoes it.
+pub fn attach_step(store: &Store, s: &Settings, dir: &Path) -> Result<Endpoint, NetworkError> {
+    attach_first(
+        store,
+        s,
+        &connect::Wanted {
+            network: s.network.clone(),
+            ip: None,
+            aliases: Vec::new(),
+        },
+        dir,
+    )
+}
+
+/// Takes a RUN step's container off its network (after the step, whether it worked).
+pub fn detach_step(store: &Store, id: &str, dir: &Path) -> Result<(), NetworkError> {
+    teardown_files(dir);
+    ipam::release(store, id)?;
+    portmap::release(store, id)
 }
 
 /// The network's bridge, table and elements, once per boot (see [`attach`]).
@@ -323,7 +409,7 @@ pub(crate) fn ensure_ready(
     Ok(())
 }
 
-fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
+pub(crate) fn write_endpoint(dir: &Path, ep: &Endpoint) -> Result<(), NetworkError> {
     let tmp = dir.join(".network.json.tmp");
     let io = |op, path: &Path| {
         let path = path.to_path_buf();
@@ -356,7 +442,7 @@ fn write_hosts(
     gateway: Ipv4Addr,
 ) -> Result<(), NetworkError> {
     let mut own = vec![s.hostname.clone()];
-    if s.name != s.hostname {
+    if !s.name.is_empty() && s.name != s.hostname {
         own.push(s.name.clone());
     }
     let mut extra = Vec::new();
@@ -477,6 +563,11 @@ pub fn settings_flags(
 ) -> Result<(options::NetOptions, Vec<portmap::PortSpec>), NetworkError> {
     let mut ports = parse_publish(&f.publish)?;
     let net = options::parse(&f.net)?;
+    shared::check_flags(
+        &net,
+        network,
+        f.hostname.as_ref().is_some_and(|h| !h.is_empty()),
+    )?;
     options::check_mode(&net, network)?;
     if net.publish_all {
         for k in img.config.exposed_ports.iter().flat_map(|m| m.keys()) {
@@ -505,7 +596,7 @@ pub fn settings_flags(
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
     // `ip`, not netlink: the monitor calls this (see link::delete_link_ip).
-    for x in endpoints_at(dir).iter().skip(1) {
+    for x in extras_at(dir) {
         link::delete_link_ip(&x.host_veth);
     }
     let _ = fs::remove_file(dir.join(EXTRA));
@@ -628,7 +719,7 @@ pub(crate) fn endpoint_id(container: &str, network: &str) -> String {
 pub fn settings_json(store: &Store, c: &Container) -> Value {
     let s = &c.settings;
     let ep = if c.running() {
-        endpoint_at(&store.container_dir(&s.id))
+        endpoint_at(&store.container_dir(&s.id)).filter(|e| !e.detached)
     } else {
         None
     };
@@ -651,7 +742,7 @@ pub fn settings_json(store: &Store, c: &Container) -> Value {
         );
     }
     let mut networks = serde_json::Map::new();
-    let all = if ep.is_some() {
+    let all = if c.running() {
         endpoints_at(&store.container_dir(&s.id))
     } else {
         Vec::new()

@@ -402,6 +402,10 @@ pub fn users(store: &Store, n: &Network) -> Result<Vec<String>, NetworkError> {
         if s.network == n.name
             || (s.network.len() >= 12 && n.id.starts_with(&s.network))
             || connected()
+            || super::connect::record_at(&store.container_dir(&s.id))
+                .connected
+                .iter()
+                .any(|w| w.network == n.id)
         {
             out.push(s.name.clone());
         }

@@ -344,7 +344,7 @@ fn main() -> ExitCode {
         Err(e) => return usage::fail(e),
     };
     // Insecure registries from the engine's settings file join those given by flag.
-    match ongi_engine::config::load() {
+    match ongi_engine::config::load_for(&cli.root) {
         Ok(c) => cli.insecure.extend(c.insecure_registries),
         Err(e) => eprintln!("WARNING: {e}"),
     }
@@ -807,7 +807,13 @@ fn run_cmd(store: &Store, cli: &Cli, a: &RunArgs, start: bool) -> Result<u8, Fai
         volumes: a.volume.clone(),
         tmpfs: a.tmpfs.clone(),
         read_only: a.read_only,
-        network: a.network.clone(),
+        // docker's default network, or none where the engine's settings turn it off.
+        network: Some(match &a.network {
+            Some(n) => n.clone(),
+            None => {
+                ongi_engine::network::default_mode(store).map_err(|e| fail125(e.to_string()))?
+            }
+        }),
         publish: a.publish.clone(),
         net: a.net.flags(),
         memory: a.memory.clone(),

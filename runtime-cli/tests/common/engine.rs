@@ -40,12 +40,35 @@ impl Engine {
             let _ = fs::remove_dir_all(&dir);
         }
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        Engine {
+        let e = Engine {
             root: dir.join("root"),
             run_root: dir.join("run"),
             dir,
             netns: None,
-        }
+        };
+        // These engines run on the host, whose interfaces and firewall no test may change:
+        // dockerd's "bridge": "none" makes their containers default to --network none (the
+        // network tests, in their own namespace, take it out again: netns.rs).
+        e.set_config("bridge", Some(serde_json::json!("none")));
+        e
+    }
+
+    /// Sets (or with None removes) `key` in the engine's own settings file
+    /// (`<root>/engine.json`), keeping its other keys.
+    pub fn set_config(&self, key: &str, value: Option<serde_json::Value>) {
+        let p = self.root.join("engine.json");
+        let mut v: serde_json::Map<String, serde_json::Value> = fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        match value {
+            Some(x) => v.insert(key.to_string(), x),
+            None => v.remove(key),
+        };
+        fs::create_dir_all(&self.root)
+            .unwrap_or_else(|e| panic!("mkdir {}: {e}", self.root.display()));
+        fs::write(&p, serde_json::Value::Object(v).to_string())
+            .unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
     }
 
     /// `ongictl ARGS` with this engine's roots, at most `limit`.

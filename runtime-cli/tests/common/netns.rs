@@ -57,6 +57,8 @@ impl T {
         let ns = NetNs::new(tag);
         let mut e = Engine::new(&format!("net-{tag}"));
         e.netns = Some(ns.path.clone());
+        // Inside the namespace the engine has docker's default bridge again.
+        e.set_config("bridge", None);
         let archive = image::docker_archive(&e.dir, IMG);
         e.ok(&["load", "-i", archive.to_str().unwrap_or_default()]);
         T { e, ns }

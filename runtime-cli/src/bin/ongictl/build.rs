@@ -35,7 +35,7 @@ pub struct BuildArgs {
     /// Write the image id to this file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
-    /// Networking for RUN: none (default) or host.
+    /// Networking for RUN: none (default), host, bridge or a network's name.
     #[arg(long, default_value = "none")]
     network: String,
     /// Set metadata for an image (K=V); may be repeated.
@@ -68,13 +68,19 @@ pub fn is_build(args: &[std::ffi::OsString]) -> bool {
 /// Runs `build`.
 pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
     if !matches!(a.network.as_str(), "none" | "host" | "default") {
-        return Err(Fail(
-            1,
-            format!(
-                "network mode {:?} not supported by ongictl build (none, host)",
-                a.network
-            ),
-        ));
+        // bridge or a network's name: it must exist now, not at the first RUN.
+        let store = crate::open(cli)?;
+        let n = ongi_engine::network::model::get(&store, &a.network)
+            .map_err(|e| Fail(1, e.to_string()))?;
+        if n.driver != "bridge" {
+            return Err(Fail(
+                1,
+                format!(
+                    "network mode {:?} not supported by ongictl build",
+                    a.network
+                ),
+            ));
+        }
     }
     for t in &a.tags {
         Reference::parse(t).map_err(|e| {
