@@ -894,6 +894,15 @@ fn check_refs(p: &Project) -> Result<(), ComposeError> {
     Ok(())
 }
 
+/// `config`'s output: the resolved model as YAML (compose's default) or JSON.
+pub fn render(p: &Project, format: &str) -> Result<String, ComposeError> {
+    match format {
+        "yaml" => serde_yaml_ng::to_string(p).map_err(|e| ComposeError::Invalid(e.to_string())),
+        "json" => serde_json::to_string_pretty(p).map_err(|e| ComposeError::Invalid(e.to_string())),
+        f => Err(ComposeError::Invalid(format!("unsupported format {f:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
