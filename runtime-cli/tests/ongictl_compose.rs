@@ -255,7 +255,8 @@ services:
 }
 
 /// The web + db project: httpd published on 8080, a db that appends a line to a file in
-/// a named volume at every start and then asks the web server for its page by service name.
+/// a named volume at every start and then asks the web server (started first: depends_on)
+/// for its page by service name.
 fn web_db(e: &Engine, web_body: &str) -> PathBuf {
     let yaml = format!(
         r#"name: shop
@@ -282,6 +283,9 @@ services:
         exec sleep 1000
     volumes: ["data:/data"]
     stop_signal: SIGKILL
+    # Peers' names are in /etc/hosts as written at start (until the embedded DNS lands):
+    # the web server is there first.
+    depends_on: [web]
 volumes:
   data: {{}}
 "#
