@@ -738,13 +738,17 @@ pub fn service(
     Ok(s)
 }
 
+/// A top-level `networks` or `volumes` entry's fields.
+struct TopEntry {
+    name: String,
+    external: bool,
+    internal: bool,
+    subnet: Option<String>,
+    labels: BTreeMap<String, String>,
+}
+
 /// Top-level `networks` or `volumes` entry fields.
-fn top_entry(
-    kind: &str,
-    key: &str,
-    v: &Value,
-    project: &str,
-) -> Result<(String, bool, bool, Option<String>, BTreeMap<String, String>), ComposeError> {
+fn top_entry(kind: &str, key: &str, v: &Value, project: &str) -> Result<TopEntry, ComposeError> {
     let m = match v {
         Value::Mapping(m) => m.clone(),
         Value::Null => Mapping::new(),
@@ -795,7 +799,13 @@ fn top_entry(
         None if external => key.to_string(),
         None => format!("{project}_{key}"),
     };
-    Ok((name, external, internal, subnet, labels))
+    Ok(TopEntry {
+        name,
+        external,
+        internal,
+        subnet,
+        labels,
+    })
 }
 
 /// The project from its merged, interpolated document.
@@ -840,7 +850,13 @@ pub fn project(
     if let Some(Value::Mapping(n)) = doc.get("networks") {
         for (k, v) in n {
             let k = scalar(k).unwrap_or_default();
-            let (name, external, internal, subnet, labels) = top_entry("network", &k, v, &p.name)?;
+            let TopEntry {
+                name,
+                external,
+                internal,
+                subnet,
+                labels,
+            } = top_entry("network", &k, v, &p.name)?;
             p.networks.insert(
                 k,
                 NetworkDef {
@@ -856,7 +872,12 @@ pub fn project(
     if let Some(Value::Mapping(n)) = doc.get("volumes") {
         for (k, v) in n {
             let k = scalar(k).unwrap_or_default();
-            let (name, external, _, _, labels) = top_entry("volume", &k, v, &p.name)?;
+            let TopEntry {
+                name,
+                external,
+                labels,
+                ..
+            } = top_entry("volume", &k, v, &p.name)?;
             p.volumes.insert(
                 k,
                 VolumeDef {

@@ -31,14 +31,7 @@ pub fn order(p: &Project, wanted: &[String], with_deps: bool) -> Result<Vec<Stri
     let mut done = BTreeSet::new();
     let mut path = Vec::new();
     for r in &roots {
-        visit(
-            p,
-            r,
-            with_deps || wanted.is_empty(),
-            &mut done,
-            &mut path,
-            &mut out,
-        )?;
+        visit(p, r, &mut done, &mut path, &mut out)?;
     }
     // Without deps the roots alone, still in dependency order among themselves.
     if !with_deps && !wanted.is_empty() {
@@ -50,7 +43,6 @@ pub fn order(p: &Project, wanted: &[String], with_deps: bool) -> Result<Vec<Stri
 fn visit(
     p: &Project,
     n: &str,
-    deps: bool,
     done: &mut BTreeSet<String>,
     path: &mut Vec<String>,
     out: &mut Vec<String>,
@@ -67,7 +59,7 @@ fn visit(
     if let Some(s) = p.services.get(n) {
         for d in s.depends_on.keys() {
             if p.services.contains_key(d) {
-                visit(p, d, deps, done, path, out)?;
+                visit(p, d, done, path, out)?;
             }
         }
     }

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Subcommand};
-use ongi_engine::compose::lifecycle::{
-    self, DownOptions, UpOptions, CONFIG_FILES, SERVICE, WORKING_DIR,
-};
+use ongi_engine::compose::lifecycle::{self, DownOptions, UpOptions, CONFIG_FILES, SERVICE};
 use ongi_engine::compose::load::{self, Options};
 use ongi_engine::compose::model::Project;
 use ongi_engine::container::Container;
@@ -344,10 +342,6 @@ fn of_services(store: &Store, p: &Project, names: &[String]) -> Result<Vec<Conta
                     .labels
                     .get(SERVICE)
                     .is_some_and(|s| names.contains(s))
-        })
-        .filter(|c| {
-            // Another directory's project of the same name is not ours to show.
-            c.settings.labels.get(WORKING_DIR).is_none_or(|_| true)
         })
         .collect())
 }
