@@ -633,3 +633,48 @@ fn bad_input_is_refused_and_nothing_starts() {
     );
     check_nothing();
 }
+
+#[test]
+fn foreground_up_streams_prefixed_logs_and_down_by_project_name() {
+    let t = T::new("compose-fg");
+    let e = &t.e;
+    let yaml = format!(
+        r#"services:
+  hello:
+    image: {IMG}
+    command: ["sh", "-c", "echo hello from $$NOT_SET_HERE-less; echo second line"]
+    volumes: [scratch:/scratch]
+  bye:
+    image: {IMG}
+    command: ["sh", "-c", "sleep 1; echo bye now; exit 4"]
+volumes:
+  scratch:
+"#
+    );
+    let f = project(e, "fg-proj", &[("compose.yaml", &yaml)]).join("compose.yaml");
+    let o = compose(e, &f, &["up"]);
+    assert!(o.ok(), "{o}");
+    assert!(
+        o.stdout
+            .starts_with("Attaching to fg-proj-bye-1, fg-proj-hello-1\n"),
+        "{o}"
+    );
+    assert!(
+        o.stdout.contains("fg-proj-hello-1 | hello from -less\n"),
+        "{o}"
+    );
+    assert!(o.stdout.contains("fg-proj-hello-1 | second line\n"), "{o}");
+    assert!(o.stdout.contains("fg-proj-bye-1   | bye now\n"), "{o}");
+    assert!(o.stdout.contains("fg-proj-bye-1 exited with code 4"), "{o}");
+    let ps = compose_ok(e, &f, &["ps", "-a"]);
+    assert!(ps.contains("Exited (4)"), "{ps}");
+    // Without the file, by project name: containers, network and (with -v) volume go.
+    fs::remove_file(&f).unwrap_or_else(|err| panic!("{err}"));
+    let o = e.ctl(&["compose", "-p", "fg-proj", "down", "-v"]);
+    assert!(o.ok(), "{o}");
+    assert!(o.stderr.contains("Container fg-proj-bye-1  Removed"), "{o}");
+    assert!(o.stderr.contains("Network fg-proj_default  Removed"), "{o}");
+    assert!(o.stderr.contains("Volume fg-proj_scratch  Removed"), "{o}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+}

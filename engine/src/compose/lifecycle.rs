@@ -688,6 +688,15 @@ pub fn down(
             .filter(|(_, d)| !d.external)
             .map(|(_, d)| d.name.clone()),
     );
+    // Also those the project made that the file no longer names (or no file: `down -p`).
+    if let Ok(all) = crate::network::model::list(store) {
+        nets.extend(
+            all.into_iter()
+                .filter(|n| n.labels.get(PROJECT) == Some(&p.name))
+                .map(|n| n.name),
+        );
+    }
+    nets.sort();
     nets.dedup();
     for n in nets {
         if let Ok(net) = crate::network::model::get(store, &n) {
@@ -699,11 +708,26 @@ pub fn down(
         }
     }
     if o.volumes {
-        for d in p.volumes.values().filter(|d| !d.external) {
-            if crate::volume::get(store, &d.name).is_ok() {
-                crate::volume::remove(store, &d.name)
-                    .map_err(|e| ComposeError::Invalid(format!("volume {}: {e}", d.name)))?;
-                report(format!(" Volume {}  Removed", d.name));
+        let mut vols: Vec<String> = p
+            .volumes
+            .values()
+            .filter(|d| !d.external)
+            .map(|d| d.name.clone())
+            .collect();
+        if let Ok(all) = crate::volume::list(store) {
+            vols.extend(
+                all.into_iter()
+                    .filter(|v| v.labels.get(PROJECT) == Some(&p.name))
+                    .map(|v| v.name),
+            );
+        }
+        vols.sort();
+        vols.dedup();
+        for v in vols {
+            if crate::volume::get(store, &v).is_ok() {
+                crate::volume::remove(store, &v)
+                    .map_err(|e| ComposeError::Invalid(format!("volume {v}: {e}")))?;
+                report(format!(" Volume {v}  Removed"));
             }
         }
     }

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use ongi_engine::compose::lifecycle::{self, DownOptions, UpOptions, CONFIG_FILES, SERVICE};
 use ongi_engine::compose::load::{self, Options};
 use ongi_engine::compose::model::Project;
+use ongi_engine::compose::ComposeError;
 use ongi_engine::container::Container;
 use ongi_engine::store::Store;
 
@@ -208,11 +209,27 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
             volumes,
             remove_orphans,
         } => {
-            let p = project(a, &[])?;
+            // `down -p NAME` needs no file: everything labelled with the project goes.
+            let (p, orphans) = match (load::load(&options(a)?, &[]), &a.project_name) {
+                (Err(ComposeError::NotFound), Some(name)) => (
+                    Project {
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                    true,
+                ),
+                (r, _) => {
+                    let l = r.map_err(|e| Fail(1, e.to_string()))?;
+                    for w in l.warnings {
+                        eprintln!("WARN[0000] {w}");
+                    }
+                    (l.project, *remove_orphans)
+                }
+            };
             let store = crate::open(cli)?;
             let o = DownOptions {
                 volumes: *volumes,
-                remove_orphans: *remove_orphans,
+                remove_orphans: orphans,
             };
             lifecycle::down(&store, &p, &o, &mut progress).map_err(|e| Fail(1, e.to_string()))?;
             Ok(0)
@@ -440,7 +457,19 @@ fn foreground(store: &Store, p: &Project, services: &[String]) -> Result<u8, Fai
     let names: Vec<String> =
         ongi_engine::compose::plan::order(p, services, true).map_err(|e| Fail(1, e.to_string()))?;
     let list = of_services(store, p, &names)?;
+    let attached: Vec<&str> = list.iter().map(|c| c.settings.name.as_str()).collect();
+    println!("Attaching to {}", attached.join(", "));
     logs(store, &list, None, false, true, true);
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        for c in &list {
+            if let Ok(now) = ongi_engine::container::load(store, &c.settings.id) {
+                println!(
+                    "{} exited with code {}",
+                    c.settings.name, now.state.exit_code
+                );
+            }
+        }
+    }
     if INTERRUPTED.load(Ordering::Relaxed) {
         eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
         for c in lifecycle::containers(store, &p.name).map_err(|e| Fail(1, e.to_string()))? {
