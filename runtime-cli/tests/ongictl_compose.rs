@@ -267,6 +267,7 @@ services:
     ports: ["8080:80"]
     labels: {{app.role: frontend}}
     stop_grace_period: 2s
+    volumes: ["/cache"]
   db:
     image: {IMG}
     command:
@@ -411,11 +412,23 @@ fn two_services_up_ps_logs_down_and_volumes() {
         compose_ok(e, &f, &["logs", "db"]).contains("db has 2 starts")
     });
 
-    // down -v takes the volume too.
+    // down -v takes the volume too, and the web container's anonymous one (the first
+    // web's stays, as docker's `down` without -v leaves it).
+    let anon = e.ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/cache\"}}{{.Name}}{{end}}{{end}}",
+        "shop-web-1",
+    ]);
+    assert_eq!(anon.len(), 64, "{anon}");
     let o = compose(e, &f, &["down", "-v"]);
     assert!(o.ok(), "{o}");
     assert!(o.stderr.contains("Volume shop_data  Removed"), "{o}");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(
+        !e.ok(&["volume", "ls", "-q"]).contains(&anon),
+        "{anon} left"
+    );
     assert!(e
         .ok(&["volume", "ls", "-q"])
         .lines()
@@ -431,6 +444,13 @@ fn up_again_recreates_only_what_changed() {
     compose_ok(e, &f, &["up", "-d"]);
     let id = |c: &str| e.ok(&["inspect", "-f", "{{.Id}}", c]);
     let (web1, db1) = (id("shop-web-1"), id("shop-db-1"));
+    e.ok(&[
+        "exec",
+        "shop-web-1",
+        "sh",
+        "-c",
+        "echo kept > /cache/marker",
+    ]);
     let o = compose(e, &f, &["up", "-d"]);
     assert!(o.ok(), "{o}");
     assert!(o.stderr.contains("Container shop-web-1  Running"), "{o}");
@@ -446,6 +466,11 @@ fn up_again_recreates_only_what_changed() {
     assert_ne!(id("shop-web-1"), web1);
     assert_eq!(id("shop-db-1"), db1);
     assert_eq!(t.curl("http://127.0.0.1:8080/"), "v2");
+    // Its anonymous volume came along.
+    assert_eq!(
+        e.ok(&["exec", "shop-web-1", "cat", "/cache/marker"]),
+        "kept"
+    );
     // A service no longer in the file is an orphan: warned about, then removed on request.
     let only_web = fs::read_to_string(&f)
         .unwrap_or_default()

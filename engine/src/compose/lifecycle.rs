@@ -299,6 +299,15 @@ fn settings(
             hc.test = h.test.clone();
         }
     }
+    // A volume handed over from a recreated container stays anonymous (rm -v, down -v).
+    for m in st.mounts.iter_mut() {
+        if m.volume
+            .as_deref()
+            .is_some_and(crate::volume::anonymous_name)
+        {
+            m.anonymous = true;
+        }
+    }
     Ok(st)
 }
 
@@ -406,8 +415,29 @@ pub fn up(
                 continue;
             }
             report(format!(" Container {cname}  Recreate"));
+            // The new container takes over the old one's anonymous volumes (by target), as
+            // compose does, so their data survives a changed config.
+            let mut f = f.clone();
+            for v in f.volumes.iter_mut() {
+                let (target, ro) = v.split_once(':').map_or((v.as_str(), ""), |(t, m)| (t, m));
+                if !target.starts_with('/') {
+                    continue;
+                }
+                let old = c
+                    .settings
+                    .mounts
+                    .iter()
+                    .find(|m| m.anonymous && m.destination == target);
+                if let Some(vol) = old.and_then(|m| m.volume.clone()) {
+                    *v = if ro.is_empty() {
+                        format!("{vol}:{target}")
+                    } else {
+                        format!("{vol}:{target}:{ro}")
+                    };
+                }
+            }
             remove_container(store, c, false, &mut |_| {})?;
-            create_and_start(store, name, s, f, img)?;
+            create_and_start(store, name, s, &f, img)?;
             report(format!(" Container {cname}  Recreated"));
             report(format!(" Container {cname}  Started"));
             continue;
