@@ -27,6 +27,7 @@ pub mod attach;
 pub mod auth;
 pub mod build;
 pub mod commit;
+pub mod compose;
 pub mod config;
 pub mod container;
 pub mod download;

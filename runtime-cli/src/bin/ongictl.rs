@@ -14,6 +14,8 @@ use ongi_engine::store::{Store, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
 #[path = "ongictl/build.rs"]
 mod build;
+#[path = "ongictl/compose.rs"]
+mod compose;
 #[path = "ongictl/containers.rs"]
 mod containers;
 #[path = "ongictl/fmt.rs"]
@@ -181,6 +183,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: system::SystemCmd,
     },
+    /// Define and run multi-container applications (docker compose v2).
+    Compose(compose::ComposeArgs),
     #[command(flatten)]
     Ctr(containers::CtrCmd),
 }
@@ -597,6 +601,7 @@ fn dispatch(cli: Cli) -> Result<u8, Fail> {
         Cmd::Port { container, private } => {
             network::port(&open(&cli)?, container, private.as_deref())
         }
+        Cmd::Compose(a) => compose::run(&cli, a),
         Cmd::Ctr(c) => {
             let store = open(&cli)?;
             containers::dispatch(&store, c)
