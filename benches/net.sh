@@ -165,12 +165,16 @@ pm() {
 podman_up() {
     local d=$tmp/podman
     mkdir -p "$d/tmp"
-    # Root's default of 1048576 open files may exceed our hard limit (setrlimit EPERM).
-    local nofile
-    nofile=$(ulimit -Hn)
+    # As root podman asks for 1048576 open files and processes, which may exceed our hard
+    # limits (setrlimit EPERM without CAP_SYS_RESOURCE); conmon runs with NPROC 32768.
+    local nofile nproc
+    nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)
     [ "$nofile" = unlimited ] && nofile=1048576
+    [ "$nproc" = unlimited ] && nproc=32768
     [ "$nofile" -gt 1048576 ] && nofile=1048576
-    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s"]\n' "$nofile" "$nofile" >"$d/containers.conf"
+    [ "$nproc" -gt 32768 ] && nproc=32768
+    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+        "$nofile" "$nofile" "$nproc" "$nproc" >"$d/containers.conf"
 }
 podman_down() {
     [ -d "$tmp/podman/root" ] || return 0

@@ -139,7 +139,12 @@ fn udp_published_port_round_trip_and_cleanup() {
         !rules.contains("udp"),
         "udp element left after stop: {rules}"
     );
-    assert!(t.links("ov").is_empty(), "veth left: {:?}", t.links("ov"));
+    // The veth goes with the namespace, which the kernel frees a moment after the stop.
+    assert!(
+        common::wait::wait_until(Duration::from_secs(30), || t.links("ov").is_empty()),
+        "veth left: {:?}",
+        t.links("ov")
+    );
     // Nothing answers on the port any more.
     let after = udp_ask(
         &t,
