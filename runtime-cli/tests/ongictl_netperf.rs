@@ -74,12 +74,19 @@ fn udp_ask(t: &T, to: SocketAddr, msg: &str, limit: Duration) -> Option<String> 
 fn udp_published_port_round_trip_and_cleanup() {
     let t = T::new("udp");
     // The host's own non-loopback address, as a machine's eth0 (a veth pair: not every
-    // kernel has the dummy device).
+    // kernel has the dummy device). A kernel without veths (scripts/vm-cgroup2.sh's guest
+    // loads no network modules, which is why it leaves out ongictl_network*) cannot run
+    // any of this: said loudly, not failed.
+    let o = t.host(&[
+        "ip", "link", "add", "nb0", "type", "veth", "peer", "name", "nb1",
+    ]);
+    if !o.ok() && o.stderr.contains("Unknown device type") {
+        eprintln!("SKIPPED: this kernel cannot make a veth pair: {o}");
+        return;
+    }
+    assert!(o.ok(), "{o}");
     for args in [
-        &[
-            "ip", "link", "add", "nb0", "type", "veth", "peer", "name", "nb1",
-        ][..],
-        &["ip", "addr", "add", "192.0.2.1/24", "dev", "nb0"],
+        &["ip", "addr", "add", "192.0.2.1/24", "dev", "nb0"][..],
         &["ip", "link", "set", "nb0", "up"],
         &["ip", "link", "set", "nb1", "up"],
     ] {

@@ -1,8 +1,9 @@
 //! Published-port elements of our nftables maps added and deleted over nf_tables netlink
 //! directly, one batch per change: what every `run -p` and every teardown does, so no `nft`
-//! process (its start-up and its fetch of the rule set cost ~5 ms each time, run and
-//! teardown, on an idle machine) and no tokio (the monitor calls the delete). The table,
-//! chains and sets stay `nft`'s (firewall.rs), made once per boot.
+//! process (its start-up and its fetch of the rule set cost 5-30 ms per call on the
+//! benchmark machine, three calls per container: benches/README.md, "Networks") and no
+//! tokio (the monitor calls the delete). The table, chains and sets stay `nft`'s
+//! (firewall.rs), made once per boot.
 //!
 //! The messages are the ones `nft add element` sends (libnftnl's layout): a batch
 //! (NFNL_MSG_BATCH_BEGIN, NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM, NFNL_MSG_BATCH_END) on a
@@ -128,8 +129,18 @@ pub fn add_ports(ports: &[Binding], addr: Ipv4Addr) -> Result<(), NlError> {
         let (map, k) = key(b);
         let v = value(addr, b.container_port);
         let seq = 3 * i as u32 + 1;
-        let m = elem_msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq + 1, map, &k, Some(&v));
-        if let Err(e) = batch(&sock, seq, m.done(), &describe("add", b)) {
+        let add = || elem_msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq + 1, map, &k, Some(&v));
+        let mut r = batch(&sock, seq, add().done(), &describe("add", b));
+        // An element for this port that leads elsewhere was left by a container whose
+        // monitor was killed: the port is ours now (portmap reserved it under the network
+        // lock), so it is replaced.
+        if r.as_ref()
+            .is_err_and(|e| matches!(e.errno(), Some(libc::EEXIST) | Some(libc::EBUSY)))
+        {
+            remove_ports_on(&sock, std::slice::from_ref(b));
+            r = batch(&sock, seq, add().done(), &describe("add", b));
+        }
+        if let Err(e) = r {
             remove_ports_on(&sock, &ports[..i]);
             return Err(e);
         }
@@ -184,7 +195,7 @@ mod tests {
             vec![10, 222, 0, 2, 0, 80, 0, 0]
         );
         let m = elem_msg(NFT_MSG_DELSETELEM, 0, 7, "pub_any", &[1, 2, 3, 4], None).done();
-        assert_eq!(m.len() % 4, 0);
+        assert!(m.len().is_multiple_of(4));
         assert_eq!(
             u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize,
             m.len()

@@ -73,7 +73,7 @@ impl Msg {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -207,7 +207,7 @@ mod tests {
         m.attr(1, &[1, 2, 3]);
         m.close();
         let b = m.done();
-        assert_eq!(b.len() % 4, 0);
+        assert!(b.len().is_multiple_of(4));
         assert_eq!(
             u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize,
             b.len()
