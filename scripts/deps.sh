@@ -7,13 +7,14 @@
 # system dockerd/containerd/registry (a system dockerd would set up a bridge and iptables rules):
 # a temporary /usr/sbin/policy-rc.d (exit 101) blocks that while apt runs, and the units that
 # this run installed are disabled afterwards.
+# apache2-utils: ab, the connection rate of benches/net.sh.
 # protobuf-compiler: protoc, which the k8s-cri dev-dependency (tests/clients_cri.rs, a CRI
 # client of containerd's CRI plugin) needs to generate its gRPC bindings.
 set -eu
 need=""
 for p in busybox-static libseccomp-dev pkg-config runc \
   docker.io containerd podman conmon catatonit docker-registry skopeo curl bsdutils procps util-linux \
-  protobuf-compiler nftables iproute2; do
+  protobuf-compiler nftables iproute2 apache2-utils; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
 done
 [ -n "$need" ] || exit 0

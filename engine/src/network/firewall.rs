@@ -14,8 +14,10 @@
 //!   never leaves it, a published port is reachable from other networks (DNAT'd traffic,
 //!   as docker allows), and anything else between networks is dropped.
 //!
-//! Driven through the `nft` binary (Debian's nftables): its JSON-free script syntax is
-//! stable and a script is applied atomically.
+//! The table is made through the `nft` binary (Debian's nftables): its JSON-free script
+//! syntax is stable and a script is applied atomically. What every container changes (its
+//! published ports) goes over netlink instead ([`super::nfset`]): an `nft` process per
+//! start and stop cost more than the rest of the network set-up together.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -147,54 +149,14 @@ pub fn remove_network(bridge: &str, subnet: &str, internal: bool) {
     }
 }
 
-fn port_element(b: &Binding, addr: Ipv4Addr) -> String {
-    if b.host_ip.is_unspecified() {
-        format!(
-            "element ip {TABLE} pub_any {{ {} . {} : {addr} . {} }}",
-            b.proto, b.host_port, b.container_port
-        )
-    } else {
-        format!(
-            "element ip {TABLE} pub_ip {{ {} . {} . {} : {addr} . {} }}",
-            b.host_ip, b.proto, b.host_port, b.container_port
-        )
-    }
-}
-
-fn port_key(b: &Binding) -> String {
-    if b.host_ip.is_unspecified() {
-        format!(
-            "element ip {TABLE} pub_any {{ {} . {} }}",
-            b.proto, b.host_port
-        )
-    } else {
-        format!(
-            "element ip {TABLE} pub_ip {{ {} . {} . {} }}",
-            b.host_ip, b.proto, b.host_port
-        )
-    }
-}
-
-/// Publishes the container's ports (one transaction: all or none).
+/// Publishes the container's ports (all or none), over netlink: see [`super::nfset`].
 pub fn add_ports(ports: &[Binding], addr: Ipv4Addr) -> Result<(), NetworkError> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let s: String = ports
-        .iter()
-        .map(|b| format!("add {}\n", port_element(b, addr)))
-        .collect();
-    apply(&s)
+    super::nfset::add_ports(ports, addr).map_err(|e| NetworkError::Firewall(e.to_string()))
 }
 
-/// Withdraws the container's ports (each on its own, missing ones ignored).
+/// Withdraws the container's ports (missing ones ignored), over netlink.
 pub fn remove_ports(ports: &[Binding]) {
-    if ports.is_empty() || !table_exists() {
-        return;
-    }
-    for b in ports {
-        let _ = apply(&format!("delete {}\n", port_key(b)));
-    }
+    super::nfset::remove_ports(ports)
 }
 
 /// The published-port elements now in the maps: key (`proto . port` or `ip . proto .

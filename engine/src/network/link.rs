@@ -1,7 +1,7 @@
 //! Devices and namespaces over rtnetlink: the network's bridge (its gateway address, up,
 //! `route_localnet` for published ports reached over loopback), the container's persistent
 //! network namespace (a bind mount of a namespace made by an unshared thread, as `ip netns
-//! add` does) and its veth pair: the host end on the bridge, the other moved into the
+//! add` does) and its veth pair: the host end on the bridge, the other made inside the
 //! namespace as `eth0` with the container's address, MAC and default route, `lo` up.
 //!
 //! Each operation runs on a thread of its own with a current-thread tokio runtime: a
@@ -14,7 +14,10 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use futures_util::TryStreamExt;
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use super::NetworkError;
 
@@ -149,21 +152,21 @@ pub fn delete_link(name: &str) -> Result<(), NetworkError> {
     })
 }
 
-/// Deletes a link through iproute2's `ip`, ignoring a link already gone. The monitor's
-/// teardown uses this rather than [`delete_link`]: reaching rtnetlink from the monitor links
-/// tokio and netlink into every per-container process, which cost it its memory edge over
-/// conmon (benches/README.md). Runs once per container teardown.
-pub fn delete_link_ip(name: &str) {
-    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("ip");
-    let _ = std::process::Command::new(ip)
-        .args(["link", "del", name])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+/// Deletes a link by name now, ignoring one already gone, over a raw netlink socket of
+/// the caller's namespace ([`super::nlmsg`]): no tokio and no `ip` process, so callable from
+/// the monitor (reaching rtnetlink there links tokio and netlink into every per-container
+/// process, which cost it its memory edge over conmon, benches/README.md).
+pub fn delete_link_now(name: &str) {
+    const RTM_DELLINK: u16 = 17;
+    const IFLA_IFNAME: u16 = 3;
+    use super::nlmsg::{Msg, NLM_F_ACK, NLM_F_REQUEST};
+    let Ok(sock) = super::nlmsg::socket(netlink_sys::protocols::NETLINK_ROUTE) else {
+        return;
+    };
+    // ifinfomsg: AF_UNSPEC, no index: the kernel finds the link by IFLA_IFNAME.
+    let mut m = Msg::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 1, &[0u8; 16]);
+    m.string(IFLA_IFNAME, name);
+    let _ = super::nlmsg::request(&sock, &m.done(), 1, 1, &format!("delete link {name}"));
 }
 
 /// Names of the links whose name starts with `prefix`.
@@ -198,7 +201,8 @@ pub struct Plumbing {
     pub bridge: String,
     /// The host end's name.
     pub host_veth: String,
-    /// The container end's name until it is renamed eth0 inside.
+    /// Unused: the container's end is made inside the namespace under its final name
+    /// (kept so callers need not change).
     pub peer_tmp: String,
     /// The container's address.
     pub addr: Ipv4Addr,
@@ -274,62 +278,64 @@ pub fn plumb(p: &Plumbing) -> Result<(), NetworkError> {
                     what: format!("find bridge {}", p.bridge),
                     why: "no such device".into(),
                 })?;
-            host.link()
-                .add(LinkVeth::new(&p.host_veth, &p.peer_tmp).build())
-                .execute()
-                .await
-                .map_err(nl(format!("create veth {}", p.host_veth)))?;
-            let hv = index(&host, &p.host_veth)
-                .await?
-                .ok_or_else(|| NetworkError::Link {
-                    what: format!("find {}", p.host_veth),
-                    why: "no such device".into(),
-                })?;
-            let peer = index(&host, &p.peer_tmp)
-                .await?
-                .ok_or_else(|| NetworkError::Link {
-                    what: format!("find {}", p.peer_tmp),
-                    why: "no such device".into(),
-                })?;
-            host.link()
-                .set(
-                    LinkUnspec::new_with_index(peer)
-                        .setns_by_fd(nsfile.as_raw_fd())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl(format!("move {} into the namespace", p.peer_tmp)))?;
-            host.link()
-                .set(LinkUnspec::new_with_index(hv).controller(br).up().build())
-                .execute()
-                .await
-                .map_err(nl(format!("attach {} to {}", p.host_veth, p.bridge)))?;
-            let lo = index(&inner, "lo").await?.unwrap_or(1);
+            // One request makes the pair: the host end on the bridge and up, the other
+            // end made inside the namespace with its final name and MAC (up comes later:
+            // the kernel refuses to open a veth end before its pair is complete). Moving
+            // an end into the namespace afterwards (and renaming it there) cost the kernel
+            // an RCU grace period per `run` (~15 ms of the attach).
+            let peer = LinkMessageBuilder::<LinkUnspec>::new()
+                .name(p.ifname.clone())
+                .address(p.mac.to_vec())
+                .setns_by_fd(nsfile.as_raw_fd())
+                .build();
+            let pair = || {
+                LinkVeth::new(&p.host_veth, &p.ifname)
+                    .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.clone())))
+                    .controller(br)
+                    .up()
+                    .build()
+            };
+            match host.link().add(pair()).execute().await {
+                Ok(()) => {}
+                // The namespace of this container's last run takes its veth with it when
+                // the kernel frees it, which it does a moment later (teardown leaves it
+                // to the kernel): a quick restart may still find the old one.
+                Err(e) if errno(&e) == libc::EEXIST => {
+                    if let Some(old) = index(&host, &p.host_veth).await? {
+                        let _ = host.link().del(old).execute().await;
+                    }
+                    host.link()
+                        .add(pair())
+                        .execute()
+                        .await
+                        .map_err(nl(format!("create veth {}", p.host_veth)))?;
+                }
+                Err(e) => return Err(nl(format!("create veth {}", p.host_veth))(e)),
+            }
+            // A new namespace's loopback is index 1.
+            let lo = if p.existing {
+                index(&inner, "lo").await?.unwrap_or(1)
+            } else {
+                1
+            };
             inner
                 .link()
                 .set(LinkUnspec::new_with_index(lo).up().build())
                 .execute()
                 .await
                 .map_err(nl("bring up lo"))?;
-            let eth = index(&inner, &p.peer_tmp)
+            let eth = index(&inner, &p.ifname)
                 .await?
                 .ok_or_else(|| NetworkError::Link {
-                    what: format!("find {} in the namespace", p.peer_tmp),
+                    what: format!("find {} in the namespace", p.ifname),
                     why: "no such device".into(),
                 })?;
             inner
                 .link()
-                .set(
-                    LinkUnspec::new_with_index(eth)
-                        .name(p.ifname.clone())
-                        .address(p.mac.to_vec())
-                        .up()
-                        .build(),
-                )
+                .set(LinkUnspec::new_with_index(eth).up().build())
                 .execute()
                 .await
-                .map_err(nl(format!("configure {}", p.ifname)))?;
+                .map_err(nl(format!("bring up {}", p.ifname)))?;
             inner
                 .address()
                 .add(eth, IpAddr::V4(p.addr), p.prefix)

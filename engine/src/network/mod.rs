@@ -16,6 +16,8 @@ pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod model;
+pub mod nfset;
+pub mod nlmsg;
 pub mod options;
 pub mod portmap;
 pub mod shared;
@@ -359,7 +361,7 @@ fn attach_first(
     if let Err(e) = r {
         let _ = fs::remove_file(&ready);
         teardown_files(&dir);
-        let _ = link::delete_link(&format!("op{}", &s.id[..13]));
+        link::delete_link_now(&ep.host_veth);
         let _ = ipam::release(store, &s.id);
         let _ = portmap::release(store, &s.id);
         return Err(e);
@@ -446,8 +448,10 @@ fn write_hosts(
         own.push(s.name.clone());
     }
     let mut extra = Vec::new();
-    let all = crate::container::list(store)?;
+    // Peers only on user networks: listing every container costs each `run` on the
+    // default bridge time that grows with the store.
     if !n.predefined() {
+        let all = crate::container::list(store)?;
         for c in all.iter().filter(|c| c.running() && c.settings.id != s.id) {
             for ep in endpoints_at(&store.container_dir(&c.settings.id)) {
                 if ep.network_id == n.id {
@@ -595,15 +599,15 @@ pub fn settings_flags(
 /// host veth) and removes the record. Files and kernel objects only, no database: the
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
-    // `ip`, not netlink: the monitor calls this (see link::delete_link_ip).
-    for x in extras_at(dir) {
-        link::delete_link_ip(&x.host_veth);
-    }
+    // The veths are not deleted one by one: every pair has an end in the namespace, and
+    // the kernel deletes them all when the namespace is released (by a work queue, a
+    // moment later). Deleting them here cost an RCU grace period each, ~15 ms of every
+    // stop and `run --rm`; a start that finds the old veth still there deletes it first
+    // (link::plumb). The same holds for the extra networks' veths (`network connect`). Raw netlink, not rtnetlink, for the ports: the monitor calls this.
     let _ = fs::remove_file(dir.join(EXTRA));
     let ep = endpoint_at(dir)?;
     firewall::remove_ports(&ep.ports);
     link::remove_netns(&ep.netns);
-    link::delete_link_ip(&ep.host_veth);
     let _ = fs::remove_file(dir.join(ENDPOINT));
     Some(ep)
 }
