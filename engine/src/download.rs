@@ -74,9 +74,7 @@ pub fn open(url: &str) -> Result<Box<dyn Read + Send>, DownloadError> {
 
 /// [`open`], also giving the response's `Last-Modified` header (`ADD URL` dates the file
 /// with it, as docker does).
-pub fn open_with_meta(
-    url: &str,
-) -> Result<(Box<dyn Read + Send>, Option<String>), DownloadError> {
+pub fn open_with_meta(url: &str) -> Result<(Box<dyn Read + Send>, Option<String>), DownloadError> {
     // rustls needs its crypto provider chosen once per process (see registry::client).
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();

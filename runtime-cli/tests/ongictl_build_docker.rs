@@ -102,10 +102,16 @@ fn flatten(layers: &[PathBuf]) -> Tree {
         };
         let mut a = tar::Archive::new(r);
         let mut this_layer = BTreeSet::new();
-        let entries = a.entries().unwrap_or_else(|e| panic!("{}: {e}", l.display()));
+        let entries = a
+            .entries()
+            .unwrap_or_else(|e| panic!("{}: {e}", l.display()));
         for ent in entries {
             let mut ent = ent.unwrap_or_else(|e| panic!("{}: {e}", l.display()));
-            let path = norm(&ent.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
+            let path = norm(
+                &ent.path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
             if path.is_empty() {
                 continue;
             }
@@ -310,7 +316,12 @@ fn differences(ours: &Saved, theirs: &Saved) -> Vec<String> {
     if ha != hb {
         d.push(format!("history:\n  ours     {ha:?}\n  docker's {hb:?}"));
     }
-    let keys: BTreeSet<&String> = ours.tree.nodes.keys().chain(theirs.tree.nodes.keys()).collect();
+    let keys: BTreeSet<&String> = ours
+        .tree
+        .nodes
+        .keys()
+        .chain(theirs.tree.nodes.keys())
+        .collect();
     for k in keys {
         let a = ours.tree.nodes.get(k).map(|x| &x.0);
         let b = theirs.tree.nodes.get(k).map(|x| &x.0);
@@ -681,7 +692,10 @@ fn corpus_builds_the_same_images_as_docker() {
                  ONBUILD COPY f.txt /from-trigger.txt\n\
                  LABEL parent=yes\n",
             ),
-            ("Dockerfile", "FROM onbuild-parent:cmp\nRUN cat /onbuild.txt\n"),
+            (
+                "Dockerfile",
+                "FROM onbuild-parent:cmp\nRUN cat /onbuild.txt\n",
+            ),
         ],
     );
     let parent_df = ctx.join("Dockerfile.parent");
@@ -704,7 +718,11 @@ fn corpus_builds_the_same_images_as_docker() {
     drop(http);
 
     drop(d);
-    assert!(diffs.is_empty(), "differences from docker:\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "differences from docker:\n{}",
+        diffs.join("\n")
+    );
     assert_clean(&e);
 }
 
@@ -759,7 +777,11 @@ fn add_url_directives_and_dockerfile_sources() {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    let sum = sum.split_whitespace().next().unwrap_or_default().to_string();
+    let sum = sum
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let df = format!(
         "# syntax=docker/dockerfile:1.6\n\
          # escape=`\n\
@@ -776,11 +798,12 @@ fn add_url_directives_and_dockerfile_sources() {
     let o = e.ctl_limit(&["build", "-t", "url:1", s(&ctx)], Duration::from_secs(300));
     assert!(o.ok(), "{o}");
     assert!(
-        o.stdout
-            .contains("# syntax=docker/dockerfile:1.6 ignored"),
+        o.stdout.contains("# syntax=docker/dockerfile:1.6 ignored"),
         "{o}"
     );
-    let size = fs::metadata(srv.join("arch.tar.gz")).map(|m| m.len()).unwrap_or(0);
+    let size = fs::metadata(srv.join("arch.tar.gz"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let out = e.ok(&[
         "run",
         "--rm",
@@ -829,7 +852,8 @@ fn add_url_directives_and_dockerfile_sources() {
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(
         o.stderr.contains("Dockerfile line 3: ADD")
-            && o.stderr.contains(&format!("{} with status 404", http.url("nope.txt"))),
+            && o.stderr
+                .contains(&format!("{} with status 404", http.url("nope.txt"))),
         "{o}"
     );
     drop(http);
@@ -839,24 +863,44 @@ fn add_url_directives_and_dockerfile_sources() {
     let ctx = context(
         &e.dir,
         "ctx2",
-        &[("f.txt", "from ctx\n"), ("skip.txt", "no\n"), (".dockerignore", "skip.txt\n")],
+        &[
+            ("f.txt", "from ctx\n"),
+            ("skip.txt", "no\n"),
+            (".dockerignore", "skip.txt\n"),
+        ],
     );
     let stdin_df = e.dir.join("stdin.Dockerfile");
-    fs::write(&stdin_df, "FROM busybox:cmp\nCOPY *.txt /got/\n").unwrap_or_else(|err| panic!("{err}"));
+    fs::write(&stdin_df, "FROM busybox:cmp\nCOPY *.txt /got/\n")
+        .unwrap_or_else(|err| panic!("{err}"));
     let o = build_stdin(&e, &stdin_df, &["-t", "stdin:1", "-f", "-", s(&ctx)]);
     assert!(o.ok(), "{o}");
     assert_eq!(e.ok(&["run", "--rm", "stdin:1", "ls", "/got"]), "f.txt");
     let o = build_stdin(&e, &stdin_df, &["-f", "-", "-"]);
     assert_eq!(o.code(), Some(1), "{o}");
-    assert!(o.stderr.contains("can't use stdin for both build context and dockerfile"), "{o}");
+    assert!(
+        o.stderr
+            .contains("can't use stdin for both build context and dockerfile"),
+        "{o}"
+    );
 
     // `-f` outside the context.
     let outside = e.dir.join("elsewhere");
     fs::create_dir_all(&outside).unwrap_or_else(|err| panic!("{err}"));
-    fs::write(outside.join("Df"), "FROM busybox:cmp\nCOPY f.txt /f.txt\n").unwrap_or_else(|err| panic!("{err}"));
-    let o = e.ctl(&["build", "-t", "outside:1", "-f", s(&outside.join("Df")), s(&ctx)]);
+    fs::write(outside.join("Df"), "FROM busybox:cmp\nCOPY f.txt /f.txt\n")
+        .unwrap_or_else(|err| panic!("{err}"));
+    let o = e.ctl(&[
+        "build",
+        "-t",
+        "outside:1",
+        "-f",
+        s(&outside.join("Df")),
+        s(&ctx),
+    ]);
     assert!(o.ok(), "{o}");
-    assert_eq!(e.ok(&["run", "--rm", "outside:1", "cat", "/f.txt"]), "from ctx");
+    assert_eq!(
+        e.ok(&["run", "--rm", "outside:1", "cat", "/f.txt"]),
+        "from ctx"
+    );
     let images = e.ok(&["images", "-a", "-q"]).lines().count();
     assert_nothing_left(&e, images);
 }
@@ -871,9 +915,18 @@ fn sources_outside_the_context_and_unknown_stages_fail_clearly() {
         &e.dir,
         "ctx",
         &[
-            ("Dockerfile.up", "FROM busybox:cmp\nCOPY ../outside.txt /x\n"),
-            ("Dockerfile.link", "FROM busybox:cmp\nRUN true\nCOPY esc /x\n"),
-            ("Dockerfile.index", "FROM busybox:cmp\nCOPY --from=3 /bin/sh /x\n"),
+            (
+                "Dockerfile.up",
+                "FROM busybox:cmp\nCOPY ../outside.txt /x\n",
+            ),
+            (
+                "Dockerfile.link",
+                "FROM busybox:cmp\nRUN true\nCOPY esc /x\n",
+            ),
+            (
+                "Dockerfile.index",
+                "FROM busybox:cmp\nCOPY --from=3 /bin/sh /x\n",
+            ),
             ("Dockerfile.target", "FROM busybox:cmp AS one\nRUN true\n"),
         ],
     );
@@ -927,24 +980,63 @@ fn copy_link_layer_does_not_depend_on_the_parent() {
         "ctx",
         &[
             ("f.txt", "f\n"),
-            ("A", "FROM busybox:cmp\nRUN mkdir -m 700 /app\nCOPY --link f.txt /app/f.txt\n"),
-            ("B", "FROM busybox:cmp\nRUN echo other > /o\nCOPY --link f.txt /app/f.txt\n"),
-            ("A0", "FROM busybox:cmp\nRUN mkdir -m 700 /app\nCOPY f.txt /app/f.txt\n"),
-            ("B0", "FROM busybox:cmp\nRUN echo other > /o\nCOPY f.txt /app/f.txt\n"),
+            (
+                "A",
+                "FROM busybox:cmp\nRUN mkdir -m 700 /app\nCOPY --link f.txt /app/f.txt\n",
+            ),
+            (
+                "B",
+                "FROM busybox:cmp\nRUN echo other > /o\nCOPY --link f.txt /app/f.txt\n",
+            ),
+            (
+                "A0",
+                "FROM busybox:cmp\nRUN mkdir -m 700 /app\nCOPY f.txt /app/f.txt\n",
+            ),
+            (
+                "B0",
+                "FROM busybox:cmp\nRUN echo other > /o\nCOPY f.txt /app/f.txt\n",
+            ),
         ],
     );
     let top = |name: &str| -> String {
-        e.ok(&["build", "-q", "-t", &format!("link:{}", name.to_lowercase()), "-f", s(&ctx.join(name)), s(&ctx)]);
-        let l = e.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", &format!("link:{}", name.to_lowercase())]);
+        e.ok(&[
+            "build",
+            "-q",
+            "-t",
+            &format!("link:{}", name.to_lowercase()),
+            "-f",
+            s(&ctx.join(name)),
+            s(&ctx),
+        ]);
+        let l = e.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            &format!("link:{}", name.to_lowercase()),
+        ]);
         let v: Vec<String> = serde_json::from_str(&l).unwrap_or_default();
         v.last().cloned().unwrap_or_default()
     };
     let (a, b, a0, b0) = (top("A"), top("B"), top("A0"), top("B0"));
     assert!(!a.is_empty());
     assert_eq!(a, b, "COPY --link's layer is independent of the parent");
-    assert_ne!(a0, b0, "without --link the parent's /app (0700) is in the layer");
+    assert_ne!(
+        a0, b0,
+        "without --link the parent's /app (0700) is in the layer"
+    );
     // On top of parent A the file is there, and A's /app keeps its mode in the image.
-    let out = e.ok(&["run", "--rm", "link:a", "sh", "-c", "cat /app/f.txt; stat -c %a /app"]);
-    assert_eq!(out, "f\n755", "the linked layer's /app (0755) is the upper one");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "link:a",
+        "sh",
+        "-c",
+        "cat /app/f.txt; stat -c %a /app",
+    ]);
+    assert_eq!(
+        out, "f\n755",
+        "the linked layer's /app (0755) is the upper one"
+    );
     assert_clean(&e);
 }

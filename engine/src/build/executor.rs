@@ -570,7 +570,13 @@ impl Builder<'_> {
                     Args::Shell(s) => st.shell.iter().cloned().chain([s.clone()]).collect(),
                 };
                 // Go's %q of a string slice, as docker writes it: ["a" "b"].
-                let shown = format!("[{}]", v.iter().map(|x| serde_json::to_string(x).unwrap_or_default()).collect::<Vec<_>>().join(" "));
+                let shown = format!(
+                    "[{}]",
+                    v.iter()
+                        .map(|x| serde_json::to_string(x).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
                 if i.keyword == "CMD" {
                     c.cmd = Some(v);
                     st.cmd_set = true;
@@ -910,8 +916,11 @@ impl Builder<'_> {
                     let at = context::secure_join(&step.rootfs, &rel);
                     if !at.is_dir() {
                         fs::create_dir(&at).map_err(ioe("create", &at))?;
-                        fs::set_permissions(&at, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                            .map_err(ioe("chmod", &at))?;
+                        fs::set_permissions(
+                            &at,
+                            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                        )
+                        .map_err(ioe("chmod", &at))?;
                         made = true;
                     }
                 }
@@ -1050,10 +1059,7 @@ impl Builder<'_> {
         let dest = &dest[0];
         if i.keyword == "COPY" && srcs.iter().any(|s| crate::download::is_url(s)) {
             // docker's wording: COPY takes no URLs.
-            return Err(ierr(
-                i,
-                "source can't be a URL for COPY",
-            ));
+            return Err(ierr(i, "source can't be a URL for COPY"));
         }
         let chown = i
             .flags
@@ -1142,11 +1148,15 @@ impl Builder<'_> {
                 let name = if dest.ends_with('/') {
                     None
                 } else {
-                    dest.rsplit('/').next().filter(|n| !n.is_empty() && *n != ".")
+                    dest.rsplit('/')
+                        .next()
+                        .filter(|n| !n.is_empty() && *n != ".")
                 };
-                let dir = self.dir.join(format!("url-{}-{}", self.step, sources.len()));
-                let f = super::url::fetch(src, &dir, name, want.as_deref())
-                    .map_err(|e| ierr(i, e))?;
+                let dir = self
+                    .dir
+                    .join(format!("url-{}-{}", self.step, sources.len()));
+                let f =
+                    super::url::fetch(src, &dir, name, want.as_deref()).map_err(|e| ierr(i, e))?;
                 h.update(format!("url {src}\0{}\0", f.sha256).as_bytes());
                 url_sums.push(f.sha256.clone());
                 sources.push(Source {

@@ -21,7 +21,9 @@ pub enum UrlError {
     #[error("cannot determine filename from url: {0}")]
     NoName(String),
     /// `--checksum` in a form we do not take.
-    #[error("unsupported digest algorithm or format in --checksum={0} (want sha256:<64 hex digits>)")]
+    #[error(
+        "unsupported digest algorithm or format in --checksum={0} (want sha256:<64 hex digits>)"
+    )]
     BadChecksum(String),
     /// The content is not what `--checksum` says.
     #[error("digest mismatch for {url}: want {want}, got sha256:{got}")]
@@ -153,7 +155,10 @@ pub fn http_date(s: &str) -> Option<i64> {
     .position(|x| x == mon)? as i64
         + 1;
     let y: i64 = year.parse().ok()?;
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     let [hh, mm, ss] = t.as_slice() else {
         return None;
     };
@@ -174,10 +179,16 @@ mod tests {
 
     #[test]
     fn names_dates_and_checksums() {
-        assert_eq!(file_name("http://h:1/a/b.txt?x=1").as_deref(), Some("b.txt"));
+        assert_eq!(
+            file_name("http://h:1/a/b.txt?x=1").as_deref(),
+            Some("b.txt")
+        );
         assert_eq!(file_name("https://h/"), None);
         assert_eq!(file_name("https://h"), None);
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(http_date("garbage"), None);
         let h = "a".repeat(64);
