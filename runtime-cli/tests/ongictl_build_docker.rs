@@ -30,6 +30,15 @@ use common::engine::{assert_clean, Engine};
 
 const BASE: &str = "busybox:cmp";
 
+/// The base image's docker-archive in `dir`. One at a time: its layer is tarred from a
+/// rootfs hard-linked to one cached busybox, and a link made by a parallel test changes
+/// its ctime mid-read (tar exits 1), as `registry_with_busybox` knows.
+fn base_archive(dir: &Path) -> PathBuf {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    image::docker_archive(dir, BASE)
+}
+
 /// A private dockerd, or None with the reason printed.
 fn dockerd(e: &Engine) -> Option<Dockerd> {
     if Command::new("dockerd").arg("--version").output().is_err() {
@@ -461,7 +470,7 @@ fn served(dir: &Path) -> PathBuf {
 fn corpus_builds_the_same_images_as_docker() {
     let e = Engine::new("build-corpus");
     let Some(d) = dockerd(&e) else { return };
-    let archive = image::docker_archive(&e.dir, BASE);
+    let archive = base_archive(&e.dir);
     e.ok(&["load", "-i", s(&archive)]);
     let o = d.docker(&["load", "-i", s(&archive)]);
     assert!(o.ok(), "docker load: {o}");
@@ -729,7 +738,7 @@ fn corpus_builds_the_same_images_as_docker() {
 /// An engine with the corpus's base image loaded.
 fn engine_with_base(name: &str) -> Engine {
     let e = Engine::new(name);
-    let archive = image::docker_archive(&e.dir, BASE);
+    let archive = base_archive(&e.dir);
     e.ok(&["load", "-i", s(&archive)]);
     e
 }
