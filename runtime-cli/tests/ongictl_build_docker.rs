@@ -356,11 +356,19 @@ impl Both<'_> {
         let mut a = vec!["build", "-t", tag];
         a.extend_from_slice(args);
         a.push(s(ctx));
+        let t0 = std::time::Instant::now();
         let ours = self.e.ctl_limit(&a, Duration::from_secs(300));
+        let t1 = std::time::Instant::now();
         let mut c = self.d.cli();
         c.env("DOCKER_BUILDKIT", "0").args(&a);
         let theirs = run_limited(&mut c, &self.e.dir, Duration::from_secs(300))
             .unwrap_or_else(|err| panic!("{err}"));
+        // For the record (cold builds, base already loaded): not asserted.
+        eprintln!(
+            "{tag}: ongictl build {:?}, docker build {:?}",
+            t1 - t0,
+            t1.elapsed()
+        );
         (ours, theirs)
     }
 
