@@ -349,6 +349,7 @@ pub fn import(
     let now = ongi::rfc3339_now();
     let mut cfg = ImageConfig {
         created: Some(now.clone()),
+        author: None,
         architecture: crate::registry::go_arch().to_string(),
         os: "linux".into(),
         config: Default::default(),

@@ -69,11 +69,17 @@ impl Read for Body {
 /// Starts downloading `url`; returns once the server has answered with success, with the
 /// body to read.
 pub fn open(url: &str) -> Result<Box<dyn Read + Send>, DownloadError> {
+    open_with_meta(url).map(|(r, _)| r)
+}
+
+/// [`open`], also giving the response's `Last-Modified` header (`ADD URL` dates the file
+/// with it, as docker does).
+pub fn open_with_meta(url: &str) -> Result<(Box<dyn Read + Send>, Option<String>), DownloadError> {
     // rustls needs its crypto provider chosen once per process (see registry::client).
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (tx, rx) = sync_channel::<io::Result<bytes::Bytes>>(16);
-    let (head_tx, head_rx) = sync_channel::<Result<(), DownloadError>>(1);
+    let (head_tx, head_rx) = sync_channel::<Result<Option<String>, DownloadError>>(1);
     let u = url.to_string();
     let setup = |why: String| DownloadError::Setup {
         url: url.to_string(),
@@ -119,7 +125,12 @@ pub fn open(url: &str) -> Result<Box<dyn Read + Send>, DownloadError> {
                         return;
                     }
                 };
-                if head_tx.send(Ok(())).is_err() {
+                let modified = resp
+                    .headers()
+                    .get(reqwest::header::LAST_MODIFIED)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                if head_tx.send(Ok(modified)).is_err() {
                     return;
                 }
                 let mut body = resp.bytes_stream();
@@ -134,10 +145,13 @@ pub fn open(url: &str) -> Result<Box<dyn Read + Send>, DownloadError> {
         })
         .map_err(|e| setup(e.to_string()))?;
     match head_rx.recv() {
-        Ok(Ok(())) => Ok(Box::new(Body {
-            rx,
-            cur: bytes::Bytes::new(),
-        })),
+        Ok(Ok(modified)) => Ok((
+            Box::new(Body {
+                rx,
+                cur: bytes::Bytes::new(),
+            }),
+            modified,
+        )),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(setup("the download thread ended without an answer".into())),
     }

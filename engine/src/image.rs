@@ -84,6 +84,9 @@ pub struct RunConfig {
     /// ONBUILD triggers: instructions a build `FROM` this image runs first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_build: Option<Vec<String>>,
+    /// The shell of shell-form commands (Dockerfile SHELL), kept for builds on this image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 /// An image config (the blob the image id is the digest of).
@@ -92,6 +95,9 @@ pub struct ImageConfig {
     /// Creation time, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The image's author (MAINTAINER, `commit -a`), kept through a build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// CPU architecture.
     #[serde(default)]
     pub architecture: String,

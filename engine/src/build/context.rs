@@ -177,39 +177,45 @@ impl Context {
     /// A hash of what `rel` holds, by content, mode and names, never mtimes: files under a
     /// directory in name order, excluded ones left out.
     pub fn hash(&self, rel: &str, h: &mut Sha256) -> Result<(), ContextError> {
-        let full = secure_join(&self.root, rel);
-        let md = fs::symlink_metadata(&full).map_err(ioe("stat", &full))?;
+        // The source itself is followed (COPY copies a symlink source's target, as docker
+        // does); what is under a directory is taken as it is (a symlink is its target text).
+        self.hash_at(&secure_join(&self.root, rel), rel, h)
+    }
+
+    fn hash_at(&self, full: &Path, rel: &str, h: &mut Sha256) -> Result<(), ContextError> {
+        let md = fs::symlink_metadata(full).map_err(ioe("stat", full))?;
         h.update(format!("{rel}\0{:o}\0", md.mode()).as_bytes());
         if md.file_type().is_symlink() {
-            let t = fs::read_link(&full).map_err(ioe("read link", &full))?;
+            let t = fs::read_link(full).map_err(ioe("read link", full))?;
             h.update(t.as_os_str().as_encoded_bytes());
         } else if md.is_file() {
-            let mut f = fs::File::open(&full).map_err(ioe("open", &full))?;
+            let mut f = fs::File::open(full).map_err(ioe("open", full))?;
             let mut buf = vec![0u8; 1 << 16];
             loop {
-                let n = f.read(&mut buf).map_err(ioe("read", &full))?;
+                let n = f.read(&mut buf).map_err(ioe("read", full))?;
                 if n == 0 {
                     break;
                 }
                 h.update(&buf[..n]);
             }
         } else if md.is_dir() {
-            let mut names: Vec<String> = fs::read_dir(&full)
-                .map_err(ioe("read directory", &full))?
+            let mut names: Vec<String> = fs::read_dir(full)
+                .map_err(ioe("read directory", full))?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
             names.sort();
             for n in names {
+                let child = full.join(&n);
                 let r = if rel.is_empty() {
                     n
                 } else {
                     format!("{rel}/{n}")
                 };
                 // An excluded directory may hold re-included (`!`) files: walked anyway.
-                let is_dir = fs::symlink_metadata(self.root.join(&r)).is_ok_and(|m| m.is_dir());
+                let is_dir = fs::symlink_metadata(&child).is_ok_and(|m| m.is_dir());
                 if is_dir || !self.excluded(&r) {
-                    self.hash(&r, h)?;
+                    self.hash_at(&child, &r, h)?;
                 }
             }
         }

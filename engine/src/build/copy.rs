@@ -92,9 +92,44 @@ pub struct Source {
     pub path: PathBuf,
     /// Its base name.
     pub name: String,
-    /// Its path in the context, when files under it may be excluded by `.dockerignore`.
+    /// Its path in the context, when files under it may be excluded by `.dockerignore`;
+    /// `None` for a heredoc or a download, which ADD never extracts.
     pub rel: Option<String>,
 }
+
+/// Who owns what a copy makes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Owner {
+    /// root (COPY from the context).
+    Root,
+    /// The source's owner (`COPY --from` without `--chown`: docker keeps it).
+    Keep,
+    /// `--chown`'s ids.
+    Ids(u32, u32),
+}
+
+impl Owner {
+    /// The ids for a copy of a file with metadata `md`.
+    fn of(self, md: &fs::Metadata) -> (u32, u32) {
+        match self {
+            Owner::Root => (0, 0),
+            Owner::Keep => (md.uid(), md.gid()),
+            Owner::Ids(u, g) => (u, g),
+        }
+    }
+
+    /// The ids of a directory the copy has to make on the way to its destination.
+    fn parents(self) -> Option<(u32, u32)> {
+        match self {
+            Owner::Ids(u, g) => Some((u, g)),
+            _ => None,
+        }
+    }
+}
+
+/// Files already copied, by (device, inode) of the source: a later name of the same file
+/// becomes a hard link to the first copy (docker's tar copy keeps hard links).
+type Linked = std::collections::HashMap<(u64, u64), PathBuf>;
 
 /// Says whether a context path (relative, slash-separated) is left out.
 pub type Excluded<'a> = &'a dyn Fn(&str) -> bool;
@@ -104,7 +139,7 @@ pub fn copy(
     rootfs: &Path,
     sources: &[Source],
     dest: &str,
-    ids: Option<(u32, u32)>,
+    owner: Owner,
     mode: Option<u32>,
     excluded: Excluded,
     extract: bool,
@@ -115,12 +150,22 @@ pub fn copy(
         return Err(CopyError::NotDir);
     }
     let dest_is_dir = dest_dir_syntax || target.is_dir();
+    let ids = owner.parents();
+    let mut linked = Linked::new();
     for s in sources {
         let md = fs::metadata(&s.path).map_err(ioe("stat", &s.path))?;
         if md.is_dir() {
             mkdir_all(rootfs, &target, ids)?;
-            copy_tree(&s.path, &target, ids, mode, s.rel.as_deref(), excluded)?;
-        } else if extract && is_archive(&s.path) {
+            copy_tree(
+                &s.path,
+                &target,
+                owner,
+                mode,
+                s.rel.as_deref(),
+                excluded,
+                &mut linked,
+            )?;
+        } else if extract && s.rel.is_some() && is_archive(&s.path) {
             // ADD's local archive: unpacked into dest (a directory), owners and modes kept.
             mkdir_all(rootfs, &target, ids)?;
             let f = fs::File::open(&s.path).map_err(ioe("open", &s.path))?;
@@ -142,7 +187,7 @@ pub fn copy(
                 }
                 target.clone()
             };
-            copy_file(&s.path, &to, &md, ids, mode)?;
+            copy_file(&s.path, &to, &md, owner, mode)?;
         }
     }
     Ok(())
@@ -178,10 +223,10 @@ fn mkdir_all(rootfs: &Path, dir: &Path, ids: Option<(u32, u32)>) -> Result<(), C
 fn set_meta(
     to: &Path,
     md: &fs::Metadata,
-    ids: Option<(u32, u32)>,
+    owner: Owner,
     mode: Option<u32>,
 ) -> Result<(), CopyError> {
-    let (u, g) = ids.unwrap_or((0, 0));
+    let (u, g) = owner.of(md);
     std::os::unix::fs::lchown(to, Some(u), Some(g)).map_err(ioe("chown", to))?;
     if !md.file_type().is_symlink() {
         let m = mode.unwrap_or(md.mode() & 0o7777);
@@ -202,7 +247,7 @@ fn copy_file(
     from: &Path,
     to: &Path,
     md: &fs::Metadata,
-    ids: Option<(u32, u32)>,
+    owner: Owner,
     mode: Option<u32>,
 ) -> Result<(), CopyError> {
     if let Ok(old) = fs::symlink_metadata(to) {
@@ -213,16 +258,17 @@ fn copy_file(
         }
     }
     fs::copy(from, to).map_err(ioe("copy to", to))?;
-    set_meta(to, md, ids, mode)
+    set_meta(to, md, owner, mode)
 }
 
 fn copy_tree(
     from: &Path,
     to: &Path,
-    ids: Option<(u32, u32)>,
+    owner: Owner,
     mode: Option<u32>,
     rel: Option<&str>,
     excluded: Excluded,
+    linked: &mut Linked,
 ) -> Result<(), CopyError> {
     let mut names: Vec<_> = fs::read_dir(from)
         .map_err(ioe("read directory", from))?
@@ -253,15 +299,31 @@ fn copy_tree(
                 let _ = fs::remove_file(&t);
                 fs::create_dir(&t).map_err(ioe("create directory", &t))?;
             }
-            copy_tree(&f, &t, ids, mode, r.as_deref(), excluded)?;
-            set_meta(&t, &md, ids, mode)?;
+            copy_tree(&f, &t, owner, mode, r.as_deref(), excluded, linked)?;
+            set_meta(&t, &md, owner, mode)?;
         } else if md.file_type().is_symlink() {
             let target = fs::read_link(&f).map_err(ioe("read link", &f))?;
             let _ = fs::remove_file(&t);
             std::os::unix::fs::symlink(&target, &t).map_err(ioe("create symlink", &t))?;
-            set_meta(&t, &md, ids, mode)?;
+            set_meta(&t, &md, owner, mode)?;
         } else if md.is_file() {
-            copy_file(&f, &t, &md, ids, mode)?;
+            let first = (md.nlink() > 1)
+                .then(|| linked.get(&(md.dev(), md.ino())).cloned())
+                .flatten();
+            match first {
+                Some(p) => {
+                    if fs::symlink_metadata(&t).is_ok() {
+                        fs::remove_file(&t).map_err(ioe("replace", &t))?;
+                    }
+                    fs::hard_link(&p, &t).map_err(ioe("link", &t))?;
+                }
+                None => {
+                    copy_file(&f, &t, &md, owner, mode)?;
+                    if md.nlink() > 1 {
+                        linked.insert((md.dev(), md.ino()), t.clone());
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -105,6 +105,12 @@ pub fn build(
     let _gc = crate::prune::gc_lock(store, false).map_err(|e| BuildError::Pull(e.to_string()))?;
     let text = fs::read_to_string(&opts.dockerfile).map_err(ioe("read", &opts.dockerfile))?;
     let df = dockerfile::parse(&opts.dockerfile.display().to_string(), &text)?;
+    if let Some(f) = df.directives.get("syntax") {
+        // A BuildKit frontend image: ongictl has its own Dockerfile frontend.
+        out.line(&format!(
+            "# syntax={f} ignored: ongictl builds with its own Dockerfile frontend"
+        ));
+    }
     let ctx = Context::open(&opts.context, &opts.dockerfile).map_err(|e| BuildError::Io {
         op: "open context",
         path: opts.context.clone(),
@@ -220,7 +226,7 @@ pub fn build(
     let unused: Vec<&String> = b
         .build_args
         .keys()
-        .filter(|k| !b.used_args.contains(*k))
+        .filter(|k| !b.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
         .collect();
     if !unused.is_empty() {
         let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -320,8 +326,11 @@ impl Builder<'_> {
             } else {
                 None
             };
+            // docker: an ARG without a value is declared but unset (not in RUN's
+            // environment or its history), and a redeclaration without one keeps the value.
+            let Some(val) = val else { continue };
             into.retain(|(n, _)| *n != k);
-            into.push((k, val.unwrap_or_default()));
+            into.push((k, val));
         }
         Ok(())
     }
@@ -439,12 +448,19 @@ impl Builder<'_> {
                 diff_id: d.clone(),
             });
         }
+        // A base built with SHELL passes it on (docker keeps it in the config).
+        let shell = cfg
+            .config
+            .shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         Ok(State {
             cfg,
             layers,
             key: cache::key(&img.id, &[]),
             args: vec![],
-            shell: vec!["/bin/sh".into(), "-c".into()],
+            shell,
             cmd_set: false,
         })
     }
@@ -553,7 +569,14 @@ impl Builder<'_> {
                     Args::Exec(v) => v.clone(),
                     Args::Shell(s) => st.shell.iter().cloned().chain([s.clone()]).collect(),
                 };
-                let shown = serde_json::to_string(&v).unwrap_or_default();
+                // Go's %q of a string slice, as docker writes it: ["a" "b"].
+                let shown = format!(
+                    "[{}]",
+                    v.iter()
+                        .map(|x| serde_json::to_string(x).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
                 if i.keyword == "CMD" {
                     c.cmd = Some(v);
                     st.cmd_set = true;
@@ -576,7 +599,7 @@ impl Builder<'_> {
                 };
                 let p = format!("/{}", context::clean(&p).unwrap_or_default());
                 c.working_dir = Some(p.clone());
-                meta_key = Some(format!("WORKDIR {p}"));
+                return self.workdir(st, &p, out);
             }
             "USER" => {
                 let u = word(&text)?;
@@ -587,18 +610,27 @@ impl Builder<'_> {
                 let ports = c.exposed_ports.get_or_insert_with(Default::default);
                 let mut shown = Vec::new();
                 for p in words(&text)? {
-                    let p = if p.contains('/') {
-                        p.to_ascii_lowercase()
-                    } else {
-                        format!("{p}/tcp")
+                    // docker's history shows the ports as written; ranges become one
+                    // entry per port in the config.
+                    shown.push(p.clone());
+                    let (num, proto) = match p.split_once('/') {
+                        Some((n, pr)) => (n.to_string(), pr.to_ascii_lowercase()),
+                        None => (p.clone(), "tcp".to_string()),
                     };
-                    let num = p.split('/').next().unwrap_or_default();
-                    if num.split('-').any(|n| n.parse::<u16>().is_err()) {
-                        return Err(ierr(i, format!("Invalid containerPort: {num}")));
+                    let bad = || ierr(i, format!("Invalid containerPort: {num}"));
+                    let (lo, hi) = match num.split_once('-') {
+                        Some((a, b)) => (a.parse::<u16>(), b.parse::<u16>()),
+                        None => (num.parse::<u16>(), num.parse::<u16>()),
+                    };
+                    let (lo, hi) = (lo.map_err(|_| bad())?, hi.map_err(|_| bad())?);
+                    if hi < lo {
+                        return Err(bad());
                     }
-                    ports.insert(p.clone(), json!({}));
-                    shown.push(p);
+                    for port in lo..=hi {
+                        ports.insert(format!("{port}/{proto}"), json!({}));
+                    }
                 }
+                shown.sort();
                 meta_key = Some(format!("EXPOSE {}", shown.join(" ")));
             }
             "VOLUME" => {
@@ -613,10 +645,8 @@ impl Builder<'_> {
                     }
                     vols.insert(v.clone(), json!({}));
                 }
-                meta_key = Some(format!(
-                    "VOLUME {}",
-                    serde_json::to_string(&list).unwrap_or_default()
-                ));
+                // Go's %v of a string slice, as docker writes it.
+                meta_key = Some(format!("VOLUME [{}]", list.join(" ")));
             }
             "STOPSIGNAL" => {
                 let sig = word(&text)?;
@@ -629,19 +659,21 @@ impl Builder<'_> {
             "SHELL" => match &i.args {
                 Args::Exec(v) if !v.is_empty() => {
                     st.shell = v.clone();
-                    meta_key = Some(format!(
-                        "SHELL {}",
-                        serde_json::to_string(v).unwrap_or_default()
-                    ));
+                    c.shell = Some(v.clone());
+                    // Go's %v of a string slice, as docker writes it.
+                    meta_key = Some(format!("SHELL [{}]", v.join(" ")));
                 }
                 _ => return Err(ierr(i, "SHELL requires the arguments to be in JSON form")),
             },
             "HEALTHCHECK" => {
                 let hc = healthcheck(i, &st.shell)?;
-                meta_key = Some(format!("HEALTHCHECK {hc}"));
+                meta_key = Some(format!("HEALTHCHECK {}", go_healthcheck(&hc)));
                 c.healthcheck = Some(hc);
             }
-            "MAINTAINER" => meta_key = Some(format!("MAINTAINER {text}")),
+            "MAINTAINER" => {
+                st.cfg.author = Some(text.trim().to_string());
+                meta_key = Some(format!("MAINTAINER {}", text.trim()));
+            }
             "ONBUILD" => {
                 let trigger = text.trim().to_string();
                 check_trigger(i, &trigger)?;
@@ -729,17 +761,32 @@ impl Builder<'_> {
             .flatten()
             .filter_map(|e| e.split_once('=').map(|x| x.0.to_string()))
             .collect();
-        let arg_env: Vec<String> = st
+        let mut arg_env: Vec<String> = st
             .args
             .iter()
             .filter(|(k, _)| !env_names.contains(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        arg_env.sort();
+        // The predefined proxy ARGs reach RUN undeclared but stay out of its history
+        // (docker's rule: they usually hold credentials or host-specific addresses).
+        let proxies: Vec<String> = self
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+            .filter(|(k, _)| !env_names.contains(*k) && !st.args.iter().any(|(a, _)| a == *k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let mut env = st.cfg.config.env.clone().unwrap_or_default();
         env.extend(arg_env.iter().cloned());
+        env.extend(proxies.iter().cloned());
         let mut created_by = argv.join(" ");
-        if !arg_env.is_empty() {
-            created_by = format!("|{} {} {created_by}", arg_env.len(), arg_env.join(" "));
+        if !arg_env.is_empty() || !proxies.is_empty() {
+            created_by = if arg_env.is_empty() {
+                format!("|0 {created_by}")
+            } else {
+                format!("|{} {} {created_by}", arg_env.len(), arg_env.join(" "))
+            };
         }
         let c = &st.cfg.config;
         let env_key = env.join("\0");
@@ -756,6 +803,9 @@ impl Builder<'_> {
         );
         if let Some(e) = self.cached(&key) {
             out.line(" ---> Using cache");
+            if e.blob.is_empty() {
+                return self.apply_empty(st, key, e, out);
+            }
             return self.apply(st, key, e, out);
         }
         let id = crate::container::new_id();
@@ -804,10 +854,100 @@ impl Builder<'_> {
                 fs::symlink_metadata(upper.join(p)).is_ok_and(|m| m.is_file() && m.len() == 0)
             })
             .collect();
+        if unchanged(&upper, "", &skip) {
+            // docker's classic builder: a RUN that changed nothing adds no layer, only a
+            // history entry marked empty_layer.
+            drop(step);
+            let e = cache::Entry {
+                blob: String::new(),
+                blob_size: 0,
+                diff_id: String::new(),
+                created_by,
+                created: self.now(),
+            };
+            self.store_cache(&key, &e);
+            return self.apply_empty(st, key, e, out);
+        }
         let e = self.commit_layer(&upper, &skip, created_by)?;
         drop(step);
         self.store_cache(&key, &e);
         self.apply(st, key, e, out)
+    }
+
+    /// A step that made no layer: its history entry (empty_layer) and key.
+    fn apply_empty(
+        &mut self,
+        st: &mut State,
+        key: String,
+        e: cache::Entry,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
+        self.history(st, e.created_by, Some(e.created), true);
+        st.key = key;
+        out.line(&format!(" ---> {}", &st.key[..12]));
+        Ok(())
+    }
+
+    /// WORKDIR: docker's classic builder makes the directory (root's, 0755) in a layer of
+    /// its own when the parent lacks it; else the step is config only.
+    fn workdir(
+        &mut self,
+        st: &mut State,
+        wd: &str,
+        out: &mut dyn Output,
+    ) -> Result<(), BuildError> {
+        let k = format!("WORKDIR {wd}");
+        let key = cache::key(&st.key, &[&k]);
+        // One space after `#(nop)`: docker 20.10 writes WORKDIR's comment that way.
+        let created_by = format!("{} #(nop) {k}", st.shell.join(" "));
+        let entry = match self.cached(&key) {
+            Some(e) => {
+                out.line(" ---> Using cache");
+                e
+            }
+            None => {
+                let lowers = self.lowers(&st.layers)?;
+                let step = Step::mount(&self.dir.join(format!("workdir-{}", self.step)), &lowers)?;
+                let mut made = false;
+                let mut rel = String::new();
+                for part in wd.split('/').filter(|p| !p.is_empty()) {
+                    rel.push('/');
+                    rel.push_str(part);
+                    let at = context::secure_join(&step.rootfs, &rel);
+                    if !at.is_dir() {
+                        fs::create_dir(&at).map_err(ioe("create", &at))?;
+                        fs::set_permissions(
+                            &at,
+                            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                        )
+                        .map_err(ioe("chmod", &at))?;
+                        made = true;
+                    }
+                }
+                step.unmount()?;
+                let e = if made {
+                    self.commit_layer(&step.upper(), &[], created_by.clone())?
+                } else {
+                    cache::Entry {
+                        blob: String::new(),
+                        blob_size: 0,
+                        diff_id: String::new(),
+                        created_by: String::new(),
+                        created: self.now(),
+                    }
+                };
+                drop(step);
+                self.store_cache(&key, &e);
+                e
+            }
+        };
+        if entry.blob.is_empty() {
+            self.history(st, created_by, Some(entry.created), true);
+            st.key = key;
+            out.line(&format!(" ---> {}", &st.key[..12]));
+            return Ok(());
+        }
+        self.apply(st, key, entry, out)
     }
 
     fn cached(&self, key: &str) -> Option<cache::Entry> {
@@ -895,7 +1035,8 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let _ = stages;
         for k in i.flags.keys() {
-            if !matches!(k.as_str(), "from" | "chown" | "chmod" | "link") {
+            let add_only = k == "checksum" && i.keyword == "ADD";
+            if !(add_only || matches!(k.as_str(), "from" | "chown" | "chmod" | "link")) {
                 return Err(ierr(i, format!("unknown flag: --{k}")));
             }
         }
@@ -916,14 +1057,9 @@ impl Builder<'_> {
         }
         let (srcs, dest) = list.split_at(list.len() - 1);
         let dest = &dest[0];
-        if srcs
-            .iter()
-            .any(|s| s.starts_with("http://") || s.starts_with("https://"))
-        {
-            return Err(ierr(
-                i,
-                "ADD from URLs is not supported yet by ongictl build",
-            ));
+        if i.keyword == "COPY" && srcs.iter().any(|s| crate::download::is_url(s)) {
+            // docker's wording: COPY takes no URLs.
+            return Err(ierr(i, "source can't be a URL for COPY"));
         }
         let chown = i
             .flags
@@ -948,8 +1084,18 @@ impl Builder<'_> {
                         .as_ref()
                         .map(|x| x.layers.clone())
                         .ok_or_else(|| BuildError::UnknownTarget(f.clone()))?
+                } else if f.parse::<usize>().is_ok() {
+                    // An index names a stage or nothing: never an image to pull.
+                    return Err(ierr(
+                        i,
+                        format!(
+                            "invalid from flag value {f}: no such build stage (stages before this one: {s})"
+                        ),
+                    ));
                 } else {
-                    let img = self.image(f, pull).map_err(|e| ierr(i, e))?;
+                    let img = self
+                        .image(f, pull)
+                        .map_err(|e| ierr(i, format!("invalid from flag value {f}: {e}")))?;
                     self.state_of_image(&img)?.layers
                 };
                 let lowers = self.lowers(&layers)?;
@@ -962,6 +1108,7 @@ impl Builder<'_> {
         // Resolve and hash the sources (content, never mtimes).
         let heredoc_dir = self.dir.join(format!("heredoc-{}", self.step));
         let mut sources = Vec::new();
+        let mut url_sums: Vec<String> = Vec::new();
         let mut h = Sha256::new();
         for src in srcs {
             if let Some(name) = src.strip_prefix("<<") {
@@ -985,6 +1132,36 @@ impl Builder<'_> {
                 sources.push(Source {
                     path: p,
                     name: name.to_string(),
+                    rel: None,
+                });
+                continue;
+            }
+            if i.keyword == "ADD" && crate::download::is_url(src) {
+                // ADD URL (build/url.rs): downloaded, hashed by content, never extracted
+                // (a source without `rel` is not an archive of the context to unpack).
+                let want = i
+                    .flags
+                    .get("checksum")
+                    .map(|c| super::url::checksum(c))
+                    .transpose()
+                    .map_err(|e| ierr(i, e))?;
+                let name = if dest.ends_with('/') {
+                    None
+                } else {
+                    dest.rsplit('/')
+                        .next()
+                        .filter(|n| !n.is_empty() && *n != ".")
+                };
+                let dir = self
+                    .dir
+                    .join(format!("url-{}-{}", self.step, sources.len()));
+                let f =
+                    super::url::fetch(src, &dir, name, want.as_deref()).map_err(|e| ierr(i, e))?;
+                h.update(format!("url {src}\0{}\0", f.sha256).as_bytes());
+                url_sums.push(f.sha256.clone());
+                sources.push(Source {
+                    path: f.path,
+                    name: f.name,
                     rel: None,
                 });
                 continue;
@@ -1029,15 +1206,31 @@ impl Builder<'_> {
                 chown.as_deref().unwrap_or(""),
                 &format!("{chmod:?}"),
                 i.flags.get("from").map_or("", |s| s.as_str()),
+                if i.flags.contains_key("link") {
+                    "link"
+                } else {
+                    ""
+                },
             ],
         );
+        // docker's text: the destination as written, `--chown=` run into the hash (as
+        // docker 20.10 prints it), a download's hash bare.
+        let what = match sources.as_slice() {
+            [one] if one.rel.is_none() && srcs.iter().any(|s| crate::download::is_url(s)) => {
+                url_sums.first().cloned().unwrap_or_default()
+            }
+            [one] if one.path.is_dir() => format!("dir:{digest}"),
+            [_] => format!("file:{digest}"),
+            _ => format!("multi:{digest}"),
+        };
         let created_by = format!(
-            "{} #(nop) {} {}:{} in {} ",
+            "{} #(nop) {} {}{what} in {dest} ",
             st.shell.join(" "),
             i.keyword,
-            if srcs.len() > 1 { "multi" } else { "file" },
-            &digest[..16],
-            abs_dest
+            chown
+                .as_deref()
+                .map(|c| format!("--chown={c}"))
+                .unwrap_or_default(),
         );
         if let Some(e) = self.cached(&key) {
             out.line(" ---> Using cache");
@@ -1050,12 +1243,27 @@ impl Builder<'_> {
             .map(|c| copy::chown_ids(&step.rootfs, c))
             .transpose()
             .map_err(|e| ierr(i, e))?;
+        // COPY --link: the files go into an empty directory that is the whole layer, so the
+        // layer is the same whatever the parent holds (BuildKit's rule; ongictl still keys
+        // and stacks it on its parent). `--chown` names still come from the parent.
+        let link_root = i
+            .flags
+            .contains_key("link")
+            .then(|| self.dir.join(format!("link-{}", self.step)));
+        if let Some(d) = &link_root {
+            fs::create_dir_all(d).map_err(ioe("create", d))?;
+        }
         let excluded = |r: &str| src_ctx.excluded(r);
+        let owner = match ids {
+            Some((u, g)) => copy::Owner::Ids(u, g),
+            None if i.flags.contains_key("from") => copy::Owner::Keep,
+            None => copy::Owner::Root,
+        };
         copy::copy(
-            &step.rootfs,
+            link_root.as_deref().unwrap_or(&step.rootfs),
             &sources,
             &abs_dest,
-            ids,
+            owner,
             chmod,
             &excluded,
             i.keyword == "ADD",
@@ -1063,12 +1271,51 @@ impl Builder<'_> {
         .map_err(|e| ierr(i, e))?;
         drop(src_mount);
         step.unmount()?;
-        let e = self.commit_layer(&step.upper(), &[], created_by)?;
+        let layer_dir = link_root.unwrap_or_else(|| step.upper());
+        let e = self.commit_layer(&layer_dir, &[], created_by)?;
         drop(step);
         self.store_cache(&key, &e);
         self.apply(st, key, e, out)
     }
 }
+
+/// Does the upper directory `dir/rel` hold nothing but the `skip` files the runtime made
+/// (and the directories on their way)?
+fn unchanged(dir: &Path, rel: &str, skip: &[&str]) -> bool {
+    let Ok(rd) = fs::read_dir(dir.join(rel)) else {
+        return false;
+    };
+    for e in rd.flatten() {
+        let r = if rel.is_empty() {
+            e.file_name().to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", e.file_name().to_string_lossy())
+        };
+        if skip.contains(&r.as_str()) {
+            continue;
+        }
+        let on_the_way = skip.iter().any(|s| s.starts_with(&format!("{r}/")));
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !(is_dir && on_the_way && unchanged(dir, &r, skip)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// docker's predefined ARGs: usable in RUN without an ARG, never in the image's history.
+const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// docker's rules for an ONBUILD trigger (checked where it is declared and where it runs).
 fn check_trigger(i: &Instruction, trigger: &str) -> Result<(), BuildError> {
@@ -1131,6 +1378,68 @@ fn healthcheck(i: &Instruction, shell: &[String]) -> Result<serde_json::Value, B
     Ok(hc)
 }
 
+/// docker's history text of a HEALTHCHECK: Go's `%q` of its HealthConfig (20.10's fields:
+/// Test, Interval, Timeout, StartPeriod, Retries).
+fn go_healthcheck(hc: &serde_json::Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| serde_json::to_string(t.as_str().unwrap_or_default()).unwrap_or_default())
+        .collect();
+    let d = |f: &str| format!("\"{}\"", go_duration_string(hc[f].as_i64().unwrap_or(0)));
+    let r = hc["Retries"].as_i64().unwrap_or(0);
+    let retries = match u8::try_from(r) {
+        Ok(b @ 0x20..=0x7e) if b != b'\'' && b != b'\\' => format!("'{}'", b as char),
+        Ok(b) if b < 0x80 => format!("'\\x{b:02x}'"),
+        _ => format!("'{}'", char::from_u32(r as u32).unwrap_or('?')),
+    };
+    format!(
+        "&{{[{}] {} {} {} {retries}}}",
+        test.join(" "),
+        d("Interval"),
+        d("Timeout"),
+        d("StartPeriod")
+    )
+}
+
+/// Go's `time.Duration.String()`.
+fn go_duration_string(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let ns = ns.unsigned_abs();
+    let sign = if neg { "-" } else { "" };
+    if ns < 1_000_000_000 {
+        let (v, unit) = if ns < 1_000 {
+            (ns as f64, "ns")
+        } else if ns < 1_000_000 {
+            (ns as f64 / 1e3, "µs")
+        } else {
+            (ns as f64 / 1e6, "ms")
+        };
+        return format!("{sign}{}{unit}", trim_float(v));
+    }
+    let h = ns / 3_600_000_000_000;
+    let m = ns / 60_000_000_000 % 60;
+    let s = (ns % 60_000_000_000) as f64 / 1e9;
+    let mut out = sign.to_string();
+    if h > 0 {
+        out.push_str(&format!("{h}h{m}m"));
+    } else if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(s)));
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.9}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
 /// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds.
 fn go_duration(s: &str) -> Option<i64> {
     let mut total = 0f64;
@@ -1167,5 +1476,14 @@ mod tests {
         assert_eq!(super::go_duration("1m30s"), Some(90_000_000_000));
         assert_eq!(super::go_duration("500ms"), Some(500_000_000));
         assert_eq!(super::go_duration("5x"), None);
+        assert_eq!(super::go_duration_string(30_000_000_000), "30s");
+        assert_eq!(super::go_duration_string(90_000_000_000), "1m30s");
+        assert_eq!(super::go_duration_string(3_600_000_000_000), "1h0m0s");
+        assert_eq!(super::go_duration_string(500_000_000), "500ms");
+        let hc = serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 30_000_000_000i64, "Retries": 2});
+        assert_eq!(
+            super::go_healthcheck(&hc),
+            "&{[\"CMD-SHELL\" \"true\"] \"30s\" \"0s\" \"0s\" '\\x02'}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! container on an overlay of the parent's layers), [`copy`] (COPY/ADD into a rootfs with
 //! docker's file/dir rules), [`layerdiff`] (a step's upper directory as a layer tar),
 //! [`cache`] (step keys to layers), [`cleanup`] (what a killed build left),
-//! [`stdin`] (`build -`: the context or Dockerfile on stdin).
+//! [`stdin`] (`build -`: the context or Dockerfile on stdin), [`url`] (`ADD http(s)://`).
 
 pub mod cache;
 pub mod cleanup;
@@ -17,6 +17,7 @@ pub mod expand;
 pub mod layerdiff;
 pub mod run;
 pub mod stdin;
+pub mod url;
 
 use std::path::PathBuf;
 

@@ -92,6 +92,12 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
     }
     let store = open(cli)?;
     if a.context.to_str() == Some("-") {
+        if a.file.as_ref().and_then(|f| f.to_str()) == Some("-") {
+            return Err(Fail(
+                1,
+                "invalid argument: can't use stdin for both build context and dockerfile".into(),
+            ));
+        }
         let ctx = build::stdin::unpack(&store, std::io::stdin().lock())
             .map_err(|e| Fail(1, format!("unable to prepare context: {e}")))?;
         // docker: `-f` names a file inside the tar; a Dockerfile alone has no context.
@@ -131,6 +137,20 @@ pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
                 a.context.display()
             ),
         ));
+    }
+    if a.file.as_ref().and_then(|f| f.to_str()) == Some("-") {
+        // `-f -`: the Dockerfile on stdin, the context the directory (docker's rule); kept
+        // in a store temp directory removed when the build ends.
+        let df = build::stdin::unpack(&store, std::io::stdin().lock())
+            .map_err(|e| Fail(1, format!("unable to read the Dockerfile from stdin: {e}")))?;
+        if df.was_tar {
+            return Err(Fail(
+                1,
+                "unable to read the Dockerfile from stdin: got a tar (give the context as `-` instead)"
+                    .into(),
+            ));
+        }
+        return build_in(cli, a, &store, a.context.clone(), df.dir.join("Dockerfile"));
     }
     let dockerfile = match &a.file {
         Some(f) if f.is_absolute() || f.exists() => f.clone(),
