@@ -196,10 +196,13 @@ plan=$cache/plan
         grep -v '^clients_' |
         # engine_deps runs cargo, which needs a writable cargo home; ongictl_images and
         # ongictl_podman drive podman and dockerd like the client tests: host only.
+        # ongictl_build_docker compares with a private dockerd: host only too.
         grep -v '^engine_deps ' | grep -v '^ongictl_images ' | grep -v '^ongictl_podman ' |
-        # ongictl_network*: veths, bridges and nftables, for which the guest kernel loads no
-        # modules (virtio, 9p, fuse and overlay only); they do not depend on the cgroup version.
-        grep -v '^ongictl_network'
+        grep -v '^ongictl_build_docker ' |
+        # ongictl_network*, _netperf, _dns and _compose*: veths, bridges and nftables, for
+        # which the guest kernel loads no modules (virtio, 9p, fuse and overlay only); they do
+        # not depend on the cgroup version.
+        grep -v -E '^ongictl_(network|netperf|dns|compose)'
     echo "conformance conformance target/x86_64-unknown-linux-gnu/release/conformance"
 } > "$plan.all"
 if [ "$#" -gt 0 ]; then
