@@ -399,14 +399,11 @@ pub fn users(store: &Store, n: &Network) -> Result<Vec<String>, NetworkError> {
                     .iter()
                     .any(|e| e.network_id == n.id)
         };
-        if s.network == n.name
-            || (s.network.len() >= 12 && n.id.starts_with(&s.network))
-            || connected()
-            || super::connect::record_at(&store.container_dir(&s.id))
-                .connected
-                .iter()
-                .any(|w| w.network == n.id)
-        {
+        let rec = super::connect::record_at(&store.container_dir(&s.id));
+        // The network it was made on counts until `network disconnect` took it off.
+        let first = !rec.left_primary
+            && (s.network == n.name || (s.network.len() >= 12 && n.id.starts_with(&s.network)));
+        if first || connected() || rec.connected.iter().any(|w| w.network == n.id) {
             out.push(s.name.clone());
         }
     }
