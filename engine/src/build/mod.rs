@@ -106,6 +106,9 @@ pub enum BuildError {
     /// Pulling a base image.
     #[error("{0}")]
     Pull(String),
+    /// Another stage failed, and this one was stopped.
+    #[error("canceled: another stage failed")]
+    Canceled,
 }
 
 /// Formats seconds since the epoch as RFC 3339 (UTC).
