@@ -126,3 +126,110 @@ fn failing_stage_stops_the_others_and_leaves_nothing() {
     assert!(!e.ok(&["images"]).contains("fails"), "an image was made");
     assert_no_build_leftovers(&e);
 }
+
+/// `ongictl ARGS` on a terminal (a pty made by `script`); its transcript and exit code.
+fn in_pty(e: &Engine, args: &[&str]) -> common::clients::Out {
+    let q = |x: &str| format!("'{}'", x.replace('\'', r"'\''"));
+    let mut line = vec![
+        q(&ongictl().to_string_lossy()),
+        "--root".into(),
+        q(&e.root.to_string_lossy()),
+        "--run-root".into(),
+        q(&e.run_root.to_string_lossy()),
+    ];
+    line.extend(args.iter().map(|a| q(a)));
+    let mut c = Command::new("script");
+    c.args(["-qfec", &line.join(" "), "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "160");
+    run_limited(&mut c, &e.dir, Duration::from_secs(120)).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn dockerfile(dir: &Path, name: &str, df: &str) -> std::path::PathBuf {
+    context(dir, name, &[("Dockerfile", df)])
+}
+
+#[test]
+fn progress_tty_shows_step_states_and_plain_stays_plain() {
+    let e = Engine::new("build3-tty");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    let ctx = dockerfile(
+        &e.dir,
+        "ok",
+        &format!(
+            "FROM {}\nRUN echo first-step-says-hi\nRUN sleep 1 && echo second\n",
+            r.image
+        ),
+    );
+    let o = in_pty(&e, &["build", "--progress", "tty", "-t", "tty:v1", s(&ctx)]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stdout.contains("Step 2/3 : RUN echo first-step-says-hi"), "{o}");
+    assert!(o.stdout.contains("DONE"), "no DONE state: {o}");
+    // The live view, not the plain lines.
+    assert!(!o.stdout.contains(" ---> Running in"), "{o}");
+    assert!(o.stdout.contains("Successfully tagged tty:v1"), "{o}");
+    // Again: every step from the cache.
+    let o = in_pty(&e, &["build", "--progress", "tty", "-t", "tty:v1", s(&ctx)]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stdout.contains("CACHED"), "no CACHED state: {o}");
+
+    // --progress plain on a terminal and the default without one: the plain lines.
+    let o = in_pty(&e, &["build", "--progress", "plain", "--no-cache", s(&ctx)]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    for want in [
+        "Step 1/3 : FROM",
+        "Step 2/3 : RUN echo first-step-says-hi",
+        " ---> Running in ",
+        "first-step-says-hi",
+        "Removing intermediate container ",
+        "Successfully built ",
+    ] {
+        assert!(o.stdout.contains(want), "want {want:?}: {o}");
+    }
+    assert!(!o.stdout.contains("DONE") && !o.stdout.contains('\u{1b}'), "{o}");
+    let plain = e.ok(&["build", "--no-cache", s(&ctx)]);
+    assert!(
+        plain.starts_with("Step 1/3 : FROM ") && plain.contains("\nfirst-step-says-hi\n"),
+        "{plain}"
+    );
+    assert!(!plain.contains('['), "no stage prefix in a one-stage build: {plain}");
+    assert_clean(&e);
+}
+
+#[test]
+fn progress_tty_failing_run_prints_its_output_and_code() {
+    let e = Engine::new("build3-ttyfail");
+    let r = registry_with_busybox(&e.dir);
+    e.ok(&["pull", &r.image]);
+    let ctx = dockerfile(
+        &e.dir,
+        "bad",
+        &format!(
+            "FROM {}\nRUN echo fail-line-1; echo fail-line-2; echo fail-line-3; exit 7\n",
+            r.image
+        ),
+    );
+    let o = in_pty(&e, &["build", "--progress", "tty", "-t", "bad:v1", s(&ctx)]);
+    assert_eq!(o.code(), Some(7), "{o}");
+    assert!(o.stdout.contains("ERROR"), "no ERROR state: {o}");
+    // The whole output at the end, after the live view.
+    let tail = o.stdout.rsplit("ERROR").next().unwrap_or_default();
+    for l in ["fail-line-1", "fail-line-2", "fail-line-3", "returned a non-zero code: 7"] {
+        assert!(tail.contains(l), "want {l:?} after the view: {o}");
+    }
+    assert_no_build_leftovers(&e);
+}
+
+#[test]
+fn progress_bad_value_is_refused() {
+    let e = Engine::new("build3-badprog");
+    let ctx = dockerfile(&e.dir, "x", "FROM scratch\n");
+    let o = e.ctl(&["build", "--progress", "fancy", s(&ctx)]);
+    assert_eq!(o.code(), Some(1), "{o}");
+    assert!(o.stderr.contains("invalid progress mode fancy"), "{o}");
+    assert!(
+        fs::read_dir(e.root.join("tmp")).map_or(true, |d| d.count() == 0),
+        "left something"
+    );
+}
