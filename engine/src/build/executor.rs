@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::adopt;
 use super::cache;
 use super::context::{self, Context};
 use super::copy::{self, Source};
@@ -142,6 +143,9 @@ struct Builder<'a> {
     /// Counts this thread's steps; it names their directories, so each stage's thread
     /// starts it at a range of its own.
     step: usize,
+    /// The upper directory of the layer [`Builder::commit_layer`] just made, with the paths
+    /// its tar left out: [`Builder::apply`] makes it the unpacked layer (see [`adopt`]).
+    fresh: Option<(PathBuf, Vec<String>)>,
 }
 
 fn ierr(i: &Instruction, why: impl std::fmt::Display) -> BuildError {
@@ -242,6 +246,7 @@ pub fn build(
         dir,
         steps: 0,
         step: 0,
+        fresh: None,
     };
     // The target and the stages it needs.
     let target = match &opts.target {
@@ -519,6 +524,7 @@ impl Worker {
             dir: self.dir,
             steps: 0,
             step: s * 1_000_000,
+            fresh: None,
         };
         let mut out = Chan { tx, stage: s };
         let mut pull = |name: &str| -> Result<Image, String> {
@@ -1131,7 +1137,7 @@ impl Builder<'_> {
     }
 
     fn commit_layer(
-        &self,
+        &mut self,
         upper: &Path,
         skip: &[&str],
         created_by: String,
@@ -1158,6 +1164,11 @@ impl Builder<'_> {
         f.rewind().map_err(ioe("rewind", &tmp))?;
         let l = ingest::layer_blob(self.store, "of a build step", io::BufReader::new(f))?;
         let _ = fs::remove_file(&tmp);
+        // Kept out of the step's directory, which goes when the step does.
+        let keep = self.dir.join(format!("upper-{}", self.steps_done()));
+        self.fresh = fs::rename(upper, &keep)
+            .ok()
+            .map(|()| (keep, skip.iter().map(|s| s.to_string()).collect()));
         Ok(cache::Entry {
             blob: l.blob,
             blob_size: l.blob_size,
@@ -1180,6 +1191,19 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         st.layers.push(e.layer());
         st.cfg.rootfs.diff_ids.push(e.diff_id.clone());
+        if let Some((upper, skip)) = self.fresh.take() {
+            let diffs: Vec<String> = st.layers.iter().map(|l| l.diff_id.clone()).collect();
+            if let Some(dest) = store::chain_ids(&diffs)
+                .last()
+                .and_then(|c| self.store.layer_dir(c).ok())
+                .filter(|d| !d.exists())
+            {
+                // Best effort: if it fails, `lowers` below unpacks the layer from its blob.
+                if adopt::adopt(&upper, &skip, self.opts.epoch, &dest).is_err() {
+                    let _ = fs::remove_file(dest.with_extension("size"));
+                }
+            }
+        }
         self.history(st, e.created_by.clone(), Some(e.created.clone()), false);
         st.key = key;
         self.steps += 1;
@@ -1261,7 +1285,7 @@ impl Builder<'_> {
                     self.state_of_image(&img)?.layers
                 };
                 let lowers = self.lowers(&layers)?;
-                let m = Step::mount(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
+                let m = Step::read_only(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
                 let c = Context::plain(&m.rootfs);
                 src_mount = Some(m);
                 c

@@ -4,9 +4,11 @@
 //! and hashing), [`executor`] (stages and instructions), [`run`] (a RUN step as a
 //! container on an overlay of the parent's layers), [`copy`] (COPY/ADD into a rootfs with
 //! docker's file/dir rules), [`layerdiff`] (a step's upper directory as a layer tar),
-//! [`cache`] (step keys to layers), [`cleanup`] (what a killed build left),
+//! [`cache`] (step keys to layers), [`adopt`] (a step's upper as its unpacked layer),
+//! [`cleanup`] (what a killed build left),
 //! [`stdin`] (`build -`: the context or Dockerfile on stdin).
 
+pub mod adopt;
 pub mod cache;
 pub mod cleanup;
 pub mod context;
