@@ -164,7 +164,10 @@ fn progress_tty_shows_step_states_and_plain_stays_plain() {
     );
     let o = in_pty(&e, &["build", "--progress", "tty", "-t", "tty:v1", s(&ctx)]);
     assert_eq!(o.code(), Some(0), "{o}");
-    assert!(o.stdout.contains("Step 2/3 : RUN echo first-step-says-hi"), "{o}");
+    assert!(
+        o.stdout.contains("Step 2/3 : RUN echo first-step-says-hi"),
+        "{o}"
+    );
     assert!(o.stdout.contains("DONE"), "no DONE state: {o}");
     // The live view, not the plain lines.
     assert!(!o.stdout.contains(" ---> Running in"), "{o}");
@@ -187,13 +190,19 @@ fn progress_tty_shows_step_states_and_plain_stays_plain() {
     ] {
         assert!(o.stdout.contains(want), "want {want:?}: {o}");
     }
-    assert!(!o.stdout.contains("DONE") && !o.stdout.contains('\u{1b}'), "{o}");
+    assert!(
+        !o.stdout.contains("DONE") && !o.stdout.contains('\u{1b}'),
+        "{o}"
+    );
     let plain = e.ok(&["build", "--no-cache", s(&ctx)]);
     assert!(
         plain.starts_with("Step 1/3 : FROM ") && plain.contains("\nfirst-step-says-hi\n"),
         "{plain}"
     );
-    assert!(!plain.contains('['), "no stage prefix in a one-stage build: {plain}");
+    assert!(
+        !plain.contains('['),
+        "no stage prefix in a one-stage build: {plain}"
+    );
     assert_clean(&e);
 }
 
@@ -215,7 +224,12 @@ fn progress_tty_failing_run_prints_its_output_and_code() {
     assert!(o.stdout.contains("ERROR"), "no ERROR state: {o}");
     // The whole output at the end, after the live view.
     let tail = o.stdout.rsplit("ERROR").next().unwrap_or_default();
-    for l in ["fail-line-1", "fail-line-2", "fail-line-3", "returned a non-zero code: 7"] {
+    for l in [
+        "fail-line-1",
+        "fail-line-2",
+        "fail-line-3",
+        "returned a non-zero code: 7",
+    ] {
         assert!(tail.contains(l), "want {l:?} after the view: {o}");
     }
     assert_no_build_leftovers(&e);

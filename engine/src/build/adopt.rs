@@ -42,6 +42,13 @@ fn settle(p: &Path, epoch: Option<u64>) -> io::Result<u64> {
     let secs = u64::try_from(md.mtime()).unwrap_or(0);
     let secs = epoch.map_or(secs, |e| secs.min(e));
     let t = TimeSpec::new(i64::try_from(secs).unwrap_or(0), 0);
-    utimensat(nix::fcntl::AT_FDCWD, p, &t, &t, UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)?;
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(io::Error::from)?;
     Ok(size)
 }
