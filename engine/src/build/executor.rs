@@ -1,5 +1,9 @@
 //! Stages and instructions. The Dockerfile is split into stages at each FROM; only the
-//! stages the target needs (through `FROM <stage>` and `COPY --from`) are built, in order.
+//! stages the target needs (through `FROM <stage>` and `COPY --from`) are built. Those
+//! form a graph: a stage starts on its own thread once the stages it reads are done, so
+//! stages with no path between them run at once (at most one per CPU, at least two);
+//! this thread numbers and passes on their output a whole line at a time, pulls for them,
+//! and on the first failure stops the others (their RUN containers killed).
 //! Each stage carries an image config, its layers and a cache key; RUN, COPY and ADD make
 //! a layer each (reused from the cache when their key is known), the other instructions
 //! change the config and leave a history entry with `empty_layer`.
@@ -8,10 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::adopt;
 use super::cache;
 use super::context::{self, Context};
 use super::copy::{self, Source};
@@ -28,6 +36,64 @@ use crate::store::{self, Store};
 pub trait Output {
     /// A progress line (`Step 1/3 : FROM busybox`).
     fn line(&mut self, s: &str);
+
+    /// What happened in a stage; plain output is its line, prefixed by the stage when
+    /// stages run at once.
+    fn event(&mut self, e: &Event) {
+        if !matches!(e.kind, Kind::Done | Kind::Failed) {
+            self.line(&e.plain());
+        }
+    }
+}
+
+/// What an [`Event`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A step starts: `Step 2/5 : RUN make`.
+    Step,
+    /// A line about the current step (` ---> 3f2a...`).
+    Info,
+    /// The current step came from the cache (` ---> Using cache`).
+    Cached,
+    /// A line a RUN step's command wrote.
+    Output,
+    /// The stage is done (no line).
+    Done,
+    /// The stage failed or was stopped; the text says why (no line of its own: the
+    /// error is the build's).
+    Failed,
+}
+
+/// One thing a stage reports.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The stage's index in the Dockerfile.
+    pub stage: usize,
+    /// The stage as a prefix shows it (its name or index), set when stages run at once.
+    pub label: Option<String>,
+    /// What happened.
+    pub kind: Kind,
+    /// The line.
+    pub text: String,
+}
+
+impl Event {
+    fn new(kind: Kind, text: impl Into<String>) -> Event {
+        Event {
+            stage: 0,
+            label: None,
+            kind,
+            text: text.into(),
+        }
+    }
+
+    /// The event as a plain line: `[stage] text` when stages run at once.
+    pub fn plain(&self) -> String {
+        match &self.label {
+            Some(l) => format!("[{l}] {}", self.text),
+            None => self.text.clone(),
+        }
+    }
 }
 
 impl<F: FnMut(&str)> Output for F {
@@ -56,8 +122,15 @@ struct Stage {
     body: Vec<Instruction>,
 }
 
+/// What the stage threads share: the stop flag and the RUN containers running now.
+struct Shared {
+    cancel: AtomicBool,
+    running: Mutex<BTreeSet<String>>,
+}
+
 struct Builder<'a> {
     store: &'a Store,
+    shared: &'a Shared,
     opts: &'a Options,
     ctx: Context,
     escape: char,
@@ -67,8 +140,12 @@ struct Builder<'a> {
     used_args: BTreeSet<String>,
     dir: PathBuf,
     steps: usize,
+    /// Counts this thread's steps; it names their directories, so each stage's thread
+    /// starts it at a range of its own.
     step: usize,
-    nstep: usize,
+    /// The upper directory of the layer [`Builder::commit_layer`] just made, with the paths
+    /// its tar left out: [`Builder::apply`] makes it the unpacked layer (see [`adopt`]).
+    fresh: Option<(PathBuf, Vec<String>)>,
 }
 
 fn ierr(i: &Instruction, why: impl std::fmt::Display) -> BuildError {
@@ -159,8 +236,13 @@ pub fn build(
     let dir = store::tempfile_path(&store.root.join("tmp"), "build");
     fs::create_dir_all(&dir).map_err(ioe("create", &dir))?;
     let _cleanup = DirGuard(dir.clone());
+    let shared = Shared {
+        cancel: AtomicBool::new(false),
+        running: Mutex::new(BTreeSet::new()),
+    };
     let mut b = Builder {
         store,
+        shared: &shared,
         opts,
         ctx,
         escape: df.escape,
@@ -170,7 +252,7 @@ pub fn build(
         dir,
         steps: 0,
         step: 0,
-        nstep: 0,
+        fresh: None,
     };
     // The target and the stages it needs.
     let target = match &opts.target {
@@ -187,41 +269,143 @@ pub fn build(
             .position(|s| s.name.as_deref() == Some(n.as_str()))
             .or_else(|| n.parse::<usize>().ok().filter(|k| *k < before))
     };
-    let mut needed = BTreeSet::new();
+    // Each needed stage with the stages it reads.
+    let mut deps: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
     let mut todo = vec![target];
     while let Some(s) = todo.pop() {
-        if !needed.insert(s) {
+        if deps.contains_key(&s) {
             continue;
         }
+        let mut d = BTreeSet::new();
         let base = shell_text(&stages[s].from.args);
         let base = base.split_whitespace().next().unwrap_or_default();
-        if let Some(d) = stage_ref(base, s) {
-            todo.push(d);
-        }
+        d.extend(stage_ref(base, s));
         for i in &stages[s].body {
             if let Some(f) = i.flags.get("from") {
-                if let Some(d) = stage_ref(f, s) {
-                    todo.push(d);
-                }
+                d.extend(stage_ref(f, s));
             }
         }
+        todo.extend(d.iter().copied());
+        deps.insert(s, d);
     }
-    b.nstep = meta_insts.len()
-        + needed
-            .iter()
+    let nstep = meta_insts.len()
+        + deps
+            .keys()
             .map(|s| stages[*s].body.len() + 1)
             .sum::<usize>();
+    let mut step_no = 0;
     // docker's classic builder counts and shows the ARGs before the first FROM as steps.
     for i in &meta_insts {
-        b.print_step(out, i);
+        step_no += 1;
+        out.line(&format!("Step {step_no}/{nstep} : {}", i.original));
         let mut m = std::mem::take(&mut b.meta);
         b.declare_args(i, &mut m, None)?;
         b.meta = m;
     }
+    // Lines carry their stage only when some stage can run beside another.
+    let parallel = can_overlap(&deps);
+    let labels: BTreeMap<usize, String> = deps
+        .keys()
+        .map(|s| (*s, stages[*s].name.clone().unwrap_or_else(|| s.to_string())))
+        .collect();
+    let limit = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(2);
     let mut done: Vec<Option<State>> = vec![None; stages.len()];
-    for s in needed.iter().copied() {
-        let st = b.stage(&stages, s, &done, out, pull, &stage_ref)?;
-        done[s] = Some(st);
+    let mut pending: BTreeSet<usize> = deps.keys().copied().collect();
+    let mut failed: Option<BuildError> = None;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let b = &mut b;
+    std::thread::scope(|sc| {
+        let mut running = 0usize;
+        loop {
+            if failed.is_none() {
+                let ready: Vec<usize> = pending
+                    .iter()
+                    .copied()
+                    .filter(|s| deps[s].iter().all(|d| done[*d].is_some()))
+                    .take(limit.saturating_sub(running))
+                    .collect();
+                for s in ready {
+                    pending.remove(&s);
+                    running += 1;
+                    let w = Worker {
+                        ctx: b.ctx.clone(),
+                        meta: b.meta.clone(),
+                        build_args: b.build_args.clone(),
+                        escape: b.escape,
+                        dir: b.dir.clone(),
+                        done: done.clone(),
+                    };
+                    let tx = tx.clone();
+                    let (shared, stages, stage_ref) = (&shared, &stages, &stage_ref);
+                    let roots = (store.root.as_path(), store.run_root.as_path());
+                    sc.spawn(move || {
+                        let r = w.run(roots, shared, opts, stages, s, &tx, stage_ref);
+                        let _ = tx.send(Msg::Done(s, Box::new(r)));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Msg::Event(mut e)) => {
+                    if e.kind == Kind::Step {
+                        step_no += 1;
+                        e.text = format!("Step {step_no}/{nstep} : {}", e.text);
+                    }
+                    if parallel {
+                        e.label = labels.get(&e.stage).cloned();
+                    }
+                    out.event(&e);
+                }
+                Ok(Msg::Pull(name, reply)) => {
+                    let _ = reply.send(pull(&name));
+                }
+                Ok(Msg::Done(s, r)) => {
+                    running -= 1;
+                    let mut e = Event::new(Kind::Done, "");
+                    e.stage = s;
+                    e.label = labels.get(&s).cloned();
+                    match *r {
+                        Ok((st, used)) => {
+                            done[s] = Some(st);
+                            b.used_args.extend(used);
+                        }
+                        Err(err) => {
+                            e.kind = Kind::Failed;
+                            e.text = err.to_string();
+                            // The first failure is the build's; the others only follow it.
+                            if failed.is_none() {
+                                failed = Some(err);
+                                shared.cancel.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    out.event(&e);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if failed.is_some() {
+                // Again on every turn: a RUN that registered just before the stop may
+                // only now have a container to kill.
+                let ids: Vec<String> = shared
+                    .running
+                    .lock()
+                    .map(|r| r.iter().cloned().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    let _ = ongi::Container::new(store.runtime_root(), &id)
+                        .kill(nix::sys::signal::Signal::SIGKILL, true);
+                }
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
     let unused: Vec<&String> = b
         .build_args
@@ -266,6 +450,119 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()?;
     b.lowers(&st.layers)?;
     Ok(ingest::record_image(store, &cfg, &st.layers, &tags)?)
+}
+
+/// What a stage thread tells the coordinating one.
+enum Msg {
+    /// A line of its output.
+    Event(Event),
+    /// Pull this image (the puller is the coordinator's) and answer.
+    Pull(String, mpsc::Sender<Result<Image, String>>),
+    /// The stage ended: its state and the build args it used, or why it failed.
+    Done(usize, Box<StageResult>),
+}
+
+type StageResult = Result<(State, BTreeSet<String>), BuildError>;
+
+/// A stage thread's output: each event, tagged with the stage, to the coordinator.
+struct Chan<'a> {
+    tx: &'a mpsc::Sender<Msg>,
+    stage: usize,
+}
+
+impl Output for Chan<'_> {
+    fn line(&mut self, s: &str) {
+        self.event(&Event::new(Kind::Info, s));
+    }
+
+    fn event(&mut self, e: &Event) {
+        let mut e = e.clone();
+        e.stage = self.stage;
+        let _ = self.tx.send(Msg::Event(e));
+    }
+}
+
+/// Takes a RUN's container off the running list however the step ends.
+struct Unregister<'a>(&'a Shared, String);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.0.running.lock() {
+            r.remove(&self.1);
+        }
+    }
+}
+
+/// What a stage thread starts from: copies of the builder's settled parts and of the
+/// states of the stages done so far (those it reads among them).
+struct Worker {
+    ctx: Context,
+    meta: Vec<(String, String)>,
+    build_args: BTreeMap<String, String>,
+    escape: char,
+    dir: PathBuf,
+    done: Vec<Option<State>>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        self,
+        (root, run_root): (&Path, &Path),
+        shared: &Shared,
+        opts: &Options,
+        stages: &[Stage],
+        s: usize,
+        tx: &mpsc::Sender<Msg>,
+        stage_ref: &(dyn Fn(&str, usize) -> Option<usize> + Sync),
+    ) -> StageResult {
+        // The store's database connection is not shared between threads: one each.
+        let own = Store::open(root, run_root)?;
+        let mut b = Builder {
+            store: &own,
+            shared,
+            opts,
+            ctx: self.ctx,
+            escape: self.escape,
+            meta: self.meta,
+            build_args: self.build_args,
+            used_args: BTreeSet::new(),
+            dir: self.dir,
+            steps: 0,
+            step: s * 1_000_000,
+            fresh: None,
+        };
+        let mut out = Chan { tx, stage: s };
+        let mut pull = |name: &str| -> Result<Image, String> {
+            let (rt, rr) = mpsc::channel();
+            tx.send(Msg::Pull(name.to_string(), rt))
+                .map_err(|_| "build stopped".to_string())?;
+            rr.recv().map_err(|_| "build stopped".to_string())?
+        };
+        let st = b.stage(stages, s, &self.done, &mut out, &mut pull, stage_ref)?;
+        Ok((st, b.used_args))
+    }
+}
+
+/// Whether two of the stages can run at once: neither reads the other, directly or not.
+fn can_overlap(deps: &BTreeMap<usize, BTreeSet<usize>>) -> bool {
+    let ancestors = |s: usize| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![s];
+        while let Some(x) = todo.pop() {
+            for d in deps.get(&x).into_iter().flatten() {
+                if seen.insert(*d) {
+                    todo.push(*d);
+                }
+            }
+        }
+        seen
+    };
+    let all: Vec<(usize, BTreeSet<usize>)> = deps.keys().map(|s| (*s, ancestors(*s))).collect();
+    all.iter().any(|(a, anc_a)| {
+        all.iter()
+            .any(|(b, anc_b)| a < b && !anc_b.contains(a) && !anc_a.contains(b))
+    })
 }
 
 struct DirGuard(PathBuf);
@@ -335,12 +632,17 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A step starts (the coordinating thread numbers it).
     fn print_step(&mut self, out: &mut dyn Output, i: &Instruction) {
         self.step += 1;
-        out.line(&format!(
-            "Step {}/{} : {}",
-            self.step, self.nstep, i.original
-        ));
+        out.event(&Event::new(Kind::Step, i.original.clone()));
+    }
+
+    fn check_canceled(&self) -> Result<(), BuildError> {
+        if self.shared.cancel.load(Ordering::SeqCst) {
+            return Err(BuildError::Canceled);
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -414,12 +716,14 @@ impl Builder<'_> {
             for t in &triggers {
                 let df = dockerfile::parse(&format!("ONBUILD trigger of {base}"), t)?;
                 for ti in &df.instructions {
+                    self.check_canceled()?;
                     check_trigger(from, &ti.original)?;
                     self.instruction(&mut st, ti, stages, s, done, out, pull, stage_ref)?;
                 }
             }
         }
         for i in &stages[s].body {
+            self.check_canceled()?;
             self.print_step(out, i);
             self.instruction(&mut st, i, stages, s, done, out, pull, stage_ref)?;
         }
@@ -691,7 +995,7 @@ impl Builder<'_> {
             st.key = cache::key(&st.key, &[&k]);
             let created = match self.cached(&st.key) {
                 Some(e) => {
-                    out.line(" ---> Using cache");
+                    out.event(&Event::new(Kind::Cached, " ---> Using cache"));
                     e.created
                 }
                 None => {
@@ -802,7 +1106,7 @@ impl Builder<'_> {
             ],
         );
         if let Some(e) = self.cached(&key) {
-            out.line(" ---> Using cache");
+            out.event(&Event::new(Kind::Cached, " ---> Using cache"));
             if e.blob.is_empty() {
                 return self.apply_empty(st, key, e, out);
             }
@@ -829,16 +1133,26 @@ impl Builder<'_> {
             image: "ongictl-build".into(),
             ..Default::default()
         };
-        let capture = self
-            .opts
-            .quiet
-            .then(|| self.dir.join(format!("{}.log", &id[..12])));
-        let code = step.run(self.store, &s, capture.as_deref())?;
+        // Registered before it starts, so a stop from another stage can kill it.
+        if let Ok(mut r) = self.shared.running.lock() {
+            r.insert(id.clone());
+        }
+        let _unregister = Unregister(self.shared, id.clone());
+        self.check_canceled()?;
+        // `-q` keeps the output for the error; otherwise it goes out line by line.
+        let quiet = self.opts.quiet;
+        let mut output = String::new();
+        let code = step.run(self.store, &s, &mut |l: &str| {
+            if quiet {
+                output.push_str(l);
+                output.push('\n');
+            } else {
+                out.event(&Event::new(Kind::Output, l));
+            }
+        })?;
+        drop(_unregister);
+        self.check_canceled()?;
         if code != 0 {
-            let output = capture
-                .as_ref()
-                .map(|p| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned())
-                .unwrap_or_default();
             return Err(BuildError::RunFailed {
                 cmd: argv.join(" "),
                 code,
@@ -963,7 +1277,7 @@ impl Builder<'_> {
     }
 
     fn commit_layer(
-        &self,
+        &mut self,
         upper: &Path,
         skip: &[&str],
         created_by: String,
@@ -990,6 +1304,11 @@ impl Builder<'_> {
         f.rewind().map_err(ioe("rewind", &tmp))?;
         let l = ingest::layer_blob(self.store, "of a build step", io::BufReader::new(f))?;
         let _ = fs::remove_file(&tmp);
+        // Kept out of the step's directory, which goes when the step does.
+        let keep = self.dir.join(format!("upper-{}", self.steps_done()));
+        self.fresh = fs::rename(upper, &keep)
+            .ok()
+            .map(|()| (keep, skip.iter().map(|s| s.to_string()).collect()));
         Ok(cache::Entry {
             blob: l.blob,
             blob_size: l.blob_size,
@@ -1012,6 +1331,19 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         st.layers.push(e.layer());
         st.cfg.rootfs.diff_ids.push(e.diff_id.clone());
+        if let Some((upper, skip)) = self.fresh.take() {
+            let diffs: Vec<String> = st.layers.iter().map(|l| l.diff_id.clone()).collect();
+            if let Some(dest) = store::chain_ids(&diffs)
+                .last()
+                .and_then(|c| self.store.layer_dir(c).ok())
+                .filter(|d| !d.exists())
+            {
+                // Best effort: if it fails, `lowers` below unpacks the layer from its blob.
+                if adopt::adopt(&upper, &skip, self.opts.epoch, &dest).is_err() {
+                    let _ = fs::remove_file(dest.with_extension("size"));
+                }
+            }
+        }
         self.history(st, e.created_by.clone(), Some(e.created.clone()), false);
         st.key = key;
         self.steps += 1;
@@ -1099,7 +1431,7 @@ impl Builder<'_> {
                     self.state_of_image(&img)?.layers
                 };
                 let lowers = self.lowers(&layers)?;
-                let m = Step::mount(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
+                let m = Step::read_only(&self.dir.join(format!("from-{}", self.step)), &lowers)?;
                 let c = Context::plain(&m.rootfs);
                 src_mount = Some(m);
                 c
@@ -1233,7 +1565,7 @@ impl Builder<'_> {
                 .unwrap_or_default(),
         );
         if let Some(e) = self.cached(&key) {
-            out.line(" ---> Using cache");
+            out.event(&Event::new(Kind::Cached, " ---> Using cache"));
             return self.apply(st, key, e, out);
         }
         let lowers = self.lowers(&st.layers)?;

@@ -4,9 +4,11 @@
 //! and hashing), [`executor`] (stages and instructions), [`run`] (a RUN step as a
 //! container on an overlay of the parent's layers), [`copy`] (COPY/ADD into a rootfs with
 //! docker's file/dir rules), [`layerdiff`] (a step's upper directory as a layer tar),
-//! [`cache`] (step keys to layers), [`cleanup`] (what a killed build left),
+//! [`cache`] (step keys to layers), [`adopt`] (a step's upper as its unpacked layer),
+//! [`cleanup`] (what a killed build left),
 //! [`stdin`] (`build -`: the context or Dockerfile on stdin), [`url`] (`ADD http(s)://`).
 
+pub mod adopt;
 pub mod cache;
 pub mod cleanup;
 pub mod context;
@@ -107,6 +109,9 @@ pub enum BuildError {
     /// Pulling a base image.
     #[error("{0}")]
     Pull(String),
+    /// Another stage failed, and this one was stopped.
+    #[error("canceled: another stage failed")]
+    Canceled,
 }
 
 /// Formats seconds since the epoch as RFC 3339 (UTC).

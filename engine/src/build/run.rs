@@ -1,12 +1,12 @@
 //! A build step's filesystem: an overlay of the parent's layers with a fresh upper
-//! directory ([`Step`]); for RUN, a container through the runtime library on it, network
-//! `none` unless asked, its stdout and stderr the build's own (or a file under `-q`). The
+//! directory ([`Step`]); for RUN, a container on it made by the `ongi` binary, network
+//! `none` unless asked, its stdout and stderr handed back line by line. The
 //! step's directory, mount and container are gone when the [`Step`] is dropped, whether the
 //! step worked or not.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use super::BuildError;
 use crate::container::{self, Settings};
@@ -40,8 +40,35 @@ impl Step {
             rootfs: dir.join("rootfs"),
             container: None,
         };
-        container::mount_overlay(lowers, dir, &step.rootfs)
-            .map_err(ioe("mount overlay on", &step.rootfs))?;
+        mount_volatile(lowers, dir, &step.rootfs).map_err(ioe("mount overlay on", &step.rootfs))?;
+        Ok(step)
+    }
+
+    /// A read-only view of `lowers` (top first) for a step to read from (`COPY --from`):
+    /// one layer is its own directory, several an overlay without an upper directory,
+    /// none an empty directory. No upper means no sync of the filesystem on unmount and no
+    /// directories to delete, which a cached step would otherwise pay for each time.
+    pub fn read_only(dir: &Path, lowers: &[String]) -> Result<Step, BuildError> {
+        let mut step = Step {
+            dir: dir.to_path_buf(),
+            rootfs: dir.join("rootfs"),
+            container: None,
+        };
+        match lowers {
+            [one] => step.rootfs = PathBuf::from(one),
+            [] => fs::create_dir_all(&step.rootfs).map_err(ioe("create", dir))?,
+            _ => {
+                fs::create_dir_all(&step.rootfs).map_err(ioe("create", dir))?;
+                nix::mount::mount(
+                    Some("overlay"),
+                    &step.rootfs,
+                    Some("overlay"),
+                    nix::mount::MsFlags::MS_RDONLY,
+                    Some(format!("lowerdir={}", lowers.join(":")).as_str()),
+                )
+                .map_err(|e| ioe("mount overlay on", &step.rootfs)(e.into()))?;
+            }
+        }
         Ok(step)
     }
 
@@ -60,12 +87,19 @@ impl Step {
     }
 
     /// Runs `s` (its args, env, user, cwd, network) as a container on the rootfs and waits;
-    /// returns the exit code. With `capture`, the output goes to that file.
+    /// returns the exit code. The container's stdout and stderr (one pipe, in the order it
+    /// wrote them) reach `line` a whole line at a time.
+    ///
+    /// The container is made by the `ongi` binary, not by the runtime library in this
+    /// process: stages build on threads, and cloning a container's init from a threaded
+    /// process could leave it holding another thread's allocator lock; a child process
+    /// also gets its own stdio without touching this process's fds 0-2, which the other
+    /// stages' output shares.
     pub fn run(
         &mut self,
         store: &Store,
         s: &Settings,
-        capture: Option<&Path>,
+        line: &mut dyn FnMut(&str),
     ) -> Result<i32, BuildError> {
         let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
         let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
@@ -82,7 +116,7 @@ impl Step {
             crate::network::attach_step(store, s, &self.dir)
                 .map_err(|e| BuildError::Runtime(e.to_string()))?;
         }
-        let r = self.run_attached(store, s, capture);
+        let r = self.run_attached(store, s, line);
         if crate::network::is_bridged(&s.network) {
             let _ = crate::network::detach_step(store, &s.id, &self.dir);
         }
@@ -93,61 +127,106 @@ impl Step {
         &mut self,
         store: &Store,
         s: &Settings,
-        capture: Option<&Path>,
+        line: &mut dyn FnMut(&str),
     ) -> Result<i32, BuildError> {
+        use std::io::BufRead;
         let spec = crate::runspec::generate(s, &self.rootfs, &self.dir)?;
         let cfg = self.dir.join("config.json");
         fs::write(&cfg, serde_json::to_vec(&spec).unwrap_or_default())
             .map_err(ioe("write", &cfg))?;
         let runtime_root = store.runtime_root();
         self.container = Some((runtime_root.clone(), s.id.clone()));
-        let rt = ongi::Container::new(&runtime_root, &s.id);
-        let null = fs::File::open("/dev/null").map_err(ioe("open", Path::new("/dev/null")))?;
-        let out: Option<OwnedFd> = match capture {
-            Some(p) => Some(OwnedFd::from(
-                fs::File::create(p).map_err(ioe("create", p))?,
-            )),
-            None => None,
-        };
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
-        // The container's init inherits our 0, 1 and 2: stdin from /dev/null, output ours
-        // or the capture file, for the duration of the run; then ours back.
-        let saved: Vec<OwnedFd> = (0..3)
-            // SAFETY: 0, 1 and 2 are open for the process's whole life.
-            .map(|fd| nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ioe("dup stdio", &self.dir)(e.into()))?;
-        let redirect = |fds: [i32; 3]| {
-            for (i, fd) in fds.iter().enumerate() {
-                // SAFETY: dup2 of fds we hold open onto 0..2.
-                unsafe { libc::dup2(*fd, i as i32) };
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| ioe("pipe for", &self.dir)(e.into()))?;
+        let w2 = w.try_clone().map_err(ioe("pipe for", &self.dir))?;
+        let bin = runtime_binary();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--root")
+            .arg(&runtime_root)
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(&s.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(w))
+            .stderr(Stdio::from(w2));
+        let child = cmd.spawn();
+        // The command holds the pipe's write ends: gone now, so the read below ends when
+        // the container's last process does.
+        drop(cmd);
+        let mut child = child.map_err(ioe("run", &bin))?;
+        let mut rd = std::io::BufReader::new(fs::File::from(r));
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match rd.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let l = String::from_utf8_lossy(&buf);
+                    line(l.strip_suffix('\n').unwrap_or(&l));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
-        };
-        let o = out.as_ref().map_or(saved[1].as_raw_fd(), |f| f.as_raw_fd());
-        let e = out.as_ref().map_or(saved[2].as_raw_fd(), |f| f.as_raw_fd());
-        redirect([null.as_raw_fd(), o, e]);
-        let r = rt.run(
-            &ongi::CreateOptions {
-                bundle: self.dir.clone(),
-                ..Default::default()
-            },
-            false,
-        );
-        redirect([
-            saved[0].as_raw_fd(),
-            saved[1].as_raw_fd(),
-            saved[2].as_raw_fd(),
-        ]);
-        match r {
-            Ok(ongi::RunOutcome::Exited { status, .. }) => {
-                self.container = None;
-                Ok(status)
-            }
-            Ok(ongi::RunOutcome::Detached { .. }) => Err(BuildError::Runtime("detached".into())),
-            Err(e) => Err(BuildError::Runtime(e.to_string())),
         }
+        let status = child.wait().map_err(ioe("wait for", &bin))?;
+        self.container = None;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status
+            .code()
+            .or_else(|| status.signal().map(|sig| 128 + sig))
+            .unwrap_or(1))
+    }
+}
+
+/// The `ongi` runtime binary: `ONGI_RUNTIME`, else beside this program (found through
+/// `/proc/self/exe`, or `argv[0]` when this process runs from a protected copy), else on
+/// PATH.
+pub fn runtime_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ONGI_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    let beside = |p: PathBuf| p.parent().map(|d| d.join("ongi")).filter(|b| b.is_file());
+    std::env::current_exe()
+        .ok()
+        .and_then(beside)
+        .or_else(|| {
+            std::env::args_os()
+                .next()
+                .map(PathBuf::from)
+                .filter(|p| p.components().count() > 1)
+                .and_then(beside)
+        })
+        .unwrap_or_else(|| PathBuf::from("ongi"))
+}
+
+/// The step's overlay, `volatile` where the kernel has it (5.10): a step's upper directory
+/// becomes a layer through a tar that is synced on its own, so the unmount need not sync
+/// the whole filesystem, which costs tens of ms on a busy disk per step.
+fn mount_volatile(lowers: &[String], dir: &Path, target: &Path) -> std::io::Result<()> {
+    let mut lowers = lowers.to_vec();
+    if lowers.is_empty() {
+        let empty = dir.join("empty");
+        fs::create_dir_all(&empty)?;
+        lowers.push(empty.to_string_lossy().into_owned());
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let mount = |opts: &str| {
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts),
+        )
+    };
+    match mount(&format!("{data},volatile")) {
+        Err(nix::errno::Errno::EINVAL) => container::mount_overlay(&lowers, dir, target),
+        r => r.map_err(std::io::Error::from),
     }
 }
 

@@ -11,6 +11,9 @@ use ongi_engine::reference::Reference;
 
 use crate::{open, Cli, Fail};
 
+#[path = "buildview.rs"]
+mod buildview;
+
 /// `build` flags.
 #[derive(Args)]
 pub struct BuildArgs {
@@ -44,6 +47,9 @@ pub struct BuildArgs {
     /// Always attempt to pull a newer version of the image.
     #[arg(long)]
     pull: bool,
+    /// Type of progress output: auto, plain, tty (auto: tty on a terminal, else plain).
+    #[arg(long, default_value = "auto")]
+    progress: String,
     /// The context directory, or `-`: a tar (or a Dockerfile alone) on stdin.
     context: PathBuf,
 }
@@ -67,6 +73,17 @@ pub fn is_build(args: &[std::ffi::OsString]) -> bool {
 
 /// Runs `build`.
 pub fn run(cli: &Cli, a: &BuildArgs) -> Result<u8, Fail> {
+    match a.progress.as_str() {
+        "auto" | "plain" | "tty" | "quiet" => {}
+        "rawjson" => {
+            return Err(Fail(
+                1,
+                "--progress rawjson is not supported by ongictl build (auto, plain, tty)".into(),
+            ))
+        }
+        // BuildKit's message for it.
+        other => return Err(Fail(1, format!("invalid progress mode {other}"))),
+    }
     if !matches!(a.network.as_str(), "none" | "host" | "default") {
         // bridge or a network's name: it must exist now, not at the first RUN.
         let store = crate::open(cli)?;
@@ -203,21 +220,37 @@ fn build_in(
         labels,
         pull: a.pull,
     };
-    let quiet = a.quiet;
-    let mut out = |s: &str| {
+    let quiet = a.quiet || a.progress == "quiet";
+    use std::io::IsTerminal;
+    let tty = !quiet
+        && (a.progress == "tty" || (a.progress == "auto" && std::io::stdout().is_terminal()));
+    let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout());
+    let mut live = tty.then(|| buildview::Live::new(multi.clone()));
+    let mut plain = |s: &str| {
         if !quiet {
             println!("{s}");
         }
     };
+    let out: &mut dyn build::executor::Output = match &mut live {
+        Some(l) => l,
+        None => &mut plain,
+    };
     let mut pull = |name: &str| -> Result<image::Image, String> {
         let r = if quiet {
             crate::pull_to_stderr(store, cli, name)
+        } else if tty {
+            // The pull's own bars, while the steps' are put away.
+            multi.suspend(|| crate::pull(store, cli, name, false))
         } else {
             crate::pull(store, cli, name, false)
         };
         r.map_err(|Fail(_, m)| m)
     };
-    let img = match build::build(store, &opts, &mut out, &mut pull) {
+    let built = build::build(store, &opts, out, &mut pull);
+    if let Some(l) = live {
+        l.finish();
+    }
+    let img = match built {
         Ok(i) => i,
         // docker's classic builder exits with the failing RUN's code.
         Err(e @ BuildError::RunFailed { code, .. }) => {
