@@ -603,9 +603,21 @@ pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
     // the kernel deletes them all when the namespace is released (by a work queue, a
     // moment later). Deleting them here cost an RCU grace period each, ~15 ms of every
     // stop and `run --rm`; a start that finds the old veth still there deletes it first
-    // (link::plumb). The same holds for the extra networks' veths (`network connect`). Raw netlink, not rtnetlink, for the ports: the monitor calls this.
+    // (link::plumb). The same holds for the extra networks' veths (`network connect`).
+    // Raw netlink, not rtnetlink, for the ports: the monitor calls this.
+    // Except when a `--network container:` joiner ran in the namespace: it may still hold
+    // it, and with it the veths and addresses given back now; docker takes the joiner's
+    // network away with its owner's, so they go now.
+    let marker = dir.join(shared::JOINED);
+    let extras = extras_at(dir);
     let _ = fs::remove_file(dir.join(EXTRA));
     let ep = endpoint_at(dir)?;
+    if marker.exists() {
+        for x in std::iter::once(&ep).chain(extras.iter()) {
+            link::delete_link_now(&x.host_veth);
+        }
+        let _ = fs::remove_file(&marker);
+    }
     firewall::remove_ports(&ep.ports);
     link::remove_netns(&ep.netns);
     let _ = fs::remove_file(dir.join(ENDPOINT));

@@ -99,14 +99,24 @@ pub fn check_start(store: &Store, s: &Settings) -> Result<(), NetworkError> {
 /// Where a `container:` container's namespace and files are: the other's
 /// `/proc/<pid>/ns/net` and its directory (a sibling of `dir`). None for other modes or
 /// when the other does not run.
+///
+/// It leaves [`JOINED`] in the other's directory: the joiner holds the namespace, so the
+/// other's teardown cannot leave its veths to the namespace's release.
 pub fn joined(dir: &Path, s: &Settings) -> Option<(PathBuf, PathBuf)> {
     let id = target(&s.network)?;
     let other = dir.parent()?.join(id);
     let st = crate::container::read_state_at(&other);
-    (st.pid > 0 && matches!(st.status.as_str(), "running" | "paused"))
+    let found = (st.pid > 0 && matches!(st.status.as_str(), "running" | "paused"))
         .then(|| (PathBuf::from(format!("/proc/{}/ns/net", st.pid)), other))
-        .filter(|(ns, _)| ns.exists())
+        .filter(|(ns, _)| ns.exists());
+    if let Some((_, o)) = &found {
+        let _ = std::fs::write(o.join(JOINED), b"");
+    }
+    found
 }
+
+/// In a container's directory: another container joined its network namespace.
+pub const JOINED: &str = "netns-joined";
 
 #[cfg(test)]
 mod tests {
