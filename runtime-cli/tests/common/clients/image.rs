@@ -40,6 +40,12 @@ fn tar(dir: &Path, args: &[&str]) {
 fn layer(work: &Path) -> (PathBuf, String) {
     let rootfs = work.join("rootfs");
     build_rootfs(&rootfs);
+    // build_rootfs hard-links the one cached busybox: other tests linking it meanwhile
+    // change its ctime, and tar fails with "file changed as we read it". A copy of our own.
+    let bb = rootfs.join("bin/busybox");
+    let own = rootfs.join("bin/.busybox");
+    fs::copy(&bb, &own).unwrap_or_else(|e| panic!("copy {}: {e}", bb.display()));
+    fs::rename(&own, &bb).unwrap_or_else(|e| panic!("rename {}: {e}", own.display()));
     let layer = work.join("layer.tar");
     tar(
         work,
