@@ -129,9 +129,22 @@ pub fn connect(
             ifname: ep.ifname.clone(),
             existing: true,
         })?;
-        append_hosts(store, &dir, &c, &ep, user)
+        append_hosts(store, &dir, &c, &ep, user)?;
+        if user {
+            super::join_dns(
+                store,
+                &n,
+                gateway,
+                &id,
+                names_of(&c, &ep),
+                addr,
+                &c.settings.net,
+            )?;
+        }
+        Ok(())
     })();
     if let Err(e) = r {
+        super::dns::remove(&store.run_root, &n.id, &id);
         let _ = fs::remove_file(&ready);
         let _ = link::delete_link(&ep.host_veth);
         let _ = link::delete_link(&format!("oy{}{slot:x}", &id[..12]));
@@ -219,6 +232,7 @@ pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<()
     // The host end goes and takes the peer inside with it.
     link::delete_link(&ep.host_veth)?;
     write_extras(&dir, &extras)?;
+    super::dns::remove(&store.run_root, &n.id, &id);
     let p = dir.join("hosts");
     if let Ok(t) = fs::read_to_string(&p) {
         let own = format!("{}\t", ep.address);
