@@ -356,6 +356,23 @@ fn the_responder_lives_with_its_containers() {
         eventually(&t, "a3", "a1", gw, |r| r.is_some()),
         Some(vec![a1])
     );
+    // Killed again, `system check` starts it again (its containers still run).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(again[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while live(again[0]) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // (It exits 1 when it repaired something.)
+    let o = t.e.ctl(&["system", "check"]);
+    assert!(o.stdout.contains("DNS responder"), "{o}");
+    let again = responder_pids(&t);
+    assert_eq!(again.len(), 1);
+    assert!(live(again[0]));
+    assert!(lookup(&t, "a3", "a2", gw).is_some());
     // Its monitor killed with -9, a container stays on the network (it still runs);
     // removed, it leaves the responder's records.
     let a2 = t.e.ok(&["inspect", "-f", "{{.Id}}", "a2"]);

@@ -198,11 +198,13 @@ fn pid_of(net: &Path) -> Option<i32> {
 
 /// `system check`'s part (under the network lock): records of containers that are not
 /// running (`running` tells), responders of networks without records or that no longer
-/// exist (stopped), and directories no live responder uses. Returns what it removed.
+/// exist (stopped), and directories no live responder uses; a network whose containers
+/// run without a live responder (killed) gets one again. `networks`: (id, gateway) of
+/// every network. Returns what it did.
 pub fn check(
     run_root: &Path,
     running: &dyn Fn(&str) -> bool,
-    networks: &[String],
+    networks: &[(String, Ipv4Addr)],
 ) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(run_root.join("dns")) else {
@@ -213,7 +215,7 @@ pub fn check(
         let id = e.file_name().to_string_lossy().into_owned();
         let records = net.join("records");
         for r in load(&records) {
-            if !running(&r.id) || !networks.contains(&id) {
+            if !running(&r.id) || !networks.iter().any(|n| n.0 == id) {
                 remove(run_root, &id, &r.id);
                 out.push(format!(
                     "DNS record of {} on network {}",
@@ -223,6 +225,15 @@ pub fn check(
             }
         }
         if !load(&records).is_empty() {
+            let gw = networks.iter().find(|n| n.0 == id).map(|n| n.1);
+            if let Some(gw) = gw.filter(|_| !alive(&net)) {
+                if ensure(run_root, &id, gw).is_ok() {
+                    out.push(format!(
+                        "the dead DNS responder of network {} (a new one started)",
+                        &id[..id.len().min(12)]
+                    ));
+                }
+            }
             continue;
         }
         if alive(&net) {
@@ -242,7 +253,8 @@ pub fn check(
                 &id[..id.len().min(12)]
             ));
         }
-        if !alive(&net) && fs::remove_dir_all(&net).is_ok() && !networks.contains(&id) {
+        let known = networks.iter().any(|n| n.0 == id);
+        if !alive(&net) && fs::remove_dir_all(&net).is_ok() && !known {
             out.push(format!(
                 "DNS directory of removed network {}",
                 &id[..id.len().min(12)]

@@ -850,7 +850,10 @@ pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
             ));
         }
     }
-    let nets: Vec<String> = model::list(store)?.into_iter().map(|n| n.id).collect();
+    let nets: Vec<(String, Ipv4Addr)> = model::list(store)?
+        .into_iter()
+        .filter_map(|n| Some((n.id, n.gateway?)))
+        .collect();
     out.extend(dns::check(
         &store.run_root,
         &|id| running.contains(id),
