@@ -203,16 +203,27 @@ fn names_follow_containers_as_they_come_and_go() {
 
     // A peer started after the client resolves by name, alias and short id.
     let web = t.web(
-        &["--name", "web", "--network", "app", "--network-alias", "www"],
+        &[
+            "--name",
+            "web",
+            "--network",
+            "app",
+            "--network-alias",
+            "www",
+        ],
         "hello",
     );
     let web_ip = t.ip_of("web");
     let r = eventually(&t, "client", "web", gw, |r| r.is_some());
     assert_eq!(r, Some(vec![web_ip.clone()]));
     assert_eq!(lookup(&t, "client", "www", gw), Some(vec![web_ip.clone()]));
-    assert_eq!(lookup(&t, "client", &web[..12], gw), Some(vec![web_ip.clone()]));
+    assert_eq!(
+        lookup(&t, "client", &web[..12], gw),
+        Some(vec![web_ip.clone()])
+    );
     // And an unknown single name is NXDOMAIN, not a wait for an upstream.
-    let o = t.e.ctl(&["exec", "client", "nslookup", "-type=a", "nosuch", gw]);
+    let o =
+        t.e.ctl(&["exec", "client", "nslookup", "-type=a", "nosuch", gw]);
     assert!(!o.ok() && o.stdout.contains("NXDOMAIN"), "{o}");
     // The address answered carries traffic (busybox nc to what DNS said).
     let o = t.e.ok(&[
@@ -239,7 +250,8 @@ fn names_follow_containers_as_they_come_and_go() {
     let new = t.ip_of("api");
     assert_ne!(new, old);
     assert_eq!(
-        eventually(&t, "client", "api", gw, |r| r.as_ref() == Some(&vec![new.clone()])),
+        eventually(&t, "client", "api", gw, |r| r.as_ref()
+            == Some(&vec![new.clone()])),
         Some(vec![new.clone()])
     );
 
@@ -251,7 +263,15 @@ fn names_follow_containers_as_they_come_and_go() {
     // Another network's names never mix with these, either way.
     t.e.ok(&["network", "create", "--subnet", "10.241.9.0/24", "other"]);
     t.e.ok(&[
-        "run", "-d", "--name", "lone", "--network", "other", IMG, "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "lone",
+        "--network",
+        "other",
+        IMG,
+        "sleep",
+        "600",
     ]);
     let lone_ip = t.ip_of("lone");
     assert_eq!(
@@ -261,6 +281,10 @@ fn names_follow_containers_as_they_come_and_go() {
     assert_eq!(lookup(&t, "lone", "api", "10.241.9.1"), None);
     assert_eq!(lookup(&t, "lone", "client", "10.241.9.1"), None);
     assert_eq!(lookup(&t, "client", "lone", gw), None);
+    // Nor does asking the other network's responder directly (it routes, through the
+    // host, but the responder refuses askers from outside its subnet).
+    assert_eq!(lookup(&t, "lone", "client", gw), None);
+    assert_eq!(lookup(&t, "client", "lone", "10.241.9.1"), None);
 
     // network connect puts a container's name (and its alias there) on that network's
     // responder; disconnect takes it away.
@@ -275,7 +299,10 @@ fn names_follow_containers_as_they_come_and_go() {
         eventually(&t, "lone", "joiner", "10.241.9.1", |r| r.is_some()),
         Some(vec![fill_other.clone()])
     );
-    assert_eq!(lookup(&t, "lone", "filler", "10.241.9.1"), Some(vec![fill_other]));
+    assert_eq!(
+        lookup(&t, "lone", "filler", "10.241.9.1"),
+        Some(vec![fill_other])
+    );
     t.e.ok(&["network", "disconnect", "other", "filler"]);
     assert_eq!(
         eventually(&t, "lone", "filler", "10.241.9.1", |r| r.is_none()),
@@ -289,10 +316,17 @@ fn other_names_go_to_the_upstream_servers() {
     let gw = "10.241.2.1";
     let host = Upstream::start(&t.ns.path, "127.0.0.1", [192, 0, 2, 77]);
     let own = Upstream::start(&t.ns.path, "127.0.0.2", [192, 0, 2, 88]);
-    sleeper(&t, "c1", &["--dns-search", "corp.test", "--dns-option", "ndots:2"]);
+    sleeper(
+        &t,
+        "c1",
+        &["--dns-search", "corp.test", "--dns-option", "ndots:2"],
+    );
     // --dns-search and --dns-option stay; the name server is the responder.
     let resolv = t.e.ok(&["exec", "c1", "cat", "/etc/resolv.conf"]);
-    assert!(resolv.lines().any(|l| l == format!("nameserver {gw}")), "{resolv}");
+    assert!(
+        resolv.lines().any(|l| l == format!("nameserver {gw}")),
+        "{resolv}"
+    );
     assert!(resolv.lines().any(|l| l == "search corp.test"), "{resolv}");
     assert!(resolv.lines().any(|l| l == "options ndots:2"), "{resolv}");
     assert_eq!(
@@ -304,7 +338,10 @@ fn other_names_go_to_the_upstream_servers() {
     // its resolv.conf still names the responder.
     sleeper(&t, "c2", &["--dns", "127.0.0.2"]);
     let resolv = t.e.ok(&["exec", "c2", "cat", "/etc/resolv.conf"]);
-    assert!(resolv.lines().any(|l| l == format!("nameserver {gw}")), "{resolv}");
+    assert!(
+        resolv.lines().any(|l| l == format!("nameserver {gw}")),
+        "{resolv}"
+    );
     assert_eq!(
         eventually(&t, "c2", "www.example.test", gw, |r| r.is_some()),
         Some(vec!["192.0.2.88".to_string()])
@@ -328,7 +365,15 @@ fn the_responder_lives_with_its_containers() {
     let gw = "10.241.3.1";
     // No container, no responder; the default bridge never gets one.
     t.e.ok(&[
-        "run", "-d", "--name", "b", "--network", "bridge", IMG, "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "b",
+        "--network",
+        "bridge",
+        IMG,
+        "sleep",
+        "600",
     ]);
     assert!(responder_pids(&t).is_empty());
     sleeper(&t, "a1", &[]);

@@ -131,7 +131,12 @@ pub fn binary() -> PathBuf {
 
 /// Starts the network's responder unless one is alive, and waits until it listens. The
 /// caller holds the network lock.
-pub fn ensure(run_root: &Path, network_id: &str, gateway: Ipv4Addr) -> Result<(), NetworkError> {
+pub fn ensure(
+    run_root: &Path,
+    network_id: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<(), NetworkError> {
     use std::os::unix::process::CommandExt;
     let net = net_dir(run_root, network_id);
     if alive(&net) {
@@ -141,8 +146,8 @@ pub fn ensure(run_root: &Path, network_id: &str, gateway: Ipv4Addr) -> Result<()
         what: format!("start the DNS responder of network {network_id}"),
         why,
     };
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| fail(format!("pipe: {e}")))?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
     let wfd = w.as_raw_fd();
     let mut cmd = std::process::Command::new(binary());
     cmd.arg("--dir")
@@ -150,7 +155,7 @@ pub fn ensure(run_root: &Path, network_id: &str, gateway: Ipv4Addr) -> Result<()
         .arg("--run-root")
         .arg(run_root)
         .arg("--listen")
-        .arg(gateway.to_string())
+        .arg(format!("{gateway}/{prefix}"))
         .args(["--ready-fd", "3"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -204,7 +209,7 @@ fn pid_of(net: &Path) -> Option<i32> {
 pub fn check(
     run_root: &Path,
     running: &dyn Fn(&str) -> bool,
-    networks: &[(String, Ipv4Addr)],
+    networks: &[(String, Ipv4Addr, u8)],
 ) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(run_root.join("dns")) else {
@@ -225,9 +230,9 @@ pub fn check(
             }
         }
         if !load(&records).is_empty() {
-            let gw = networks.iter().find(|n| n.0 == id).map(|n| n.1);
-            if let Some(gw) = gw.filter(|_| !alive(&net)) {
-                if ensure(run_root, &id, gw).is_ok() {
+            let gw = networks.iter().find(|n| n.0 == id).map(|n| (n.1, n.2));
+            if let Some((gw, prefix)) = gw.filter(|_| !alive(&net)) {
+                if ensure(run_root, &id, gw, prefix).is_ok() {
                     out.push(format!(
                         "the dead DNS responder of network {} (a new one started)",
                         &id[..id.len().min(12)]

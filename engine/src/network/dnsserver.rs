@@ -56,6 +56,9 @@ pub struct Args {
     pub run_root: PathBuf,
     /// The gateway address to listen on.
     pub listen: Ipv4Addr,
+    /// The network's prefix length: queries from outside the subnet are refused (a
+    /// container of another network can route to this gateway through the host).
+    pub prefix: u8,
 }
 
 /// docker's TTL for its embedded DNS answers.
@@ -122,8 +125,20 @@ fn encode(m: &Message) -> Vec<u8> {
     m.to_vec().unwrap_or_default()
 }
 
-/// Decides the answer to `query` from `from` with the records `records`.
-fn answer(query: &[u8], from: IpAddr, records: &[Record]) -> Reply {
+/// Is `ip` inside `net`/`prefix`?
+fn within(ip: IpAddr, net: Ipv4Addr, prefix: u8) -> bool {
+    let IpAddr::V4(ip) = ip else {
+        return false;
+    };
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+/// Decides the answer to `query` from `from` with the records `records`; `allowed`:
+/// whether the asker is on the network.
+fn answer(query: &[u8], from: IpAddr, allowed: bool, records: &[Record]) -> Reply {
     let req = match Message::from_vec(query) {
         Ok(m) => m,
         Err(_) if query.len() >= 12 => {
@@ -144,6 +159,11 @@ fn answer(query: &[u8], from: IpAddr, records: &[Record]) -> Reply {
     let mut resp = Message::response(id, op);
     resp.metadata.recursion_desired = req.metadata.recursion_desired;
     resp.metadata.recursion_available = true;
+    if !allowed {
+        resp.metadata.response_code = ResponseCode::Refused;
+        resp.add_queries(req.queries.iter().cloned());
+        return Reply::Local(encode(&resp));
+    }
     if op != OpCode::Query || req.queries.len() != 1 {
         resp.metadata.response_code = if op == OpCode::Query {
             ResponseCode::FormErr
@@ -279,7 +299,7 @@ impl Drop for Slot {
 }
 
 /// One TCP connection: length-prefixed queries until the client closes or is idle.
-fn serve_tcp(mut s: TcpStream, zone: Arc<Mutex<Zone>>) {
+fn serve_tcp(mut s: TcpStream, zone: Arc<Mutex<Zone>>, net: (Ipv4Addr, u8)) {
     let from = s
         .peer_addr()
         .map(|a| a.ip())
@@ -300,7 +320,7 @@ fn serve_tcp(mut s: TcpStream, zone: Arc<Mutex<Zone>>) {
             z.refresh();
             z.records.clone()
         };
-        let out = match answer(&q, from, &records) {
+        let out = match answer(&q, from, within(from, net.0, net.1), &records) {
             Reply::Local(b) => b,
             Reply::Forward(up) => forward(&q, &up),
             Reply::Drop => return,
@@ -408,7 +428,8 @@ pub fn run(a: &Args, ready: Option<RawFd>) -> i32 {
                     z.refresh();
                     z.records.clone()
                 };
-                match answer(&q, from.ip(), &records) {
+                let ok = within(from.ip(), a.listen, a.prefix);
+                match answer(&q, from.ip(), ok, &records) {
                     Reply::Local(b) => {
                         let _ = udp.send_to(&b, from);
                     }
@@ -435,9 +456,10 @@ pub fn run(a: &Args, ready: Option<RawFd>) -> i32 {
                 let _ = s.set_nonblocking(false);
                 if let Some(slot) = Slot::take(&busy) {
                     let z = zone.clone();
+                    let net = (a.listen, a.prefix);
                     std::thread::spawn(move || {
                         let _slot = slot;
-                        serve_tcp(s, z);
+                        serve_tcp(s, z, net);
                     });
                 }
             }
@@ -464,7 +486,12 @@ mod tests {
             Name::from_ascii(name).unwrap(),
             t,
         ));
-        answer(&m.to_vec().unwrap(), "10.0.0.9".parse().unwrap(), recs)
+        answer(
+            &m.to_vec().unwrap(),
+            "10.0.0.9".parse().unwrap(),
+            true,
+            recs,
+        )
     }
 
     fn local(r: Reply) -> Message {
@@ -498,7 +525,27 @@ mod tests {
             Reply::Forward(up) => assert_eq!(up, recs[0].upstreams),
             _ => panic!("not forwarded"),
         }
-        assert!(matches!(answer(b"xx", "10.0.0.9".parse().unwrap(), &recs), Reply::Drop));
+        assert!(matches!(
+            answer(b"xx", "10.0.0.9".parse().unwrap(), true, &recs),
+            Reply::Drop
+        ));
+        let mut m = Message::query();
+        m.add_query(hickory_proto::op::Query::query(
+            Name::from_ascii("web").unwrap(),
+            RecordType::A,
+        ));
+        let r = local(answer(
+            &m.to_vec().unwrap(),
+            "10.1.0.9".parse().unwrap(),
+            false,
+            &recs,
+        ));
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+        assert!(r.answers.is_empty());
+        let gw = Ipv4Addr::new(10, 0, 0, 1);
+        assert!(within("10.0.0.200".parse().unwrap(), gw, 24));
+        assert!(!within("10.0.1.2".parse().unwrap(), gw, 24));
+        assert!(!within("::1".parse().unwrap(), gw, 24));
     }
 
     #[test]

@@ -340,7 +340,8 @@ pub(crate) fn join_dns(
         upstreams,
     };
     dns::add(&store.run_root, &n.id, &rec)?;
-    dns::ensure(&store.run_root, &n.id, gateway)
+    let prefix = n.subnet.map_or(32, |s| s.prefix);
+    dns::ensure(&store.run_root, &n.id, gateway, prefix)
 }
 
 /// The host's resolv.conf as the engine sees it: `ONGI_RESOLV_CONF` names another file
@@ -490,12 +491,10 @@ fn write_resolv(
             ..o.clone()
         };
         let p = dir.join("resolv.conf");
-        return fs::write(&p, options::resolv_file(&o, &base)).map_err(|source| {
-            NetworkError::Io {
-                op: "write",
-                path: p,
-                source,
-            }
+        return fs::write(&p, options::resolv_file(&o, &base)).map_err(|source| NetworkError::Io {
+            op: "write",
+            path: p,
+            source,
         });
     }
     let mut base = host_resolv();
@@ -850,9 +849,9 @@ pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
             ));
         }
     }
-    let nets: Vec<(String, Ipv4Addr)> = model::list(store)?
+    let nets: Vec<(String, Ipv4Addr, u8)> = model::list(store)?
         .into_iter()
-        .filter_map(|n| Some((n.id, n.gateway?)))
+        .filter_map(|n| Some((n.id, n.gateway?, n.subnet?.prefix)))
         .collect();
     out.extend(dns::check(
         &store.run_root,

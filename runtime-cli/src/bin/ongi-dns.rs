@@ -19,9 +19,12 @@ fn main() -> ExitCode {
                 run_root = Some(PathBuf::from(v));
                 true
             }
+            // ADDRESS/PREFIX: the gateway and its subnet's length.
             ("--listen", Some(v)) => {
-                listen = v.parse().ok();
-                listen.is_some()
+                listen = v.split_once('/').and_then(|(a, p)| {
+                    Some((a.parse::<std::net::Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
+                });
+                listen.is_some_and(|(_, p)| p <= 32)
             }
             ("--ready-fd", Some(v)) => {
                 ready = v.parse::<i32>().ok();
@@ -34,14 +37,17 @@ fn main() -> ExitCode {
             return ExitCode::from(125);
         }
     }
-    let (Some(dir), Some(run_root), Some(listen)) = (dir, run_root, listen) else {
-        eprintln!("ongi-dns: --dir, --run-root and --listen are required (it is started by ongictl)");
+    let (Some(dir), Some(run_root), Some((listen, prefix))) = (dir, run_root, listen) else {
+        eprintln!(
+            "ongi-dns: --dir, --run-root and --listen are required (it is started by ongictl)"
+        );
         return ExitCode::from(125);
     };
     let args = ongi_engine::network::dnsserver::Args {
         dir,
         run_root,
         listen,
+        prefix,
     };
     ExitCode::from(ongi_engine::network::dnsserver::run(&args, ready) as u8)
 }
