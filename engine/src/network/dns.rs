@@ -296,7 +296,7 @@ mod tests {
             upstreams: vec![],
         };
         add(&d, "n1", &r).unwrap();
-        assert_eq!(load(&records_dir(&d, "n1")), [r.clone()]);
+        assert_eq!(load(&records_dir(&d, "n1")), std::slice::from_ref(&r));
         assert!(load(&records_dir(&d, "n2")).is_empty());
         remove(&d, "n1", &r.id);
         assert!(load(&records_dir(&d, "n1")).is_empty());

@@ -327,9 +327,17 @@ pub(crate) fn join_dns(
     o: &options::NetOptions,
 ) -> Result<(), NetworkError> {
     // docker's rule: --dns servers are where the embedded DNS forwards this container's
-    // other queries; without them, the host's.
+    // other queries; without them, the host's; without those, Google's public servers.
     let upstreams = if o.dns.is_empty() {
-        dns::nameservers(&fs::read_to_string(host_resolv_path()).unwrap_or_default())
+        let host = dns::nameservers(&fs::read_to_string(host_resolv_path()).unwrap_or_default());
+        if host.is_empty() {
+            vec![
+                std::net::IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+                std::net::IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4)),
+            ]
+        } else {
+            host
+        }
     } else {
         o.dns.iter().map(|a| std::net::IpAddr::V4(*a)).collect()
     };
