@@ -52,7 +52,9 @@ fn fixed_ip_extra_hosts_and_dns_settings() {
         .lines()
         .filter(|l| l.starts_with("nameserver"))
         .collect();
-    assert_eq!(ns, ["nameserver 10.9.9.9"], "{resolv}");
+    // On a user network the gateway's DNS responder answers (docker's 127.0.0.11); --dns
+    // is where it forwards other names (ongictl_dns.rs checks that).
+    assert_eq!(ns, ["nameserver 10.231.5.1"], "{resolv}");
     assert!(
         resolv.lines().any(|l| l == "search example.com"),
         "{resolv}"

@@ -254,9 +254,22 @@ fn join(
             ifname: ep.ifname.clone(),
             existing: true,
         })?;
-        append_hosts(store, &dir, c, &ep, user)
+        append_hosts(store, &dir, c, &ep, user)?;
+        if user {
+            super::join_dns(
+                store,
+                n,
+                gateway,
+                &id,
+                names_of(c, &ep),
+                addr,
+                &c.settings.net,
+            )?;
+        }
+        Ok(())
     })();
     if let Err(e) = r {
+        super::dns::remove(&store.run_root, &n.id, &id);
         let _ = fs::remove_file(&ready);
         let _ = link::delete_link(&ep.host_veth);
         let _ = link::delete_link(&format!("oy{}{slot:x}", &id[..12]));
@@ -353,6 +366,7 @@ pub fn disconnect(store: &Store, net: &str, ctr: &str, force: bool) -> Result<()
             }
         }
         release_on(store, &n.id, &id)?;
+        super::dns::remove(&store.run_root, &n.id, &id);
     }
     match recorded {
         Some(i) => {

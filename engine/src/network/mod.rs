@@ -12,6 +12,8 @@
 //! ([`default_mode`]; `"bridge": "none"` in the engine's settings makes it `none`).
 
 pub mod connect;
+pub mod dns;
+pub mod dnsserver;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
@@ -356,9 +358,18 @@ fn attach_first(
         })?;
         firewall::add_ports(&ep.ports, ip)?;
         write_hosts(store, &dir, s, &n, ip, gateway)?;
-        write_resolv(&dir, &s.net)
+        // User networks: names resolve through the network's responder (see dns).
+        let user = !n.predefined();
+        write_resolv(&dir, &s.net, user.then_some(gateway))?;
+        if user {
+            let mut names = vec![s.name.clone()];
+            names.extend(s.net.aliases.iter().filter(|a| **a != s.name).cloned());
+            join_dns(store, &n, gateway, &s.id, names, ip, &s.net)?;
+        }
+        Ok(())
     })();
     if let Err(e) = r {
+        dns::remove(&store.run_root, &n.id, &s.id);
         let _ = fs::remove_file(&ready);
         teardown_files(&dir);
         link::delete_link_now(&ep.host_veth);
@@ -390,6 +401,51 @@ pub fn detach_step(store: &Store, id: &str, dir: &Path) -> Result<(), NetworkErr
     teardown_files(dir);
     ipam::release(store, id)?;
     portmap::release(store, id)
+}
+
+/// The container's record on user network `n` and the network's responder, started
+/// unless alive. The caller holds the network lock.
+pub(crate) fn join_dns(
+    store: &Store,
+    n: &Network,
+    gateway: Ipv4Addr,
+    id: &str,
+    names: Vec<String>,
+    address: Ipv4Addr,
+    o: &options::NetOptions,
+) -> Result<(), NetworkError> {
+    // docker's rule: --dns servers are where the embedded DNS forwards this container's
+    // other queries; without them, the host's; without those, Google's public servers.
+    let upstreams = if o.dns.is_empty() {
+        let host = dns::nameservers(&fs::read_to_string(host_resolv_path()).unwrap_or_default());
+        if host.is_empty() {
+            vec![
+                std::net::IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+                std::net::IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4)),
+            ]
+        } else {
+            host
+        }
+    } else {
+        o.dns.iter().map(|a| std::net::IpAddr::V4(*a)).collect()
+    };
+    let rec = dns::Record {
+        id: id.to_string(),
+        names,
+        address,
+        upstreams,
+    };
+    dns::add(&store.run_root, &n.id, &rec)?;
+    let prefix = n.subnet.map_or(32, |s| s.prefix);
+    dns::ensure(&store.run_root, &n.id, gateway, prefix)
+}
+
+/// The host's resolv.conf as the engine sees it: `ONGI_RESOLV_CONF` names another file
+/// (tests point it at a resolver of their own).
+pub(crate) fn host_resolv_path() -> PathBuf {
+    std::env::var_os("ONGI_RESOLV_CONF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/resolv.conf"))
 }
 
 /// The network's bridge, table and elements, once per boot (see [`attach`]).
@@ -500,7 +556,7 @@ fn write_hosts(
 /// The host's resolv.conf without loopback name servers (unreachable from a container's
 /// own namespace).
 fn host_resolv() -> String {
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = fs::read_to_string(host_resolv_path()).unwrap_or_default();
     host.lines()
         .filter(|l| {
             let mut w = l.split_whitespace();
@@ -513,8 +569,32 @@ fn host_resolv() -> String {
 }
 
 /// docker's rule: the host's resolv.conf without loopback name servers, Google's public
-/// servers when none is left; the --dns* flags replace their parts.
-fn write_resolv(dir: &Path, o: &options::NetOptions) -> Result<(), NetworkError> {
+/// servers when none is left; the --dns* flags replace their parts. On a user network
+/// (`dns_at`: its gateway) the one name server is the network's responder, which
+/// forwards to the host's servers or --dns's (docker writes its 127.0.0.11 there).
+fn write_resolv(
+    dir: &Path,
+    o: &options::NetOptions,
+    dns_at: Option<Ipv4Addr>,
+) -> Result<(), NetworkError> {
+    if let Some(gw) = dns_at {
+        let mut base: String = host_resolv()
+            .lines()
+            .filter(|l| l.split_whitespace().next() != Some("nameserver"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        base.push_str(&format!("nameserver {gw}\n"));
+        let o = options::NetOptions {
+            dns: Vec::new(),
+            ..o.clone()
+        };
+        let p = dir.join("resolv.conf");
+        return fs::write(&p, options::resolv_file(&o, &base)).map_err(|source| NetworkError::Io {
+            op: "write",
+            path: p,
+            source,
+        });
+    }
     let mut base = host_resolv();
     if o.dns.is_empty()
         && !base
@@ -599,6 +679,14 @@ pub fn settings_flags(
 /// host veth) and removes the record. Files and kernel objects only, no database: the
 /// monitor calls it. Returns the endpoint that was there.
 pub fn teardown_files(dir: &Path) -> Option<Endpoint> {
+    // Off every network's DNS (the run root is the namespace directory's parent's).
+    if let Some(cid) = dir.file_name().and_then(|c| c.to_str()) {
+        for x in endpoints_at(dir) {
+            if let Some(rr) = x.netns.parent().and_then(Path::parent) {
+                dns::remove(rr, &x.network_id, cid);
+            }
+        }
+    }
     // The veths are not deleted one by one: every pair has an end in the namespace, and
     // the kernel deletes them all when the namespace is released (by a work queue, a
     // moment later). Deleting them here cost an RCU grace period each, ~15 ms of every
@@ -876,6 +964,15 @@ pub fn check(store: &Store) -> Result<Vec<String>, NetworkError> {
             ));
         }
     }
+    let nets: Vec<(String, Ipv4Addr, u8)> = model::list(store)?
+        .into_iter()
+        .filter_map(|n| Some((n.id, n.gateway?, n.subnet?.prefix)))
+        .collect();
+    out.extend(dns::check(
+        &store.run_root,
+        &|id| running.contains(id),
+        &nets,
+    ));
     let nsdir = store.run_root.join("netns");
     if let Ok(rd) = fs::read_dir(&nsdir) {
         for e in rd.flatten() {
