@@ -201,6 +201,32 @@ fn pid_of(net: &Path) -> Option<i32> {
     s.trim().parse().ok()
 }
 
+/// Ends a live responder (SIGTERM, then waits up to 5 s for its lock to go free).
+fn terminate(net: &Path) {
+    if let Some(pid) = pid_of(net).filter(|p| *p > 1) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(net) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `network rm`: the network's responder goes now, with its directory. Left to leave by
+/// itself (after a second idle), it would still hold the gateway's port 53 when a network
+/// made right after gets the same subnet, as `compose down` then `up` does. The caller
+/// holds the network lock.
+pub fn stop(run_root: &Path, network_id: &str) {
+    let net = net_dir(run_root, network_id);
+    if alive(&net) {
+        terminate(&net);
+    }
+    let _ = fs::remove_dir_all(&net);
+}
+
 /// `system check`'s part (under the network lock): records of containers that are not
 /// running (`running` tells), responders of networks without records or that no longer
 /// exist (stopped), and directories no live responder uses; a network whose containers
@@ -243,16 +269,7 @@ pub fn check(
         }
         if alive(&net) {
             // It leaves by itself once it sees the directory empty; a stuck one is told.
-            if let Some(pid) = pid_of(&net).filter(|p| *p > 1) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                let until = std::time::Instant::now() + Duration::from_secs(5);
-                while alive(&net) && std::time::Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
+            terminate(&net);
             out.push(format!(
                 "DNS responder of network {}",
                 &id[..id.len().min(12)]

@@ -737,6 +737,7 @@ pub fn remove(store: &Store, key: &str) -> Result<Network, NetworkError> {
         });
     }
     let _l = lock(store)?;
+    dns::stop(&store.run_root, &n.id);
     if let Some(s) = n.subnet {
         firewall::remove_network(&n.bridge, &s.to_string(), n.internal);
     }

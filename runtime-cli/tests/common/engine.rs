@@ -201,6 +201,15 @@ pub fn fails_with(o: &Out, code: i32, text: &str) {
 /// Asserts the engine left no mount and no container cgroup.
 pub fn assert_clean(e: &Engine) {
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    // Engines outside a test's own network namespace must never make the default bridge
+    // on the machine (Engine::new's "bridge": "none").
+    if e.netns.is_none() {
+        assert!(
+            !Path::new("/sys/class/net/ongi0").exists(),
+            "the default bridge ongi0 exists on the host: a test ran a container on it \
+             outside its own network namespace"
+        );
+    }
     assert!(
         e.leftover_cgroups().is_empty(),
         "cgroups left: {:?}",
