@@ -4,10 +4,12 @@
 //! (the typed model and its unknown-key rule), [`plan`] (dependency order), [`lifecycle`]
 //! (up, down and the project's containers).
 
+pub mod build;
 pub mod interp;
 pub mod lifecycle;
 pub mod load;
 pub mod model;
+pub mod ops;
 pub mod plan;
 
 /// Why a compose command failed.

@@ -15,6 +15,9 @@ use ongi_engine::store::Store;
 
 use crate::{containers, fmt, health, Fail};
 
+#[path = "compose_ops.rs"]
+mod compose_ops;
+
 /// The project flags compose takes before its command.
 #[derive(Args)]
 pub struct ComposeArgs {
@@ -68,6 +71,18 @@ enum ComposeCmd {
         /// Remove containers for services not defined in the Compose file.
         #[arg(long = "remove-orphans")]
         remove_orphans: bool,
+        /// Build images before starting containers.
+        #[arg(long)]
+        build: bool,
+        /// Scale SERVICE to NUM instances (overrides deploy.replicas).
+        #[arg(long, value_name = "SERVICE=NUM")]
+        scale: Vec<String>,
+        /// Wait for services to be running|healthy. Implies detached mode.
+        #[arg(long)]
+        wait: bool,
+        /// Maximum duration in seconds to wait for the project to be running|healthy.
+        #[arg(long = "wait-timeout")]
+        wait_timeout: Option<u64>,
         services: Vec<String>,
     },
     /// Stop and remove containers, networks.
@@ -118,6 +133,8 @@ enum ComposeCmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    #[command(flatten)]
+    Ops(compose_ops::OpsCmd),
 }
 
 fn options(a: &ComposeArgs) -> Result<Options, Fail> {
@@ -139,7 +156,7 @@ fn project(a: &ComposeArgs, wanted: &[String]) -> Result<Project, Fail> {
     Ok(l.project)
 }
 
-fn progress(line: String) {
+pub(super) fn progress(line: String) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
@@ -188,6 +205,10 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
             no_deps,
             force_recreate,
             remove_orphans,
+            build,
+            scale,
+            wait,
+            wait_timeout,
             services,
         } => {
             let p = project(a, services)?;
@@ -197,9 +218,17 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
                 force_recreate: *force_recreate,
                 remove_orphans: *remove_orphans,
                 insecure: cli.insecure.clone(),
+                scale: compose_ops::parse_scale(scale, &p)?,
+                build: *build,
             };
             lifecycle::up(&store, &p, services, &o, &mut progress)
                 .map_err(|e| Fail(1, e.to_string()))?;
+            if *wait {
+                let limit = std::time::Duration::from_secs(wait_timeout.unwrap_or(3600));
+                ongi_engine::compose::ops::wait_ready(&store, &p, services, limit, &mut progress)
+                    .map_err(|e| Fail(1, e.to_string()))?;
+                return Ok(0);
+            }
             if *detach {
                 return Ok(0);
             }
@@ -315,6 +344,11 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
             let list = of_services(&store, &p, services)?;
             logs(&store, &list, tail, *timestamps, !*no_log_prefix, *follow);
             Ok(0)
+        }
+        ComposeCmd::Ops(cmd) => {
+            let p = project(a, &compose_ops::named(cmd))?;
+            let store = crate::open(cli)?;
+            compose_ops::run(cli, &store, &p, cmd)
         }
         ComposeCmd::Ls { all, quiet } => {
             let store = crate::open(cli)?;
