@@ -156,6 +156,44 @@ fn project(a: &ComposeArgs, wanted: &[String]) -> Result<Project, Fail> {
     Ok(l.project)
 }
 
+/// Whether these arguments are a compose command that may build an image (`build`, `up`,
+/// `run`): RUN steps need the binary protected first (CVE-2019-5736), as for `build`.
+pub fn may_build(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut in_compose = false;
+    while let Some(a) = it.next() {
+        match a {
+            "--root"
+            | "--run-root"
+            | "--insecure-registry"
+            | "-f"
+            | "--file"
+            | "-p"
+            | "--project-name"
+            | "--project-directory"
+            | "--env-file"
+            | "--profile" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            "compose" if !in_compose => in_compose = true,
+            _ => return in_compose && matches!(a, "build" | "up" | "run"),
+        }
+    }
+    false
+}
+
+/// Before the protected re-exec: compose's `up`/`run` start monitors, found beside this
+/// binary, which the protected copy (a memfd) is not; their path is fixed now.
+pub fn keep_monitor_path() {
+    if std::env::var_os("ONGI_MONITOR").is_none() {
+        let m = ongi_engine::monitor::monitor_binary();
+        if m.is_absolute() {
+            std::env::set_var("ONGI_MONITOR", m);
+        }
+    }
+}
+
 pub(super) fn progress(line: String) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
