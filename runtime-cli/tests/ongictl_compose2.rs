@@ -193,6 +193,11 @@ services:
         1,
         "one kept one-off (the --rm one is gone): {all}"
     );
+    assert_eq!(
+        ps_names(e, &f, true),
+        ["ops-web-1", "ops-worker-1"],
+        "ps leaves one-offs out"
+    );
     assert_eq!(runs[0].len(), "ops-worker-run-".len() + 12, "{all}");
     assert_eq!(label(e, runs[0], "com.docker.compose.oneoff"), "True");
     assert_eq!(

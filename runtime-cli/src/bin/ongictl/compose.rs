@@ -184,12 +184,18 @@ pub fn may_build(args: &[std::ffi::OsString]) -> bool {
 }
 
 /// Before the protected re-exec: compose's `up`/`run` start monitors, found beside this
-/// binary, which the protected copy (a memfd) is not; their path is fixed now.
+/// binary, and `run --rm` hands over to this binary, neither of which the protected copy
+/// (a memfd) can name; their paths are fixed now, while the process is single-threaded.
 pub fn keep_monitor_path() {
     if std::env::var_os("ONGI_MONITOR").is_none() {
         let m = ongi_engine::monitor::monitor_binary();
         if m.is_absolute() {
             std::env::set_var("ONGI_MONITOR", m);
+        }
+    }
+    if std::env::var_os("ONGI_CTL").is_none() {
+        if let Ok(me) = std::env::current_exe() {
+            std::env::set_var("ONGI_CTL", me);
         }
     }
 }
@@ -420,11 +426,13 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
     }
 }
 
-/// The project's containers of `names` (all services when empty).
+/// The project's containers of `names` (all services when empty); one-off `run`
+/// containers are left out, as compose's ps and logs leave them out.
 fn of_services(store: &Store, p: &Project, names: &[String]) -> Result<Vec<Container>, Fail> {
     let list = lifecycle::containers(store, &p.name).map_err(|e| Fail(1, e.to_string()))?;
     Ok(list
         .into_iter()
+        .filter(|c| c.settings.labels.get(lifecycle::ONEOFF).map(String::as_str) != Some("True"))
         .filter(|c| {
             names.is_empty()
                 || c.settings
