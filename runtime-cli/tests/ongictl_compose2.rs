@@ -369,7 +369,14 @@ services:
     stop_signal: SIGKILL
   broken:
     image: {IMG}
-    command: ["sh", "-c", "exit 3"]
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+    # Running, then unhealthy: a container that exits at once may be seen running first
+    # (compose's --wait has the same race), an unhealthy one never passes.
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      retries: 1
 "#
     );
     let dir = e.dir.join("wb");
@@ -379,7 +386,8 @@ services:
     let o = compose(e, &f, &["up", "-d", "--wait"]);
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(
-        o.stderr.contains("broken") && o.stderr.contains("exited (3)"),
+        o.stderr.contains("service \"broken\"")
+            && o.stderr.contains("container wb-broken-1 is unhealthy"),
         "{o}"
     );
     poll(
