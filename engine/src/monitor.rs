@@ -715,7 +715,12 @@ fn spawn_monitor(store: &Store, s: &Settings, attach: bool) -> Result<Handle, Co
     };
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(e.into(), "pipe for"))?;
-    let me = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ongictl"));
+    // ONGI_CTL: a protected (memfd) ongictl names its file on disk there, since the
+    // hand-over runs after the memfd is gone.
+    let me = std::env::var_os("ONGI_CTL")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("ongictl"));
     let mut cmd = std::process::Command::new(monitor_binary());
     cmd.arg("--dir")
         .arg(store.container_dir(id))

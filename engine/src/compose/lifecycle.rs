@@ -52,6 +52,10 @@ pub struct UpOptions {
     pub remove_orphans: bool,
     /// Registries reached over plain HTTP.
     pub insecure: Vec<String>,
+    /// --scale SERVICE=N, over the file's deploy.replicas.
+    pub scale: BTreeMap<String, u32>,
+    /// --build: build images before starting (otherwise only missing ones are built).
+    pub build: bool,
 }
 
 /// `down`'s flags.
@@ -63,11 +67,42 @@ pub struct DownOptions {
     pub remove_orphans: bool,
 }
 
-/// `<project>-<service>-<n>` or the service's container_name.
+/// `<project>-<service>-1` or the service's container_name.
 pub fn container_name(p: &Project, svc: &str, s: &Service) -> String {
-    s.container_name
+    replica_name(p, svc, s, 1)
+}
+
+/// Replica `n`'s name: `<project>-<service>-<n>` (container_name only names a lone one).
+pub fn replica_name(p: &Project, svc: &str, s: &Service, n: u32) -> String {
+    match (&s.container_name, n) {
+        (Some(c), 1) => c.clone(),
+        _ => format!("{}-{svc}-{n}", p.name),
+    }
+}
+
+/// The image a service runs: `image:`, or compose v2's `<project>-<service>` for a build.
+pub fn image_name(p: &Project, svc: &str, s: &Service) -> String {
+    s.image
         .clone()
-        .unwrap_or_else(|| format!("{}-{svc}-1", p.name))
+        .unwrap_or_else(|| format!("{}-{svc}", p.name))
+}
+
+/// How many containers a service wants: --scale, else deploy.replicas, else 1.
+pub fn replicas(svc: &str, s: &Service, scale: &BTreeMap<String, u32>) -> u32 {
+    scale
+        .get(svc)
+        .copied()
+        .or_else(|| s.deploy.as_ref().and_then(|d| d.replicas))
+        .unwrap_or(1)
+}
+
+/// A container's replica number (its container-number label).
+pub fn number_of(c: &Container) -> u32 {
+    c.settings
+        .labels
+        .get(NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The engine's name for a service's network key.
@@ -83,6 +118,8 @@ pub fn network_name(p: &Project, key: &str) -> String {
 pub fn config_hash(s: &Service) -> String {
     let mut c = s.clone();
     c.profiles.clear();
+    // The replica count is not the container's config (compose leaves it out too).
+    c.deploy = None;
     let bytes = serde_json::to_vec(&c).unwrap_or_default();
     hex::encode(Sha256::digest(&bytes))
 }
@@ -111,7 +148,7 @@ pub fn projects(store: &Store) -> Result<BTreeMap<String, Vec<Container>>, Compo
     Ok(out)
 }
 
-fn svc_err(service: &str, why: impl std::fmt::Display) -> ComposeError {
+pub(crate) fn svc_err(service: &str, why: impl std::fmt::Display) -> ComposeError {
     ComposeError::Service {
         service: service.to_string(),
         why: why.to_string(),
@@ -146,13 +183,14 @@ fn service_network(name: &str, s: &Service) -> Result<Option<String>, ComposeErr
 }
 
 /// The run flags a service's container is made with.
-fn run_flags(
+pub(crate) fn run_flags(
     p: &Project,
     name: &str,
     s: &Service,
     image_id: &str,
+    number: u32,
 ) -> Result<RunFlags, ComposeError> {
-    let cname = container_name(p, name, s);
+    let cname = replica_name(p, name, s, number);
     let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let files: Vec<String> = p
         .config_files
@@ -167,7 +205,7 @@ fn run_flags(
     labels.extend([
         format!("{PROJECT}={}", p.name),
         format!("{SERVICE}={name}"),
-        format!("{NUMBER}=1"),
+        format!("{NUMBER}={number}"),
         format!("{ONEOFF}=False"),
         format!("{WORKING_DIR}={}", p.working_dir.display()),
         format!("{CONFIG_FILES}={}", files.join(",")),
@@ -239,7 +277,7 @@ fn run_flags(
     };
     Ok(RunFlags {
         name: Some(cname),
-        image: s.image.clone().unwrap_or_default(),
+        image: image_name(p, name, s),
         cmd,
         entrypoint,
         env: s
@@ -281,7 +319,7 @@ fn run_flags(
 
 /// Settings from flags, with what RunFlags cannot say (a whole entrypoint list, a CMD
 /// healthcheck) set from the service.
-fn settings(
+pub(crate) fn settings(
     store: &Store,
     name: &str,
     s: &Service,
@@ -311,15 +349,21 @@ fn settings(
     Ok(st)
 }
 
-/// The image a service runs, pulled when missing.
-fn ensure_image(
+/// The image a service runs: built when it has `build:` and the image is missing (or
+/// `rebuild`), else pulled when missing.
+pub(crate) fn ensure_image(
     store: &Store,
+    p: &Project,
     name: &str,
     s: &Service,
     insecure: &[String],
+    rebuild: bool,
     report: &mut dyn FnMut(String),
 ) -> Result<Image, ComposeError> {
-    let want = s.image.clone().unwrap_or_default();
+    let want = image_name(p, name, s);
+    if s.build.is_some() && (rebuild || image::resolve(store, &want).is_err()) {
+        return super::build::build(store, p, name, s, insecure, report);
+    }
     match image::resolve(store, &want) {
         Ok(i) => Ok(i),
         Err(ImageError::NotFound(_)) => {
@@ -339,7 +383,7 @@ fn ensure_image(
     }
 }
 
-struct Quiet;
+pub(crate) struct Quiet;
 
 impl crate::registry::Progress for Quiet {
     fn line(&self, _: &str) {}
@@ -359,10 +403,10 @@ pub fn up(
     let mut prepared = Vec::new();
     for name in &order {
         let s = &p.services[name];
-        let img = ensure_image(store, name, s, &o.insecure, report)?;
-        let f = run_flags(p, name, s, &img.id)?;
+        let img = ensure_image(store, p, name, s, &o.insecure, o.build, report)?;
+        let f = run_flags(p, name, s, &img.id, 1)?;
         settings(store, name, s, &f, &img, &|_| Ok(PathBuf::from("/")))?;
-        prepared.push((name.clone(), img, f));
+        prepared.push((name.clone(), img));
     }
     let existing = containers(store, &p.name)?;
     let orphans: Vec<&Container> = existing
@@ -389,68 +433,109 @@ pub fn up(
     }
     make_networks(store, p, &order, report)?;
     make_volumes(store, p, &order, report)?;
-    for (name, img, f) in &prepared {
+    for (name, img) in &prepared {
         let s = &p.services[name];
         for (d, dep) in &s.depends_on {
             if p.services.contains_key(d) {
                 wait_for(store, p, d, &dep.condition, report)?;
             }
         }
-        let cname = container_name(p, name, s);
-        let hash = config_hash(s);
-        let current = existing
-            .iter()
-            .find(|c| c.settings.labels.get(SERVICE) == Some(name) && c.settings.name == cname);
-        if let Some(c) = current {
-            let same = c.settings.labels.get(CONFIG_HASH) == Some(&hash)
-                && c.settings.image_id == img.id
-                && !o.force_recreate;
-            if same {
-                if c.running() {
-                    report(format!(" Container {cname}  Running"));
-                } else {
-                    start(store, name, &c.settings)?;
-                    report(format!(" Container {cname}  Started"));
-                }
-                continue;
-            }
-            report(format!(" Container {cname}  Recreate"));
-            // The new container takes over the old one's anonymous volumes (by target), as
-            // compose does, so their data survives a changed config.
-            let mut f = f.clone();
-            for v in f.volumes.iter_mut() {
-                let (target, ro) = v.split_once(':').map_or((v.as_str(), ""), |(t, m)| (t, m));
-                if !target.starts_with('/') {
-                    continue;
-                }
-                let old = c
-                    .settings
-                    .mounts
-                    .iter()
-                    .find(|m| m.anonymous && m.destination == target);
-                if let Some(vol) = old.and_then(|m| m.volume.clone()) {
-                    *v = if ro.is_empty() {
-                        format!("{vol}:{target}")
-                    } else {
-                        format!("{vol}:{target}:{ro}")
-                    };
-                }
-            }
-            remove_container(store, c, false, &mut |_| {})?;
-            create_and_start(store, name, s, &f, img)?;
-            report(format!(" Container {cname}  Recreated"));
-            report(format!(" Container {cname}  Started"));
-            continue;
+        let want = replicas(name, s, &o.scale);
+        if want > 1 && s.container_name.is_some() {
+            return Err(svc_err(
+                name,
+                format!(
+                    "services.deploy.replicas: can't set container_name and {name} as container name must be unique"
+                ),
+            ));
         }
-        // A container by that name that is not this service's blocks it (docker's conflict).
-        create_and_start(store, name, s, f, img)?;
-        report(format!(" Container {cname}  Created"));
-        report(format!(" Container {cname}  Started"));
+        // Scaling down removes the highest numbers first, as compose does.
+        let mut extra: Vec<&Container> = existing
+            .iter()
+            .filter(|c| {
+                c.settings.labels.get(SERVICE) == Some(name)
+                    && c.settings.labels.get(ONEOFF).map(String::as_str) != Some("True")
+                    && number_of(c) > want
+            })
+            .collect();
+        extra.sort_by_key(|c| std::cmp::Reverse(number_of(c)));
+        for c in extra {
+            remove_container(store, c, false, report)?;
+        }
+        for n in 1..=want {
+            let f = run_flags(p, name, s, &img.id, n)?;
+            converge(store, name, s, img, &f, &existing, o, report)?;
+        }
     }
     Ok(())
 }
 
-fn create_and_start(
+/// Brings one replica to `f`: leaves it, starts it, recreates it, or makes it.
+#[allow(clippy::too_many_arguments)]
+fn converge(
+    store: &Store,
+    name: &str,
+    s: &Service,
+    img: &Image,
+    f: &RunFlags,
+    existing: &[Container],
+    o: &UpOptions,
+    report: &mut dyn FnMut(String),
+) -> Result<(), ComposeError> {
+    let cname = f.name.clone().unwrap_or_default();
+    let hash = config_hash(s);
+    let current = existing.iter().find(|c| {
+        c.settings.labels.get(SERVICE).map(String::as_str) == Some(name) && c.settings.name == cname
+    });
+    if let Some(c) = current {
+        let same = c.settings.labels.get(CONFIG_HASH) == Some(&hash)
+            && c.settings.image_id == img.id
+            && !o.force_recreate;
+        if same {
+            if c.running() {
+                report(format!(" Container {cname}  Running"));
+            } else {
+                start(store, name, &c.settings)?;
+                report(format!(" Container {cname}  Started"));
+            }
+            return Ok(());
+        }
+        report(format!(" Container {cname}  Recreate"));
+        // The new container takes over the old one's anonymous volumes (by target), as
+        // compose does, so their data survives a changed config.
+        let mut f = f.clone();
+        for v in f.volumes.iter_mut() {
+            let (target, ro) = v.split_once(':').map_or((v.as_str(), ""), |(t, m)| (t, m));
+            if !target.starts_with('/') {
+                continue;
+            }
+            let old = c
+                .settings
+                .mounts
+                .iter()
+                .find(|m| m.anonymous && m.destination == target);
+            if let Some(vol) = old.and_then(|m| m.volume.clone()) {
+                *v = if ro.is_empty() {
+                    format!("{vol}:{target}")
+                } else {
+                    format!("{vol}:{target}:{ro}")
+                };
+            }
+        }
+        remove_container(store, c, false, &mut |_| {})?;
+        create_and_start(store, name, s, &f, img)?;
+        report(format!(" Container {cname}  Recreated"));
+        report(format!(" Container {cname}  Started"));
+        return Ok(());
+    }
+    // A container by that name that is not this service's blocks it (docker's conflict).
+    create_and_start(store, name, s, f, img)?;
+    report(format!(" Container {cname}  Created"));
+    report(format!(" Container {cname}  Started"));
+    Ok(())
+}
+
+pub(crate) fn create_and_start(
     store: &Store,
     name: &str,
     s: &Service,
@@ -491,10 +576,21 @@ fn create_and_start(
     r
 }
 
-fn start(store: &Store, name: &str, st: &Settings) -> Result<(), ComposeError> {
+pub(crate) fn start(store: &Store, name: &str, st: &Settings) -> Result<(), ComposeError> {
     crate::monitor::spawn(store, st, false)
         .map(|h| h.detach())
         .map_err(|e| svc_err(name, e))
+}
+
+/// The networks and volumes `services` use, made when missing (what `run` needs).
+pub fn make_project_objects(
+    store: &Store,
+    p: &Project,
+    services: &[String],
+    report: &mut dyn FnMut(String),
+) -> Result<(), ComposeError> {
+    make_networks(store, p, services, report)?;
+    make_volumes(store, p, services, report)
 }
 
 fn compose_labels(p: &Project, kind: &str, key: &str) -> Vec<String> {
@@ -653,7 +749,7 @@ fn wait_for(
     }
 }
 
-fn remove_container(
+pub(crate) fn remove_container(
     store: &Store,
     c: &Container,
     volumes: bool,

@@ -2,12 +2,16 @@
 //! functions (no shelling out). One concern per file: [`interp`] (variable interpolation),
 //! [`load`] (discovery, .env, -f merging, extends, profiles, the project name), [`model`]
 //! (the typed model and its unknown-key rule), [`plan`] (dependency order), [`lifecycle`]
-//! (up, down and the project's containers).
+//! (up, down, replicas and the project's containers), [`ops`] (start/stop/restart/rm,
+//! exec/port/top addressing, run's one-off container, pull, push, `up --wait`), [`build`]
+//! (`build:` services through the engine's build module).
 
+pub mod build;
 pub mod interp;
 pub mod lifecycle;
 pub mod load;
 pub mod model;
+pub mod ops;
 pub mod plan;
 
 /// Why a compose command failed.

@@ -87,6 +87,35 @@ pub struct Service {
     pub init: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// `build:` (the image is `<project>-<service>` when `image:` is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+    /// `deploy:` (only `replicas` is taken; `scale:` sets it too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<Deploy>,
+}
+
+/// A service's `build:`, long form (a string is its context).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Build {
+    /// Absolute, resolved against the project directory.
+    pub context: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// A null value takes the variable from the environment, as `--build-arg K` does.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A service's `deploy:`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Deploy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 /// A published port, long syntax.
@@ -224,6 +253,9 @@ const SUPPORTED: &[&str] = &[
     "init",
     "profiles",
     "extends",
+    "build",
+    "deploy",
+    "scale",
 ];
 
 /// Service keys whose absence changes nothing a container does here: warned about.
@@ -253,6 +285,102 @@ fn strings(svc: &str, key: &str, v: &Value) -> Result<Vec<String>, ComposeError>
         Value::Null => Ok(vec![]),
         v => Ok(vec![string(svc, key, v)?]),
     }
+}
+
+fn count(svc: &str, key: &str, v: &Value) -> Result<u32, ComposeError> {
+    scalar(v)
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| bad(svc, key, "must be a non-negative integer"))
+}
+
+/// `build: DIR` or its long form; the context is made absolute against `dir`.
+fn build(
+    svc: &str,
+    v: &Value,
+    dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Build, ComposeError> {
+    let m = match v {
+        Value::Mapping(m) => m.clone(),
+        v => {
+            let mut m = Mapping::new();
+            m.insert(Value::String("context".into()), v.clone());
+            m
+        }
+    };
+    let mut b = Build {
+        context: ".".into(),
+        ..Default::default()
+    };
+    for (k, v) in &m {
+        let k = string(svc, "build", k)?;
+        let key = format!("build.{k}");
+        match k.as_str() {
+            "context" => b.context = string(svc, &key, v)?,
+            "dockerfile" => b.dockerfile = Some(string(svc, &key, v)?),
+            "target" => b.target = Some(string(svc, &key, v)?),
+            "labels" => b.labels = key_values(svc, &key, v, &|_| None)?,
+            "args" => {
+                // A bare `K` (list) or `K:` (map) is taken from the environment.
+                b.args = match v {
+                    Value::Sequence(l) => l
+                        .iter()
+                        .map(|e| {
+                            let e = string(svc, &key, e)?;
+                            Ok(match e.split_once('=') {
+                                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                                None => (e.clone(), lookup(&e)),
+                            })
+                        })
+                        .collect::<Result<_, ComposeError>>()?,
+                    Value::Mapping(m) => m
+                        .iter()
+                        .map(|(k, v)| {
+                            let k = string(svc, &key, k)?;
+                            let v = match v {
+                                Value::Null => lookup(&k),
+                                v => Some(string(svc, &key, v)?),
+                            };
+                            Ok((k, v))
+                        })
+                        .collect::<Result<_, ComposeError>>()?,
+                    Value::Null => BTreeMap::new(),
+                    _ => return Err(bad(svc, &key, "must be a list or a mapping")),
+                }
+            }
+            k => {
+                return Err(bad(
+                    svc,
+                    &format!("build.{k}"),
+                    "unsupported key (supported: context, dockerfile, args, target, labels)",
+                ))
+            }
+        }
+    }
+    b.context = host_path(dir, &b.context);
+    Ok(b)
+}
+
+/// `deploy:`: `replicas` only; the rest would change behaviour, so it is refused.
+fn deploy(svc: &str, v: &Value) -> Result<Deploy, ComposeError> {
+    let mut d = Deploy::default();
+    let Value::Mapping(m) = v else {
+        return Err(bad(svc, "deploy", "must be a mapping"));
+    };
+    for (k, v) in m {
+        let k = string(svc, "deploy", k)?;
+        match k.as_str() {
+            "replicas" => d.replicas = Some(count(svc, "deploy.replicas", v)?),
+            k => {
+                return Err(bad(
+                    svc,
+                    &format!("deploy.{k}"),
+                    "unsupported key (supported: replicas)",
+                ))
+            }
+        }
+    }
+    Ok(d)
 }
 
 fn boolean(svc: &str, key: &str, v: &Value) -> Result<bool, ComposeError> {
@@ -708,6 +836,13 @@ pub fn service(
             "read_only" => s.read_only = boolean(name, key, v)?,
             "init" => s.init = boolean(name, key, v)?,
             "profiles" => s.profiles = strings(name, key, v)?,
+            "build" => s.build = Some(build(name, v, dir, lookup)?),
+            "deploy" => s.deploy = Some(deploy(name, v)?),
+            "scale" => {
+                s.deploy = Some(Deploy {
+                    replicas: Some(count(name, key, v)?),
+                })
+            }
             // Resolved by the loader before this point.
             "extends" => {}
             k if k.starts_with("x-") => {}
@@ -730,7 +865,7 @@ pub fn service(
         }
     }
     s.environment.extend(environment);
-    if s.image.is_none() {
+    if s.image.is_none() && s.build.is_none() {
         return Err(ComposeError::Invalid(format!(
             "service {name:?} has neither an image nor a build context specified: invalid compose project"
         )));

@@ -337,7 +337,10 @@ fn main() -> ExitCode {
     // exec clones into a container: it runs from a copy of this binary the container cannot
     // write (CVE-2019-5736), re-executed before anything else, and stays single-threaded.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if containers::is_exec(&args) || build::is_build(&args) {
+    if compose::may_build(&args) {
+        compose::keep_monitor_path();
+    }
+    if containers::is_exec(&args) || build::is_build(&args) || compose::may_build(&args) {
         if let Err(e) = ongi::exe::protect() {
             eprintln!("Error response from ongictl: {e}");
             return ExitCode::from(126);

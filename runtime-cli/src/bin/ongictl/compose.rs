@@ -15,6 +15,9 @@ use ongi_engine::store::Store;
 
 use crate::{containers, fmt, health, Fail};
 
+#[path = "compose_ops.rs"]
+mod compose_ops;
+
 /// The project flags compose takes before its command.
 #[derive(Args)]
 pub struct ComposeArgs {
@@ -68,6 +71,18 @@ enum ComposeCmd {
         /// Remove containers for services not defined in the Compose file.
         #[arg(long = "remove-orphans")]
         remove_orphans: bool,
+        /// Build images before starting containers.
+        #[arg(long)]
+        build: bool,
+        /// Scale SERVICE to NUM instances (overrides deploy.replicas).
+        #[arg(long, value_name = "SERVICE=NUM")]
+        scale: Vec<String>,
+        /// Wait for services to be running|healthy. Implies detached mode.
+        #[arg(long)]
+        wait: bool,
+        /// Maximum duration in seconds to wait for the project to be running|healthy.
+        #[arg(long = "wait-timeout")]
+        wait_timeout: Option<u64>,
         services: Vec<String>,
     },
     /// Stop and remove containers, networks.
@@ -118,6 +133,8 @@ enum ComposeCmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    #[command(flatten)]
+    Ops(compose_ops::OpsCmd),
 }
 
 fn options(a: &ComposeArgs) -> Result<Options, Fail> {
@@ -139,7 +156,51 @@ fn project(a: &ComposeArgs, wanted: &[String]) -> Result<Project, Fail> {
     Ok(l.project)
 }
 
-fn progress(line: String) {
+/// Whether these arguments are a compose command that may build an image (`build`, `up`,
+/// `run`): RUN steps need the binary protected first (CVE-2019-5736), as for `build`.
+pub fn may_build(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut in_compose = false;
+    while let Some(a) = it.next() {
+        match a {
+            "--root"
+            | "--run-root"
+            | "--insecure-registry"
+            | "-f"
+            | "--file"
+            | "-p"
+            | "--project-name"
+            | "--project-directory"
+            | "--env-file"
+            | "--profile" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            "compose" if !in_compose => in_compose = true,
+            _ => return in_compose && matches!(a, "build" | "up" | "run"),
+        }
+    }
+    false
+}
+
+/// Before the protected re-exec: compose's `up`/`run` start monitors, found beside this
+/// binary, and `run --rm` hands over to this binary, neither of which the protected copy
+/// (a memfd) can name; their paths are fixed now, while the process is single-threaded.
+pub fn keep_monitor_path() {
+    if std::env::var_os("ONGI_MONITOR").is_none() {
+        let m = ongi_engine::monitor::monitor_binary();
+        if m.is_absolute() {
+            std::env::set_var("ONGI_MONITOR", m);
+        }
+    }
+    if std::env::var_os("ONGI_CTL").is_none() {
+        if let Ok(me) = std::env::current_exe() {
+            std::env::set_var("ONGI_CTL", me);
+        }
+    }
+}
+
+pub(super) fn progress(line: String) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
@@ -188,6 +249,10 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
             no_deps,
             force_recreate,
             remove_orphans,
+            build,
+            scale,
+            wait,
+            wait_timeout,
             services,
         } => {
             let p = project(a, services)?;
@@ -197,9 +262,17 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
                 force_recreate: *force_recreate,
                 remove_orphans: *remove_orphans,
                 insecure: cli.insecure.clone(),
+                scale: compose_ops::parse_scale(scale, &p)?,
+                build: *build,
             };
             lifecycle::up(&store, &p, services, &o, &mut progress)
                 .map_err(|e| Fail(1, e.to_string()))?;
+            if *wait {
+                let limit = std::time::Duration::from_secs(wait_timeout.unwrap_or(3600));
+                ongi_engine::compose::ops::wait_ready(&store, &p, services, limit, &mut progress)
+                    .map_err(|e| Fail(1, e.to_string()))?;
+                return Ok(0);
+            }
             if *detach {
                 return Ok(0);
             }
@@ -316,6 +389,11 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
             logs(&store, &list, tail, *timestamps, !*no_log_prefix, *follow);
             Ok(0)
         }
+        ComposeCmd::Ops(cmd) => {
+            let p = project(a, &compose_ops::named(cmd))?;
+            let store = crate::open(cli)?;
+            compose_ops::run(cli, &store, &p, cmd)
+        }
         ComposeCmd::Ls { all, quiet } => {
             let store = crate::open(cli)?;
             let projects = lifecycle::projects(&store).map_err(|e| Fail(1, e.to_string()))?;
@@ -348,11 +426,13 @@ fn dispatch(cli: &crate::Cli, a: &ComposeArgs) -> Result<u8, Fail> {
     }
 }
 
-/// The project's containers of `names` (all services when empty).
+/// The project's containers of `names` (all services when empty); one-off `run`
+/// containers are left out, as compose's ps and logs leave them out.
 fn of_services(store: &Store, p: &Project, names: &[String]) -> Result<Vec<Container>, Fail> {
     let list = lifecycle::containers(store, &p.name).map_err(|e| Fail(1, e.to_string()))?;
     Ok(list
         .into_iter()
+        .filter(|c| c.settings.labels.get(lifecycle::ONEOFF).map(String::as_str) != Some("True"))
         .filter(|c| {
             names.is_empty()
                 || c.settings
