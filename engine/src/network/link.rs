@@ -119,8 +119,19 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Ne
                 Err(e) if errno(&e) == libc::EEXIST => {}
                 Err(e) => return Err(nl(format!("address {gateway}/{prefix} on {n}"))(e)),
             }
+            // A MAC of its own, set once: a bridge without one takes the lowest of its
+            // ports' and changes it when a container's veth with a lower one joins. The
+            // containers' ARP entries for the gateway then point at a MAC that is gone,
+            // and the gateway (the DNS responder, the way out) is unreachable for up to a
+            // minute, until the entries expire. docker sets the bridge's MAC for the same
+            // reason.
             h.link()
-                .set(LinkUnspec::new_with_index(idx).up().build())
+                .set(
+                    LinkUnspec::new_with_index(idx)
+                        .address(super::mac_for(gateway).to_vec())
+                        .up()
+                        .build(),
+                )
                 .execute()
                 .await
                 .map_err(nl(format!("bring up {n}")))
