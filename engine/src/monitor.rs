@@ -677,13 +677,29 @@ impl Handle {
 
 /// The `ongi-monitor` binary: beside the running `ongictl`, or `ONGI_MONITOR`.
 pub fn monitor_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ONGI_MONITOR") {
+    companion_binary("ONGI_MONITOR", "ongi-monitor")
+}
+
+/// One of the binaries installed beside `ongictl` (`ongi`, `ongi-monitor`, `ongi-dns`):
+/// the path in `env`, else beside this program (found through `/proc/self/exe`, or
+/// `argv[0]` when this process runs from a protected copy, whose exe is a memfd), else
+/// `name` on PATH.
+pub fn companion_binary(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
+    let beside = |p: PathBuf| p.parent().map(|d| d.join(name)).filter(|b| b.is_file());
     std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(|d| d.join("ongi-monitor")))
-        .unwrap_or_else(|| PathBuf::from("ongi-monitor"))
+        .and_then(beside)
+        .or_else(|| {
+            std::env::args_os()
+                .next()
+                .map(PathBuf::from)
+                .filter(|p| p.components().count() > 1)
+                .and_then(beside)
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Starts a monitor for a created or stopped container (the rootfs is mounted first) and

@@ -178,25 +178,9 @@ impl Step {
     }
 }
 
-/// The `ongi` runtime binary: `ONGI_RUNTIME`, else beside this program (found through
-/// `/proc/self/exe`, or `argv[0]` when this process runs from a protected copy), else on
-/// PATH.
+/// The `ongi` runtime binary: `ONGI_RUNTIME`, else beside this program, else on PATH.
 pub fn runtime_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ONGI_RUNTIME") {
-        return PathBuf::from(p);
-    }
-    let beside = |p: PathBuf| p.parent().map(|d| d.join("ongi")).filter(|b| b.is_file());
-    std::env::current_exe()
-        .ok()
-        .and_then(beside)
-        .or_else(|| {
-            std::env::args_os()
-                .next()
-                .map(PathBuf::from)
-                .filter(|p| p.components().count() > 1)
-                .and_then(beside)
-        })
-        .unwrap_or_else(|| PathBuf::from("ongi"))
+    crate::monitor::companion_binary("ONGI_RUNTIME", "ongi")
 }
 
 /// The step's overlay, `volatile` where the kernel has it (5.10): a step's upper directory

@@ -120,13 +120,7 @@ pub fn alive(net: &Path) -> bool {
 
 /// The `ongi-dns` binary: beside the running `ongictl`, or `ONGI_DNS`.
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ONGI_DNS") {
-        return PathBuf::from(p);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("ongi-dns")))
-        .unwrap_or_else(|| PathBuf::from("ongi-dns"))
+    crate::monitor::companion_binary("ONGI_DNS", "ongi-dns")
 }
 
 /// Starts the network's responder unless one is alive, and waits until it listens. The

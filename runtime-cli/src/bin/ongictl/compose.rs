@@ -193,6 +193,12 @@ pub fn keep_monitor_path() {
             std::env::set_var("ONGI_MONITOR", m);
         }
     }
+    if std::env::var_os("ONGI_DNS").is_none() {
+        let d = ongi_engine::network::dns::binary();
+        if d.is_absolute() {
+            std::env::set_var("ONGI_DNS", d);
+        }
+    }
     if std::env::var_os("ONGI_CTL").is_none() {
         if let Ok(me) = std::env::current_exe() {
             std::env::set_var("ONGI_CTL", me);
