@@ -477,6 +477,10 @@ struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     cur: bytes::Bytes,
     blob: Option<store::BlobWriter>,
+    /// A failed blob write. Kept because the unpack sees only its read failing, and once
+    /// its own files are cleaned up later writes may fit again: the blob's size alone
+    /// would then pass for a truncated download, not a full disk.
+    write_err: Option<StoreError>,
 }
 
 impl Read for ChannelReader {
@@ -485,7 +489,14 @@ impl Read for ChannelReader {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => {
                     if let Some(w) = &mut self.blob {
-                        w.write_all(&b)?;
+                        if let Err(e) = w.write_all(&b) {
+                            let again = io::Error::new(e.kind(), e.to_string());
+                            self.write_err =
+                                Some(store::io_err("write blob", w.path().to_path_buf())(e));
+                            // The blob is broken now: no more writes into it.
+                            self.blob = None;
+                            return Err(again);
+                        }
                     }
                     self.cur = b;
                 }
@@ -518,6 +529,7 @@ async fn fetch_layer(
             rx,
             cur: bytes::Bytes::new(),
             blob,
+            write_err: None,
         };
         let mut file_reader;
         let src: &mut dyn Read = match &from_file {
@@ -537,7 +549,11 @@ async fn fetch_layer(
                     // Bad bytes from the registry break the gunzip or the tar first; the
                     // user needs to read that the download was bad, not the decoder's
                     // complaint about garbage. So finish the download and check it.
-                    if let Err(d) = io::copy(src, &mut io::sink()) {
+                    let drained = io::copy(src, &mut io::sink());
+                    if let Some(w) = reader.write_err.take() {
+                        return Err(w.into());
+                    }
+                    if let Err(d) = drained {
                         // A local write failed (the disk is full): the unpack says so.
                         if d.raw_os_error().is_some() {
                             return Err(e.into());

@@ -349,6 +349,11 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// The file being written (its temporary name until commit).
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.size
