@@ -30,8 +30,12 @@ fn host_resolv() {
     ONCE.call_once(|| {
         let dir = Path::new(common::engine::BASE);
         let _ = std::fs::create_dir_all(dir);
-        let p = dir.join(format!("dns-resolv-{}.conf", std::process::id()));
-        std::fs::write(&p, "nameserver 127.0.0.1\n").unwrap();
+        // One file for every run (the same text always; written by rename, so a
+        // concurrent run never reads half of it): nothing piles up under BASE.
+        let p = dir.join("dns-resolv.conf");
+        let tmp = dir.join(format!("dns-resolv.conf.{}", std::process::id()));
+        std::fs::write(&tmp, "nameserver 127.0.0.1\n").unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
         // Set before any engine command runs (Once), read only by the engine's children.
         std::env::set_var("ONGI_RESOLV_CONF", &p);
     });
