@@ -661,18 +661,34 @@ pub fn mount_rootfs(store: &Store, s: &Settings) -> Result<PathBuf, ContainerErr
 /// Mounts overlayfs at `target` from `lowers` (top first) and `dir`/upper, `dir`/work. An
 /// image without layers gets an empty lower.
 pub fn mount_overlay(lowers: &[String], dir: &Path, target: &Path) -> io::Result<()> {
+    mount_overlay_with(lowers, dir, target, None).map_err(io::Error::from)
+}
+
+/// [`mount_overlay`] with one more mount option (`extra`, e.g. `volatile`); the kernel's
+/// errno is kept so a caller can tell an option it lacks (EINVAL).
+pub fn mount_overlay_with(
+    lowers: &[String],
+    dir: &Path,
+    target: &Path,
+    extra: Option<&str>,
+) -> Result<(), nix::errno::Errno> {
     let mut lowers = lowers.to_vec();
     if lowers.is_empty() {
         let empty = dir.join("empty");
-        fs::create_dir_all(&empty)?;
+        fs::create_dir_all(&empty)
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         lowers.push(empty.to_string_lossy().into_owned());
     }
-    let data = format!(
+    let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
         dir.join("upper").display(),
         dir.join("work").display()
     );
+    if let Some(x) = extra {
+        data.push(',');
+        data.push_str(x);
+    }
     nix::mount::mount(
         Some("overlay"),
         target,
@@ -680,7 +696,6 @@ pub fn mount_overlay(lowers: &[String], dir: &Path, target: &Path) -> io::Result
         nix::mount::MsFlags::empty(),
         Some(data.as_str()),
     )
-    .map_err(io::Error::from)
 }
 
 /// Unmounts the rootfs if mounted (lazily, so a shell sitting in it cannot pin it).

@@ -187,29 +187,8 @@ pub fn runtime_binary() -> PathBuf {
 /// becomes a layer through a tar that is synced on its own, so the unmount need not sync
 /// the whole filesystem, which costs tens of ms on a busy disk per step.
 fn mount_volatile(lowers: &[String], dir: &Path, target: &Path) -> std::io::Result<()> {
-    let mut lowers = lowers.to_vec();
-    if lowers.is_empty() {
-        let empty = dir.join("empty");
-        fs::create_dir_all(&empty)?;
-        lowers.push(empty.to_string_lossy().into_owned());
-    }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        dir.join("upper").display(),
-        dir.join("work").display()
-    );
-    let mount = |opts: &str| {
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts),
-        )
-    };
-    match mount(&format!("{data},volatile")) {
-        Err(nix::errno::Errno::EINVAL) => container::mount_overlay(&lowers, dir, target),
+    match container::mount_overlay_with(lowers, dir, target, Some("volatile")) {
+        Err(nix::errno::Errno::EINVAL) => container::mount_overlay(lowers, dir, target),
         r => r.map_err(std::io::Error::from),
     }
 }
